@@ -1,0 +1,8 @@
+module github.com/berth-dev/berth
+
+go 1.26.8
+
+require (
+	github.com/opencontainers/runtime-spec v1.3.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -1,0 +1,46 @@
+// Package cgroups places container processes in control groups and applies
+// the OCI resource limits to them on cgroup v1 (legacy), v2 (unified) and
+// hybrid hosts. The host's layout is detected at run time, never assumed.
+//
+// A Manager owns one container's cgroup. Its lifecycle:
+//
+//	m, _ := New(cgroupsPath, id)  // nothing touched on disk yet
+//	m.Apply(pid)                  // create directories, move pid in
+//	m.Set(resources)              // write limits (again on `update`)
+//	m.Freeze() / m.Thaw()         // pause / resume
+//	m.Stats(), m.Pids(), m.OOMKillCount()
+//	m.Destroy()                   // kill nothing; remove empty directories
+//
+// A Manager holds no open files between calls: every berth-runtime command
+// is a new process that rebuilds the Manager from the container's state.
+package cgroups
+
+import specs "github.com/opencontainers/runtime-spec/specs-go"
+
+// Manager is implemented once for v1 (one directory per controller
+// hierarchy, used on legacy and hybrid hosts) and once for v2.
+type Manager interface {
+	// Apply creates the cgroup (all controllers) and moves pid into it.
+	Apply(pid int) error
+	// Set writes the limits in r. Fields that are nil are left alone, so
+	// `update` can change one limit without resetting others.
+	Set(r *specs.LinuxResources) error
+	// Freeze stops every process in the cgroup and returns once the kernel
+	// reports them frozen; Thaw undoes it.
+	Freeze() error
+	Thaw() error
+	// Frozen reports whether the cgroup is frozen (for the `paused` status).
+	Frozen() (bool, error)
+	// Pids lists every process in the cgroup (recursively on v2).
+	Pids() ([]int, error)
+	// Stats reads the numbers `events --stats` prints.
+	Stats() (*Stats, error)
+	// OOMKillCount is the number of processes the kernel OOM-killed in this
+	// cgroup (memory.oom_control oom_kill on v1, memory.events oom_kill on v2).
+	OOMKillCount() (uint64, error)
+	// Destroy removes the cgroup directories. It fails if processes remain.
+	Destroy() error
+	// Path returns the cgroup path relative to the hierarchy root (the
+	// same for every controller), e.g. "/berth/abc".
+	Path() string
+}
