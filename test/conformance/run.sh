@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# run.sh — run the OCI runtime-tools validation suite against OCI runtimes and
+# compare them, assertion by assertion.
+#
+#   test/conformance/run.sh [RUNTIME...]
+#
+# RUNTIME is a path or a command name (e.g. bin/berth-runtime, runc). Without
+# arguments: $CONFORMANCE_RUNTIMES, else "bin/berth-runtime runc".
+#
+# Every assertion that the baseline runtime passes must also pass for every other
+# runtime; otherwise the run fails and lists those regressions. See README.md in
+# this directory for the details and the environment variables.
+#
+# Exit status: 0 no regressions, 1 regressions, 2 setup or usage error.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${CONFORMANCE_CACHE:-$ROOT/.cache}
+RT_MODULE=github.com/opencontainers/runtime-tools
+# v0.9.0 (@latest) has no go.mod; this pseudo-version is a later commit that does.
+RT_VERSION=${RUNTIME_TOOLS_VERSION:-v0.9.1-0.20260316125833-8a4db579f5c8}
+SUITE=$CACHE/runtime-tools/$RT_VERSION
+OUT=${CONFORMANCE_OUT:-$CACHE/conformance}
+JOBS=${CONFORMANCE_JOBS:-2}
+TIMEOUT=${CONFORMANCE_TIMEOUT:-60}
+TESTS=${CONFORMANCE_TESTS:-}
+BASELINE=${CONFORMANCE_BASELINE:-}
+
+# Tests left out of the regression comparison (still run and counted), each with
+# the reason. Keep this empty: an entry here is a known gap, not a fix.
+declare -A EXEMPT=(
+	# [test_name]="reason"
+)
+
+# Tests that put the container in the fixed cgroup /cgrouptest (runtime-tools'
+# cgroups.AbsCgroupPath / RelCgroupPath) cannot run at the same time as each other;
+# they take a lock. Everything else runs up to $JOBS at a time.
+is_cgroup_test() {
+	case "$1" in linux_cgroups_* | delete_resources | delete_only_create_resources) return 0 ;; esac
+	return 1
+}
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "conformance: $*"; exit 2; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (the suite creates containers)"
+case "$JOBS" in '' | *[!0-9]* | 0) die "CONFORMANCE_JOBS must be a positive integer" ;; esac
+for tool in go jq unshare timeout flock tar; do
+	command -v "$tool" >/dev/null || die "missing tool: $tool (make deps)"
+done
+
+# ---------------------------------------------------------------------------
+# Build the suite once into $SUITE: runtimetest, bin/<test>, rootfs tarball.
+# ---------------------------------------------------------------------------
+build_suite() {
+	[ -f "$SUITE/.complete" ] && return 0
+	mkdir -p "$CACHE/runtime-tools"
+	exec 8>"$CACHE/runtime-tools/.lock"
+	flock 8
+	if [ -f "$SUITE/.complete" ]; then exec 8>&-; return 0; fi
+
+	local start tmp dir arch
+	start=$SECONDS
+	say "conformance: building runtime-tools $RT_VERSION (once; cached in ${SUITE#"$ROOT"/})"
+	tmp=$(mktemp -d "$CACHE/runtime-tools/.build.XXXXXX")
+	# The suite is not part of our module: build it in its own copy with its own
+	# go.mod, ignoring any workspace, and let -mod=mod resolve dependencies through
+	# the module proxy (the shipped vendor/ directory is incomplete, so drop it).
+	dir=$(cd "$tmp" && env GOFLAGS= GOWORK=off go mod download -json "$RT_MODULE@$RT_VERSION" | jq -r '.Error // .Dir')
+	[ -d "$dir" ] || { rm -rf "$tmp"; die "go mod download $RT_MODULE@$RT_VERSION: $dir"; }
+	cp -r "$dir" "$tmp/src"
+	chmod -R u+w "$tmp/src"
+	rm -rf "$tmp/src/vendor"
+	mkdir -p "$tmp/bin"
+	if ! suite_go_build "$tmp"; then
+		say "conformance: build failed; retrying after 'go mod tidy' in the suite's copy"
+		(cd "$tmp/src" && env GOFLAGS=-mod=mod GOWORK=off go mod tidy) &&
+			suite_go_build "$tmp" || { rm -rf "$tmp"; die "building runtime-tools failed"; }
+	fi
+
+	# Each test untars rootfs-$GOARCH.tar.gz from its working directory.
+	arch=$(go env GOARCH)
+	if [ -f "$tmp/src/rootfs-$arch.tar.gz" ]; then
+		cp "$tmp/src/rootfs-$arch.tar.gz" "$tmp/"
+	elif [ -f "$tmp/src/validation/rootfs-$arch.tar.gz" ]; then
+		cp "$tmp/src/validation/rootfs-$arch.tar.gz" "$tmp/"
+	else
+		say "conformance: suite ships no rootfs-$arch.tar.gz; making one from the busybox fixture"
+		"$ROOT/scripts/fixtures/busybox-rootfs.sh"
+		tar -C "$CACHE/fixtures/busybox/rootfs" --exclude=./.fixture-stamp -czf "$tmp/rootfs-$arch.tar.gz" .
+	fi
+	touch "$tmp/.complete"
+	rm -rf "$SUITE"
+	mv "$tmp" "$SUITE"
+	exec 8>&-
+	say "conformance: suite built in $((SECONDS - start))s"
+}
+
+suite_go_build() {
+	local d=$1
+	# runtimetest runs inside the test containers' busybox rootfs: it must be static.
+	(cd "$d/src" &&
+		env CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off go build -trimpath -tags 'netgo osusergo' \
+			-o ../runtimetest ./cmd/runtimetest &&
+		env CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off go build -trimpath -o ../bin/ ./validation/...)
+}
+
+# ---------------------------------------------------------------------------
+# Runtimes: absolute paths and unique labels (the file name; "-2" etc. when the
+# same name is given twice, e.g. to compare runc against itself).
+# ---------------------------------------------------------------------------
+resolve_runtime() {
+	local r=$1
+	case "$r" in
+	*/*) [ -x "$r" ] && [ ! -d "$r" ] || return 1
+		printf '%s/%s\n' "$(cd "$(dirname "$r")" && pwd)" "$(basename "$r")" ;;
+	*) command -v "$r" ;;
+	esac
+}
+
+if [ $# -gt 0 ]; then
+	requested=("$@")
+elif [ -n "${CONFORMANCE_RUNTIMES:-}" ]; then
+	read -r -a requested <<<"$CONFORMANCE_RUNTIMES"
+else
+	requested=("$ROOT/bin/berth-runtime" runc)
+fi
+
+RT_PATHS=()
+RT_LABELS=()
+declare -A seen_label=()
+for r in "${requested[@]}"; do
+	p=$(resolve_runtime "$r") || die "runtime not found or not executable: $r"
+	label=$(basename "$p")
+	if [ -n "${seen_label[$label]:-}" ]; then
+		n=2
+		while [ -n "${seen_label[$label-$n]:-}" ]; do n=$((n + 1)); done
+		label=$label-$n
+	fi
+	seen_label[$label]=1
+	RT_PATHS+=("$p")
+	RT_LABELS+=("$label")
+done
+
+# The baseline: $CONFORMANCE_BASELINE (label or path), else the first runtime
+# labelled runc, else the last one given.
+base_idx=$((${#RT_LABELS[@]} - 1))
+for i in "${!RT_LABELS[@]}"; do
+	if [ -n "$BASELINE" ]; then
+		if [ "${RT_LABELS[$i]}" = "$BASELINE" ] || [ "${RT_PATHS[$i]}" = "$(resolve_runtime "$BASELINE" 2>/dev/null || true)" ]; then
+			base_idx=$i
+			break
+		fi
+	elif [ "${RT_LABELS[$i]}" = runc ]; then
+		base_idx=$i
+		break
+	fi
+done
+
+build_suite
+
+mapfile -t ALL_TESTS < <(cd "$SUITE/bin" && ls)
+if [ -n "$TESTS" ]; then
+	SELECTED=()
+	for t in $TESTS; do
+		[ -x "$SUITE/bin/$t" ] || die "no such test: $t (have: ${ALL_TESTS[*]})"
+		SELECTED+=("$t")
+	done
+else
+	SELECTED=("${ALL_TESTS[@]}")
+fi
+# Spread the cgroup tests through the queue so that two of them rarely wait for
+# each other's lock.
+QUEUE=()
+mapfile -t cg < <(for t in "${SELECTED[@]}"; do is_cgroup_test "$t" && echo "$t"; done; true)
+mapfile -t other < <(for t in "${SELECTED[@]}"; do is_cgroup_test "$t" || echo "$t"; done; true)
+while [ ${#cg[@]} -gt 0 ] || [ ${#other[@]} -gt 0 ]; do
+	if [ ${#cg[@]} -gt 0 ]; then QUEUE+=("${cg[0]}"); cg=("${cg[@]:1}"); fi
+	if [ ${#other[@]} -gt 0 ]; then QUEUE+=("${other[0]}"); other=("${other[@]:1}"); fi
+done
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+# run_one RUNTIME DIR TEST: one test program, in its own working directory (it
+# wants runtimetest and the rootfs tarball there), in its own mount namespace
+# (linux_ns_* and others mount proc/sysfs and never unmount), under a timeout.
+run_one() {
+	local rt=$1 dir=$2 t=$3 w rc start lock=()
+	w=$dir/work/$t
+	mkdir -p "$w"
+	for f in runtimetest "rootfs-$(go env GOARCH).tar.gz"; do
+		ln -f "$SUITE/$f" "$w/$f" 2>/dev/null || cp "$SUITE/$f" "$w/$f"
+	done
+	is_cgroup_test "$t" && lock=(flock "$dir/cgroup.lock")
+	start=$(date +%s%N)
+	set +e
+	(cd "$w" && TMPDIR=$dir/tmp RUNTIME=$rt "${lock[@]}" \
+		timeout -k 10 "$TIMEOUT" unshare -m --propagation private "$SUITE/bin/$t" \
+		>"$dir/tap/$t.tap" 2>"$dir/tap/$t.err" </dev/null)
+	rc=$?
+	set -e
+	echo "$rc $((($(date +%s%N) - start) / 1000000))" >"$dir/tap/$t.rc"
+}
+
+# containers_of RUNTIME: ids the runtime lists (best effort: an early runtime may
+# not implement `list`).
+containers_of() {
+	"$1" list -q 2>/dev/null | sort || true
+}
+
+run_runtime() {
+	local rt=$1 label=$2 dir=$OUT/$2 start t running=0 before
+	start=$SECONDS
+	rm -rf --one-file-system "$dir"
+	mkdir -p "$dir/tap" "$dir/work" "$dir/tmp"
+	say "conformance: $label ($rt): ${#QUEUE[@]} tests, $JOBS at a time, ${TIMEOUT}s timeout each"
+	before=$(containers_of "$rt")
+	for t in "${QUEUE[@]}"; do
+		if [ "$running" -ge "$JOBS" ]; then
+			wait -n || true
+			running=$((running - 1))
+		fi
+		run_one "$rt" "$dir" "$t" &
+		running=$((running + 1))
+	done
+	wait || true
+	# A test that timed out can leave its container behind: delete the containers
+	# that appeared during the run and look like the suite's (uuid ids).
+	comm -13 <(printf '%s\n' "$before") <(containers_of "$rt") |
+		grep -E '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' |
+		while read -r id; do
+			say "conformance: $label: deleting leftover container $id"
+			"$rt" delete -f "$id" >/dev/null 2>&1 || true
+		done || true
+	rm -rf --one-file-system "$dir/tmp" "$dir/work"
+	echo $((SECONDS - start)) >"$dir/seconds"
+}
+
+# parse DIR: one line per assertion — test, status (pass|fail|skip|todo), key —
+# into DIR/results.tsv; one line per test — test, rc, ms, plan, seen — into
+# DIR/tests.tsv. The key is the assertion's description with run-specific parts
+# (uuids, long hex ids, temp paths, pids) replaced, plus "#n" for the n-th
+# repeat of the same description within a test.
+parse() {
+	local dir=$1 t rc ms
+	: >"$dir/results.tsv"
+	: >"$dir/tests.tsv"
+	for t in "${SELECTED[@]}"; do
+		read -r rc ms <"$dir/tap/$t.rc" || { rc=255; ms=0; }
+		awk -v test="$t" -v rc="$rc" -v ms="$ms" -v dir="$dir" -v results="$dir/results.tsv" -v tests="$dir/tests.tsv" '
+			/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0 }
+			/^(not )?ok([ \t]|$)/ {
+				status = ($1 == "not") ? "fail" : "pass"
+				line = $0
+				sub(/^(not )?ok[ \t]*[0-9]*[ \t]*/, "", line)
+				if (match(line, /#[ \t]*[Ss][Kk][Ii][Pp]/)) status = "skip"
+				else if (match(line, /#[ \t]*[Tt][Oo][Dd][Oo]/)) status = "todo"
+				sub(/^-[ \t]*/, "", line)
+				gsub(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, "<uuid>", line)
+				gsub(/[0-9a-f]{32,}/, "<hex>", line)
+				gsub(dir, "<out>", line)
+				gsub(/\/tmp\/[^ \t"]*/, "<tmp>", line)
+				gsub(/[Pp][Ii][Dd][ :=]+[0-9]+/, "pid <n>", line)
+				gsub(/\t/, " ", line)
+				n = ++count[line]
+				key = (n > 1) ? line " #" n : line
+				printf "%s\t%s\t%s\n", test, status, key >> results
+				seen++
+			}
+			END { printf "%s\t%s\t%s\t%d\t%d\n", test, rc, ms, plan, seen >> tests }
+		' "$dir/tap/$t.tap"
+	done
+}
+
+total_start=$SECONDS
+mkdir -p "$OUT"
+for i in "${!RT_PATHS[@]}"; do
+	run_runtime "${RT_PATHS[$i]}" "${RT_LABELS[$i]}"
+	parse "$OUT/${RT_LABELS[$i]}"
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+exempt_list=""
+for t in "${!EXEMPT[@]}"; do exempt_list+="$t "; done
+base_label=${RT_LABELS[$base_idx]}
+# Runtime columns: the runtimes under test first, the baseline last.
+ORDER=()
+for i in "${!RT_LABELS[@]}"; do [ "$i" -ne "$base_idx" ] && ORDER+=("${RT_LABELS[$i]}"); done
+ORDER+=("$base_label")
+
+echo
+echo "== TAP summary (runtime-tools $RT_VERSION) =="
+for l in "${ORDER[@]}"; do
+	awk -F'\t' -v label="$l" -v secs="$(cat "$OUT/$l/seconds")" '
+		FNR == NR { c[$2]++; next }
+		{ n++; if ($2 != 0 || $4 == 0 || $5 < $4) { bad++; why = why " " $1 "(" ($2 == 124 || $2 == 137 ? "timeout" : ($2 != 0 ? "exit " $2 : ($4 == 0 ? "no plan" : "short"))) ")" } }
+		END {
+			printf "%s: %d tests, %d assertions: %d passed, %d failed, %d skipped, %d todo; %ds\n",
+				label, n, c["pass"] + c["fail"] + c["skip"] + c["todo"], c["pass"], c["fail"], c["skip"], c["todo"], secs
+			if (bad) printf "  %d tests did not finish cleanly:%s\n", bad, why
+		}' "$OUT/$l/results.tsv" "$OUT/$l/tests.tsv"
+done
+
+echo
+echo "== Per test: passed/failed (skipped)   ! = did not finish cleanly (see .cache/conformance/<runtime>/tap/<test>.{tap,err}) =="
+{
+	args=()
+	for l in "${ORDER[@]}"; do args+=("$OUT/$l/results.tsv" "$OUT/$l/tests.tsv"); done
+	awk -F'\t' -v order="${ORDER[*]}" '
+		BEGIN { nr = split(order, labels, " ") }
+		FNR == 1 { file++; r = int((file + 1) / 2) }
+		file % 2 == 1 { c[r, $1, $2]++; tot[r, $2]++; next }
+		{ if (!($1 in idx)) { idx[$1] = ++nt; names[nt] = $1 } bad[r, $1] = ($2 != 0 || $4 == 0 || $5 < $4) }
+		END {
+			printf "%-36s", "TEST"
+			for (r = 1; r <= nr; r++) printf " %22s", labels[r]
+			printf "\n"
+			for (i = 1; i <= nt; i++) {
+				t = names[i]; printf "%-36s", t
+				for (r = 1; r <= nr; r++)
+					printf " %22s", sprintf("%d/%d (%d)%s", c[r, t, "pass"], c[r, t, "fail"], c[r, t, "skip"], bad[r, t] ? "!" : " ")
+				printf "\n"
+			}
+			printf "%-36s", "TOTAL"
+			for (r = 1; r <= nr; r++)
+				printf " %22s", sprintf("%d/%d (%d) ", tot[r, "pass"], tot[r, "fail"], tot[r, "skip"])
+			printf "\n"
+		}' "${args[@]}"
+}
+
+status=0
+if [ "${#ORDER[@]}" -gt 1 ]; then
+	echo
+	echo "== Regressions: assertions $base_label passes that another runtime does not =="
+	[ -n "$exempt_list" ] && for t in "${!EXEMPT[@]}"; do echo "  exempt: $t — ${EXEMPT[$t]}"; done
+	compared=0
+	regressed=0
+	for l in "${ORDER[@]}"; do
+		[ "$l" = "$base_label" ] && continue
+		# Fields: counts line "COUNTS compared regressed", then one line per regression.
+		report=$(awk -F'\t' -v exempt=" $exempt_list" -v label="$l" '
+			FNR == 1 { file++ }
+			file == 1 { if ($2 == "pass") base[$1 "\t" $3] = 1; next }
+			file == 2 { st[$1 "\t" $3] = $2; next }
+			file == 3 { bdone[$1] = ($2 == 0 && $4 > 0 && $5 >= $4); next }
+			file == 4 { done[$1] = ($2 == 0 && $4 > 0 && $5 >= $4); why[$1] = ($2 == 124 || $2 == 137) ? "timed out" : ($2 != 0 ? "exited " $2 : "did not finish its plan"); next }
+			END {
+				for (k in base) {
+					split(k, p, "\t")
+					if (index(exempt, " " p[1] " ")) continue
+					n++
+					s = (k in st) ? st[k] : "missing"
+					if (s != "pass") { bad++; lines[bad] = sprintf("  %s: %s: %s — %s", label, p[1], s, p[2]) }
+				}
+				for (t in bdone)
+					if (bdone[t] && (t in done) && !done[t] && !index(exempt, " " t " ")) {
+						bad++; lines[bad] = sprintf("  %s: %s: test program %s (%s did not)", label, t, why[t], "baseline")
+					}
+				printf "COUNTS %d %d\n", n - 0, bad - 0
+				for (i = 1; i <= bad; i++) print lines[i]
+			}' "$OUT/$base_label/results.tsv" "$OUT/$l/results.tsv" "$OUT/$base_label/tests.tsv" "$OUT/$l/tests.tsv")
+		read -r _ n bad <<<"$(head -n1 <<<"$report")"
+		compared=$((compared + n))
+		regressed=$((regressed + bad))
+		if [ "$bad" -gt 0 ]; then
+			tail -n +2 <<<"$report" | sort
+			status=1
+		else
+			echo "  $l: none ($n assertions that $base_label passes)"
+		fi
+	done
+	echo
+	echo "conformance: total time $((SECONDS - total_start))s; results in ${OUT#"$ROOT"/}/<runtime>/"
+	echo "(passed = assertions $base_label passes that the other runtimes pass too; failed = regressions)"
+	echo "conformance: $((compared - regressed)) passed, $regressed failed"
+else
+	echo
+	echo "conformance: total time $((SECONDS - total_start))s; results in ${OUT#"$ROOT"/}/<runtime>/"
+	echo "(single runtime: nothing to compare against)"
+fi
+exit $status
