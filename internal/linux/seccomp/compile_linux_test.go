@@ -591,13 +591,30 @@ func TestWorstCaseFragmentation(t *testing.T) {
 	}
 	t.Logf("%d instructions", len(prog))
 	v := newVM(t, prog)
-	for _, n := range names {
-		if got := v.run(t, x86_64, nr(t, syscalls_x86_64, n)); got != retAllow {
-			t.Errorf("%s: got %#x", n, got)
+	// Every number of every section, so both the short conditional jumps
+	// and the ja trampolines of big subtrees are exercised on both sides.
+	for _, sec := range []struct {
+		arch  uint32
+		table syscallTable
+	}{{x86_64, syscalls_x86_64}, {x86_64, syscalls_x32}, {i386, syscalls_i386}} {
+		allowed := map[uint32]bool{}
+		var first, last uint32 = ^uint32(0), 0
+		for _, n := range names {
+			if x, ok := sec.table.lookup(n); ok {
+				allowed[x] = true
+				first, last = min(first, x), max(last, x)
+			}
 		}
-		if x, ok := syscalls_x32.lookup(n); ok {
-			if got := v.run(t, x86_64, x); got != retAllow {
-				t.Errorf("x32 %s: got %#x", n, got)
+		for n := first &^ 0xfff; n <= last+2; n++ {
+			want := retEPERM
+			switch {
+			case allowed[n]:
+				want = retAllow
+			case n > last:
+				want = retENOSYS
+			}
+			if got := v.run(t, sec.arch, n); got != want {
+				t.Errorf("arch %#x nr %#x: got %#x, want %#x", sec.arch, n, got, want)
 			}
 		}
 	}
@@ -608,6 +625,48 @@ func BenchmarkCompileDockerSized(b *testing.B) {
 	for b.Loop() {
 		if _, err := compile(s, "amd64"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestLongJumps gives many syscalls argument rules, so subtrees grow past
+// the 255 instructions a conditional jump can skip and the tree must route
+// through ja trampolines.
+func TestLongJumps(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	ruled := map[uint32]bool{}
+	for i, e := range syscalls_x86_64 {
+		if i%2 == 0 {
+			ruled[e.nr] = true
+			s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{Names: []string{e.name}, Action: specs.ActErrno,
+				ErrnoRet: uptr(uint(e.nr)), Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: uint64(e.nr)}}})
+		}
+	}
+	prog, err := compile(s, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trampolines := 0
+	for _, ins := range prog[4:] { // past the header's own ja
+		if ins.Code == ja {
+			trampolines++
+		}
+	}
+	t.Logf("%d instructions, %d trampolines", len(prog), trampolines)
+	if trampolines == 0 {
+		t.Fatal("no ja trampoline: the test no longer covers long jumps")
+	}
+	v := newVM(t, prog)
+	for n := uint32(0); n < 600; n++ {
+		want := uint32(retAllow)
+		if ruled[n] {
+			want = errnoRet(n)
+		}
+		if got := v.run(t, x86_64, n, uint64(n)); got != want {
+			t.Errorf("nr %d arg0 %d: got %#x, want %#x", n, n, got, want)
+		}
+		if got := v.run(t, x86_64, n, uint64(n)+1); got != retAllow {
+			t.Errorf("nr %d arg0 %d: got %#x, want allow", n, n+1, got)
 		}
 	}
 }
