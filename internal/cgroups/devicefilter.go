@@ -122,6 +122,17 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
 			if r.access&bit == 0 {
 				continue
 			}
+			if r.typ == 0 && r.major < 0 && r.minor < 0 {
+				// A rule matching every device decides, and the rules
+				// before it are unreachable (the verifier rejects dead
+				// code, so emit none).
+				if r.allow {
+					insns = append(insns, asm.Ja.Label(nextBit))
+				} else {
+					insns = append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return())
+				}
+				break
+			}
 			nextRule := "rule-" + strconv.Itoa(n)
 			n++
 			if r.typ != 0 {
