@@ -8,4 +8,5 @@ require (
 	github.com/opencontainers/runtime-spec v1.3.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
 )

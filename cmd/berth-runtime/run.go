@@ -1,0 +1,143 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+func cmdRun(g *globals, args []string) error {
+	fs := newFlags("run")
+	o := &runtime.CreateOptions{}
+	fs.StringVar(&o.Bundle, "bundle", ".", "path to the bundle directory")
+	fs.StringVar(&o.Bundle, "b", ".", "path to the bundle directory (short)")
+	fs.StringVar(&o.PidFile, "pid-file", "", "write the init's pid to this file")
+	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket that receives the terminal's master fd (with --detach)")
+	fs.BoolVar(&o.NoPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root")
+	fs.IntVar(&o.PreserveFds, "preserve-fds", 0, "number of extra fds (from 3) passed to the container")
+	detach := fs.Bool("detach", false, "do not wait for the container to exit")
+	fs.BoolVar(detach, "d", false, "do not wait for the container to exit (short)")
+	keep := fs.Bool("keep", false, "do not delete the container after it exits")
+	var ignored bool
+	fs.BoolVar(&ignored, "no-new-keyring", false, "ignored")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return err
+	}
+	r := rt(g)
+	if *detach {
+		if _, err := r.Create(id, o); err != nil {
+			return err
+		}
+		if err := r.Start(id); err != nil {
+			_ = r.Delete(id, true)
+			return err
+		}
+		return nil
+	}
+
+	// Foreground: we stay the init's parent, so its exit status comes to us
+	// directly from wait4 and cannot be lost.
+	spec, err := runtime.LoadSpec(o.Bundle)
+	if err != nil {
+		return err
+	}
+	var ours *os.File
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		var theirs *os.File
+		if ours, theirs, err = consolePair(); err != nil {
+			return err
+		}
+		defer ours.Close()
+		o.Console = theirs
+	}
+	o.Foreground = true
+	// Signals for the container arrive before it exists; queue them.
+	sigc := make(chan os.Signal, 64)
+	signal.Notify(sigc)
+	defer signal.Stop(sigc)
+
+	created, err := r.Create(id, o)
+	if o.Console != nil {
+		o.Console.Close()
+	}
+	if err != nil {
+		return err
+	}
+	restore := func() {}
+	var master *os.File
+	if ours != nil {
+		if master, err = recvConsole(ours); err != nil {
+			_ = r.Delete(id, true)
+			return err
+		}
+		restore = proxyConsole(master)
+	}
+	defer restore()
+	if err := r.Start(id); err != nil {
+		_ = r.Delete(id, true)
+		return err
+	}
+	copied := make(chan struct{})
+	if master != nil {
+		go func() { _, _ = io.Copy(os.Stdout, master); close(copied) }()
+	} else {
+		close(copied)
+	}
+	status := waitForwarding(created.Cmd, sigc)
+	if master != nil {
+		<-copied
+		master.Close()
+	}
+	restore()
+	if !*keep {
+		if err := r.Delete(id, true); err != nil {
+			logError(g, err)
+		}
+	}
+	return exitCode(status)
+}
+
+// waitForwarding waits for cmd while relaying the signals we receive to it,
+// and returns a shell-style exit status (128+n for a signal).
+func waitForwarding(cmd *exec.Cmd, sigc chan os.Signal) int {
+	done := make(chan struct{})
+	var state *os.ProcessState
+	go func() {
+		state, _ = cmd.Process.Wait()
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			return exitStatus(state)
+		case s := <-sigc:
+			sig, ok := s.(syscall.Signal)
+			// SIGCHLD is ours; SIGURG is the Go scheduler's preemption
+			// signal; SIGWINCH is handled by the console proxy.
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
+				continue
+			}
+			_ = cmd.Process.Signal(sig)
+		}
+	}
+}
+
+func exitStatus(st *os.ProcessState) int {
+	if st == nil {
+		return 255
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}

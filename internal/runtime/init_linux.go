@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/rootfs"
+)
+
+// Init is the body of a container's init (and of an exec'd process) before
+// it becomes the workload. It runs in the child that spawn started, on the
+// main OS thread, which main locks for it: per-thread state (capabilities,
+// credentials, seccomp, the cgroup namespace) set here is what execve
+// carries into the workload. It returns only on failure.
+func Init() error {
+	fd, err := strconv.Atoi(os.Getenv(envInit))
+	if err != nil {
+		return fmt.Errorf("init: bad %s", envInit)
+	}
+	os.Unsetenv(envInit)
+	sock := os.NewFile(uintptr(fd), "sync")
+	unix.CloseOnExec(fd)
+	m, err := expect(sock, msgConfig)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config
+	if err := cfg.run(sock); err != nil {
+		_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
+		return err
+	}
+	return nil
+}
+
+func (cfg *initConfig) run(sock *os.File) error {
+	if cfg.Exec {
+		return cfg.runExec(sock)
+	}
+	s := cfg.Spec
+	if cfg.CgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	if cfg.TimeNS {
+		if err := setupTimeNS(s.Linux.TimeOffsets); err != nil {
+			return err
+		}
+	}
+	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS}
+	if cfg.NewMount {
+		if err := rootfs.PrepareRoot(rc); err != nil {
+			return err
+		}
+		if err := rootfs.MountAll(rc); err != nil {
+			return err
+		}
+	}
+	if cfg.Hooks {
+		if err := writeMsg(sock, &syncMsg{Type: msgHooks}); err != nil {
+			return err
+		}
+		if _, err := expect(sock, msgHooksDone); err != nil {
+			return err
+		}
+	}
+	if s.Hooks != nil {
+		if err := runHooks("createContainer", s.Hooks.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	switch {
+	case cfg.NewMount && cfg.NoPivot:
+		if err := rootfs.MoveRoot(cfg.Rootfs); err != nil {
+			return err
+		}
+	case cfg.NewMount:
+		if err := rootfs.PivotRoot(cfg.Rootfs); err != nil {
+			if !errors.Is(err, unix.EINVAL) {
+				return err
+			}
+			// pivot_root is impossible from an initramfs root.
+			if err := rootfs.MoveRoot(cfg.Rootfs); err != nil {
+				return err
+			}
+		}
+	default:
+		if err := unix.Chroot(cfg.Rootfs); err != nil {
+			return &os.PathError{Op: "chroot", Path: cfg.Rootfs, Err: err}
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+	}
+	if cfg.ConsoleFd >= 0 {
+		if err := setupConsole(cfg.ConsoleFd, cfg.Process); err != nil {
+			return err
+		}
+	}
+	if cfg.NewMount {
+		if err := rootfs.Finalize(s); err != nil {
+			return err
+		}
+	} else if s.Linux != nil && len(s.Linux.Sysctl) > 0 {
+		return fmt.Errorf("sysctl needs a mount namespace")
+	}
+	if s.Hostname != "" || s.Domainname != "" {
+		if !cfg.NewUTS {
+			return fmt.Errorf("hostname/domainname need a UTS namespace")
+		}
+		if s.Hostname != "" {
+			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+				return fmt.Errorf("sethostname: %w", err)
+			}
+		}
+		if s.Domainname != "" {
+			if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+				return fmt.Errorf("setdomainname: %w", err)
+			}
+		}
+	}
+	if err := setRlimits(cfg.Process.Rlimits); err != nil {
+		return err
+	}
+	path, err := lookPath(cfg.Process)
+	if err != nil {
+		return err
+	}
+	if err := writeMsg(sock, &syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	sock.Close()
+
+	// Wait for `start`.
+	conn, err := acceptStart(cfg.ListenFd)
+	if err != nil {
+		return err
+	}
+	if s.Hooks != nil {
+		if err := runHooks("startContainer", s.Hooks.StartContainer, cfg.State); err != nil {
+			fmt.Fprint(conn, err.Error())
+			return err
+		}
+	}
+	err = execProcess(cfg.Process, path, cfg.PreserveFd, s.Linux)
+	fmt.Fprint(conn, err.Error())
+	return err
+}
+
+func acceptStart(fd int) (*os.File, error) {
+	nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("wait for start: %w", err)
+	}
+	unix.Close(fd)
+	conn := os.NewFile(uintptr(nfd), "start")
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("wait for start: %w", err)
+	}
+	return conn, nil
+}
+
+func setupTimeNS(offsets map[string]specs.LinuxTimeOffset) error {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fmt.Errorf("unshare time namespace: %w", err)
+	}
+	var b strings.Builder
+	for clock, off := range offsets {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("time offsets: %w", err)
+	}
+	return nil
+}
+
+var rlimitNames = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+func setRlimits(limits []specs.POSIXRlimit) error {
+	for _, l := range limits {
+		res, ok := rlimitNames[l.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", l.Type)
+		}
+		rl := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
+		if err := unix.Prlimit(0, res, &rl, nil); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("set %s to soft=%d hard=%d: %w (raising a hard limit needs CAP_SYS_RESOURCE)", l.Type, l.Soft, l.Hard, err)
+			}
+			return fmt.Errorf("set %s: %w", l.Type, err)
+		}
+	}
+	return nil
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves args[0] in the container's PATH (from process.env) the
+// way a shell would, so a missing binary fails create with a clear error.
+func lookPath(p *specs.Process) (string, error) {
+	name := p.Args[0]
+	if strings.Contains(name, "/") {
+		if err := checkExecutable(name, p.Cwd); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	pathEnv := defaultPath
+	for _, e := range p.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		cand := filepath.Join(dir, name)
+		if checkExecutable(cand, p.Cwd) == nil {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func checkExecutable(path, cwd string) error {
+	if !filepath.IsAbs(path) && cwd != "" {
+		path = filepath.Join(cwd, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("exec: %q: %w", path, errors.Unwrap(err))
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("exec: %q: is a directory", path)
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("exec: %q: permission denied", path)
+	}
+	return nil
+}
+
+// setupConsole creates the container's terminal from its own devpts, hands
+// the master side to whoever listens on the console socket and makes the
+// slave the process's controlling terminal and stdio.
+func setupConsole(consoleFd int, p *specs.Process) error {
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	defer unix.Close(master)
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlockpt: %w", err)
+	}
+	ptn, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("ptsname: %w", err)
+	}
+	// TIOCGPTPEER opens the slave through the master, with no path lookup a
+	// hostile /dev/pts could redirect.
+	slave, err := unix.IoctlRetInt(master, unix.TIOCGPTPEER)
+	if err != nil {
+		slave, err = unix.Open("/dev/pts/"+strconv.Itoa(ptn), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open pty slave: %w", err)
+		}
+	}
+	if p.ConsoleSize != nil {
+		ws := &unix.Winsize{Row: uint16(p.ConsoleSize.Height), Col: uint16(p.ConsoleSize.Width)}
+		_ = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, ws)
+	}
+	_ = unix.Fchown(slave, int(p.User.UID), -1)
+	name := "/dev/pts/" + strconv.Itoa(ptn)
+	if err := unix.Sendmsg(consoleFd, []byte(name), unix.UnixRights(master), nil, 0); err != nil {
+		return fmt.Errorf("send console to console socket: %w", err)
+	}
+	unix.Close(consoleFd)
+	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("set controlling terminal: %w", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup3(slave, i, 0); err != nil {
+			return fmt.Errorf("dup pty: %w", err)
+		}
+	}
+	unix.Close(slave)
+	return nil
+}
+

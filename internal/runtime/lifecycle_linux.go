@@ -1,0 +1,234 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Start lets a created container's init exec the workload, then runs the
+// poststart hooks. It returns once execve has succeeded in the container
+// (or with the reason it failed).
+func (r *Runtime) Start(id string) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	switch st := c.Status(); st {
+	case StatusCreated:
+	case StatusStopped:
+		return fmt.Errorf("cannot start a container that has stopped: %w", errdefs.ErrConflict)
+	default:
+		return fmt.Errorf("cannot start an already %s container: %w", st, errdefs.ErrConflict)
+	}
+	d, err := os.Open(c.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	addr := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + startSock
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: addr, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("container %s is not waiting to start: %w", id, err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte{'s'}); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	// The init's end is close-on-exec: EOF without a message means the
+	// workload is running.
+	msg, err := io.ReadAll(conn)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	_ = os.Remove(filepath.Join(c.dir, startSock))
+	if len(msg) > 0 {
+		return fmt.Errorf("start %s: %s", id, msg)
+	}
+	c.Started = true
+	if err := c.save(); err != nil {
+		return err
+	}
+	if c.Spec.Hooks != nil && len(c.Spec.Hooks.Poststart) > 0 {
+		st := c.State()
+		if err := runHooks("poststart", c.Spec.Hooks.Poststart, &st.State); err != nil {
+			// The spec asks for a warning only; the container keeps running.
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// Kill sends sig to the container's init, or to every process in its cgroup
+// with all.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	if !c.Alive() {
+		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrNotRunning)
+	}
+	if !all {
+		return c.signalInit(sig)
+	}
+	return c.signalAll(sig)
+}
+
+// signalAll signals every process in the container's cgroup. The cgroup is
+// frozen meanwhile (for SIGKILL) so no process can fork a survivor between
+// listing and signalling.
+func (c *Container) signalAll(sig unix.Signal) error {
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	frozen := false
+	if sig == unix.SIGKILL {
+		if err := cg.Freeze(); err == nil {
+			frozen = true
+		}
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		if frozen {
+			_ = cg.Thaw()
+		}
+		return err
+	}
+	for _, pid := range pids {
+		_ = unix.Kill(pid, sig)
+	}
+	if frozen {
+		return cg.Thaw()
+	}
+	return nil
+}
+
+// Delete removes a stopped container (or, with force, kills it first):
+// processes, cgroup, state, then the poststop hooks.
+func (r *Runtime) Delete(id string, force bool) error {
+	c, err := r.Load(id)
+	if err != nil {
+		if errdefs.IsNotFound(err) && force {
+			// A create killed before it wrote state leaves only a directory.
+			_ = os.RemoveAll(r.dir(id))
+		}
+		return err
+	}
+	switch st := c.Status(); st {
+	case StatusStopped:
+	case StatusCreated:
+		// runc deletes created containers without --force.
+		if err := c.killAndWait(); err != nil {
+			return err
+		}
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s: %w", id, st, errdefs.ErrConflict)
+		}
+		if err := c.killAndWait(); err != nil {
+			return err
+		}
+	}
+	return c.destroy()
+}
+
+func (c *Container) killAndWait() error {
+	if cg, err := c.cgroup(); err == nil {
+		if frozen, _ := cg.Frozen(); frozen {
+			_ = cg.Thaw()
+		}
+	}
+	fd, err := unix.PidfdOpen(c.Pid, 0)
+	if err == nil {
+		defer unix.Close(fd)
+	}
+	_ = c.signalAll(unix.SIGKILL)
+	_ = c.signalInit(unix.SIGKILL)
+	if fd >= 0 && err == nil {
+		// A pidfd becomes readable when the process exits, also for
+		// processes that are not our children.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds, 10000)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Alive() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c.Alive() {
+		return fmt.Errorf("container %s: init did not exit after SIGKILL", c.ID)
+	}
+	return nil
+}
+
+func (c *Container) destroy() error {
+	// Leftover processes (a container without its own PID namespace) die
+	// with the container.
+	_ = c.signalAll(unix.SIGKILL)
+	if cg, err := c.cgroup(); err == nil {
+		var derr error
+		for i := 0; i < 100; i++ {
+			if derr = cg.Destroy(); derr == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if derr != nil {
+			return fmt.Errorf("remove cgroup: %w", derr)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return err
+	}
+	if c.Spec.Hooks != nil && len(c.Spec.Hooks.Poststop) > 0 {
+		st := c.State()
+		st.Status = StatusStopped
+		if err := runHooks("poststop", c.Spec.Hooks.Poststop, &st.State); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// Pause freezes every process of the container.
+func (r *Runtime) Pause(id string) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	if st := c.Status(); st != StatusRunning && st != StatusCreated {
+		return fmt.Errorf("cannot pause a %s container: %w", st, errdefs.ErrConflict)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Freeze()
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(id string) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	if st := c.Status(); st != StatusPaused {
+		return fmt.Errorf("cannot resume a %s container: %w", st, errdefs.ErrConflict)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Thaw()
+}

@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/linux"
+)
+
+// InitArg is the argv[1] that makes berth-runtime act as a container's init
+// (or an exec'd process) instead of a command-line tool.
+const InitArg = "init"
+
+// Environment variables of the init protocol.
+const (
+	envInit    = "_BERTH_INIT"    // sync socket descriptor number
+	envNsenter = "_BERTH_NSENTER" // read by internal/linux/nsenter
+)
+
+// spawnRequest describes one process to start inside (new or existing)
+// namespaces.
+type spawnRequest struct {
+	// cloneFlags are the namespaces to create.
+	cloneFlags uintptr
+	// join are namespace files to enter, by type.
+	join map[specs.LinuxNamespaceType]string
+	uidMaps []syscall.SysProcIDMap
+	gidMaps []syscall.SysProcIDMap
+	// extra are descriptors passed to the child from fd 3 up.
+	extra                  []*os.File
+	stdin, stdout, stderr *os.File
+	// foreground keeps the child tied to us (for run and exec without
+	// --detach); otherwise it starts a session of its own.
+	setsid bool
+}
+
+// spawn starts the berth-runtime binary as a child in the requested
+// namespaces and returns the child and our end of its sync socket.
+//
+// Namespaces are joined in two ways. Network, IPC, UTS, PID, cgroup and time
+// namespaces are per-thread for setns(2), so we join them on a locked OS
+// thread that then forks the child: the child inherits that thread's
+// namespaces (for PID, "for children" is exactly what a fork needs). User,
+// mount and time namespaces cannot be entered by a multi-threaded process, so the child enters those itself in a C constructor before
+// its Go runtime starts (internal/linux/nsenter). The thread that joined
+// namespaces is never unlocked, so Go discards it afterwards instead of
+// reusing it for other goroutines.
+func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	parentSock = os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer childSock.Close()
+	defer func() {
+		if retErr != nil {
+			parentSock.Close()
+		}
+	}()
+
+	exe, err := selfExe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer exe.Close()
+
+	extra := append([]*os.File{}, req.extra...)
+	extra = append(extra, childSock)
+	env := []string{envInit + "=" + strconv.Itoa(3+len(extra)-1)}
+
+	var perThread []*os.File
+	var nsenterFds []string
+	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.MountNamespace, specs.TimeNamespace} {
+		p, ok := req.join[t]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s namespace: %w", t, err)
+		}
+		defer f.Close()
+		extra = append(extra, f)
+		nsenterFds = append(nsenterFds, strconv.Itoa(3+len(extra)-1))
+	}
+	if len(nsenterFds) > 0 {
+		env = append(env, envNsenter+"="+strings.Join(nsenterFds, ","))
+	}
+	for _, t := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace} {
+		p, ok := req.join[t]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s namespace: %w", t, err)
+		}
+		defer f.Close()
+		perThread = append(perThread, f)
+	}
+
+	cmd = &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args:       []string{"berth-runtime", InitArg},
+		Env:        env,
+		Stdin:      req.stdin,
+		Stdout:     req.stdout,
+		Stderr:     req.stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 req.cloneFlags,
+			UidMappings:                req.uidMaps,
+			GidMappings:                req.gidMaps,
+			GidMappingsEnableSetgroups: true,
+			Setsid:                     req.setsid,
+		},
+	}
+	// os/exec would otherwise start copying goroutines for nil streams.
+	if cmd.Stdin == nil {
+		cmd.Stdin = devNull()
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = devNull()
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = devNull()
+	}
+
+	if len(perThread) == 0 {
+		if err := cmd.Start(); err != nil {
+			return nil, nil, fmt.Errorf("start container process: %w", err)
+		}
+		return cmd, parentSock, nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		// Deliberately never unlocked: see above.
+		for _, f := range perThread {
+			if err := unix.Setns(int(f.Fd()), 0); err != nil {
+				errc <- fmt.Errorf("join namespace %s: %w", f.Name(), err)
+				return
+			}
+		}
+		if err := cmd.Start(); err != nil {
+			errc <- fmt.Errorf("start container process: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return nil, nil, err
+	}
+	return cmd, parentSock, nil
+}
+
+var devNullFile *os.File
+
+func devNull() *os.File {
+	if devNullFile == nil {
+		devNullFile, _ = os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	}
+	return devNullFile
+}
+
+// namespaceSetup splits the spec's namespaces into clone flags and paths to
+// join.
+func namespaceSetup(l *specs.Linux) (flags uintptr, join map[specs.LinuxNamespaceType]string, err error) {
+	join = map[specs.LinuxNamespaceType]string{}
+	if l == nil {
+		return 0, join, nil
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range l.Namespaces {
+		f, err := linux.NamespaceFlag(ns.Type)
+		if err != nil {
+			return 0, nil, err
+		}
+		if seen[ns.Type] {
+			return 0, nil, fmt.Errorf("namespace %s listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" {
+			if err := checkNamespacePath(ns); err != nil {
+				return 0, nil, err
+			}
+			join[ns.Type] = ns.Path
+			continue
+		}
+		flags |= f
+	}
+	return flags, join, nil
+}
+
+// checkNamespacePath verifies that a path given for a namespace really is a
+// namespace of that type, so a typo cannot silently join the wrong one.
+func checkNamespacePath(ns specs.LinuxNamespace) error {
+	want, _ := linux.NamespaceFlag(ns.Type)
+	f, err := os.Open(ns.Path)
+	if err != nil {
+		return fmt.Errorf("namespace %s path: %w", ns.Type, err)
+	}
+	defer f.Close()
+	got, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("namespace %s path %s is not a namespace: %w", ns.Type, ns.Path, err)
+	}
+	if uintptr(got) != want {
+		return fmt.Errorf("namespace path %s is not a %s namespace", ns.Path, ns.Type)
+	}
+	return nil
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(m))
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
+}
+
+// copyAll is a tiny io.Copy wrapper that ignores the expected errors of a
+// closed terminal.
+func copyAll(dst io.Writer, src io.Reader) {
+	_, _ = io.Copy(dst, src)
+}
