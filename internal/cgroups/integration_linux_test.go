@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // TestMain doubles as a memory hog: the OOM test re-runs the test binary
@@ -32,6 +33,10 @@ func TestMain(m *testing.M) {
 		_ = keep
 		os.Exit(0)
 	}
+	// Orphans of test children (the pids test's background sleeps) are
+	// reparented to us, so cleanup can reap them: a killed task keeps its
+	// cgroup busy (rmdir EBUSY) until it is reaped.
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	os.Exit(m.Run())
 }
 
@@ -58,6 +63,16 @@ func testManager(t *testing.T) Manager {
 	return m
 }
 
+// reapZombies reaps every exited child without blocking.
+func reapZombies() {
+	for {
+		pid, err := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
 func cleanupCgroup(t *testing.T, m Manager) {
 	_ = m.Thaw()
 	deadline := time.Now().Add(5 * time.Second)
@@ -71,6 +86,7 @@ func cleanupCgroup(t *testing.T, m Manager) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	reapZombies()
 	if err := m.Destroy(); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
@@ -115,7 +131,7 @@ func cgroupDir(t *testing.T, m Manager, ctrl string) string {
 
 func TestIntegrationLifecycle(t *testing.T) {
 	m := testManager(t)
-	sleeper := exec.Command("/bin/sh", "-c", "sleep 60")
+	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +188,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	}
 
 	// The exec path: Apply on the existing cgroup only adds the pid.
-	second := exec.Command("/bin/sh", "-c", "sleep 60")
+	second := exec.Command("sleep", "60")
 	if err := second.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +218,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Pids.Current != 2 || st.Pids.Limit != 20 || st.Memory.Usage.Limit == 0 || st.CPU.Usage.Total == 0 {
+	if st.Pids.Current != 2 || st.Pids.Limit != 20 || st.Memory.Usage.Limit != 32<<20 || len(st.CPU.Usage.Percpu) == 0 {
 		t.Errorf("stats = %+v", st)
 	}
 

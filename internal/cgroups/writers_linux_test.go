@@ -52,7 +52,7 @@ var fakeV1Files = map[string]map[string]string{
 	"freezer": {"freezer.state": "THAWED", "cgroup.procs": ""},
 	"blkio": {"blkio.weight": "", "blkio.throttle.read_bps_device": "", "blkio.throttle.write_iops_device": "",
 		"blkio.throttle.io_service_bytes_recursive": "8:0 Read 100\n8:0 Write 200\nTotal 300\n",
-		"blkio.throttle.io_serviced_recursive": "8:0 Read 1\n8:0 Write 2\nTotal 3\n", "cgroup.procs": ""},
+		"blkio.throttle.io_serviced_recursive":      "8:0 Read 1\n8:0 Write 2\nTotal 3\n", "cgroup.procs": ""},
 }
 
 // fakeV1 builds a legacy layout under a temp dir, with the container's
