@@ -2,13 +2,11 @@
 // namespace: the bind-mounted root, the spec's mounts, /dev, and the switch
 // into the root with pivot_root(2).
 //
-// Every mount destination is resolved inside the rootfs with
-// filepath-securejoin's pathrs-lite (openat2 RESOLVE_IN_ROOT where the
-// kernel has it), and the mount is made onto the resulting file descriptor
-// through /proc/self/fd. A symlink in a hostile image therefore cannot
-// redirect a mount onto the host, even if the image changes between the
-// check and the mount. We use that library rather than our own resolver
-// because safe path resolution is subtle and it is what runc relies on.
+// Every mount destination is resolved inside the rootfs by the kernel
+// (openat2 with RESOLVE_IN_ROOT, see resolve_linux.go), and the mount is
+// made onto the resulting file descriptor through /proc/self/fd. A symlink
+// in a hostile image therefore cannot redirect a mount onto the host, even
+// if the image changes between the check and the mount.
 package rootfs
 
 import (
@@ -19,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -196,7 +193,7 @@ func mountOne(c *Config, root *os.File, m *specs.Mount) error {
 		return mountCgroup(c, root, m, dest, opts)
 	}
 
-	target, err := pathrs.MkdirAllHandle(root, dest, 0o755)
+	target, err := mkdirAllInRoot(root, dest, 0o755)
 	if err != nil {
 		return err
 	}
@@ -227,7 +224,7 @@ func mountBind(c *Config, root *os.File, m *specs.Mount, dest string, opts mount
 	}
 	var target *os.File
 	if fi.IsDir() {
-		target, err = pathrs.MkdirAllHandle(root, dest, 0o755)
+		target, err = mkdirAllInRoot(root, dest, 0o755)
 	} else {
 		target, err = createFileInRoot(root, dest)
 	}
@@ -329,7 +326,7 @@ func applyPropagation(target *os.File, opts mountOptions) error {
 // createFileInRoot creates (if missing) a regular file at path inside root,
 // never following a symlink out of it, and returns an O_PATH handle.
 func createFileInRoot(root *os.File, path string) (*os.File, error) {
-	dir, err := pathrs.MkdirAllHandle(root, filepath.Dir(path), 0o755)
+	dir, err := mkdirAllInRoot(root, filepath.Dir(path), 0o755)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +338,7 @@ func createFileInRoot(root *os.File, path string) (*os.File, error) {
 	} else if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENXIO) && !errors.Is(err, unix.EACCES) {
 		return nil, &os.PathError{Op: "create mount target", Path: path, Err: err}
 	}
-	return pathrs.OpenatInRoot(root, path)
+	return openInRoot(root, path, unix.O_PATH)
 }
 
 // mountCgroup mounts the container's view of the cgroup hierarchies. With a
@@ -356,7 +353,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 	flags := opts.flags
 	if len(hier.v1) == 0 {
 		// Pure cgroup v2 host.
-		target, err := pathrs.MkdirAllHandle(root, dest, 0o755)
+		target, err := mkdirAllInRoot(root, dest, 0o755)
 		if err != nil {
 			return err
 		}
@@ -367,7 +364,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		return bindMount(filepath.Join(hier.v2Mount, hier.v2Path), target, unix.MS_REC, flags)
 	}
 	// v1 or hybrid: a tmpfs with one directory per hierarchy.
-	target, err := pathrs.MkdirAllHandle(root, dest, 0o755)
+	target, err := mkdirAllInRoot(root, dest, 0o755)
 	if err != nil {
 		return err
 	}
@@ -378,7 +375,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 	target.Close()
 	for _, h := range hier.v1 {
 		sub := filepath.Join(dest, filepath.Base(h.mount))
-		t, err := pathrs.MkdirAllHandle(root, sub, 0o755)
+		t, err := mkdirAllInRoot(root, sub, 0o755)
 		if err != nil {
 			return err
 		}
@@ -400,7 +397,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 	}
 	if hier.v2Mount != "" {
 		sub := filepath.Join(dest, "unified")
-		t, err := pathrs.MkdirAllHandle(root, sub, 0o755)
+		t, err := mkdirAllInRoot(root, sub, 0o755)
 		if err != nil {
 			return err
 		}
@@ -415,7 +412,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		}
 	}
 	if flags&unix.MS_RDONLY != 0 {
-		t, err := pathrs.OpenatInRoot(root, dest)
+		t, err := openInRoot(root, dest, unix.O_PATH)
 		if err != nil {
 			return err
 		}
@@ -488,7 +485,7 @@ func readCgroupHierarchies() (*cgroupHierarchies, error) {
 }
 
 func symlinkInRoot(root *os.File, path, target string) error {
-	dir, err := pathrs.MkdirAllHandle(root, filepath.Dir(path), 0o755)
+	dir, err := mkdirAllInRoot(root, filepath.Dir(path), 0o755)
 	if err != nil {
 		return err
 	}
@@ -542,7 +539,7 @@ func createDevice(c *Config, root *os.File, d specs.LinuxDevice) error {
 		defer t.Close()
 		return bindMount(src, t, 0, 0)
 	}
-	dir, err := pathrs.MkdirAllHandle(root, filepath.Dir(dest), 0o755)
+	dir, err := mkdirAllInRoot(root, filepath.Dir(dest), 0o755)
 	if err != nil {
 		return err
 	}

@@ -77,10 +77,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err != nil {
 		return nil, err
 	}
+	mark("create")
 	s, err := LoadSpec(bundle)
 	if err != nil {
 		return nil, err
 	}
+	mark("create: spec loaded")
 	rootfs := s.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -177,6 +179,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	cfg.TimeNS = timeNS
 
 	// The start socket: the init blocks in accept() until `start` connects.
+	mark("create: state dir")
 	listener, err := listenStart(dir)
 	if err != nil {
 		return nil, err
@@ -198,10 +201,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		cfg.ConsoleFd = 3 + len(req.extra) - 1
 	}
 
+	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
 		return nil, err
 	}
+	mark("create: spawned")
 	defer sock.Close()
 	c.Pid = cmd.Process.Pid
 	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
@@ -212,6 +217,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err != nil {
 		return nil, err
 	}
+	mark("create: cgroup new")
 	if err := cg.Apply(c.Pid); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
@@ -219,6 +225,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err := cg.Set(withDefaultDevices(s.Linux)); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
+	mark("create: cgroup set")
 	if s.Process.OOMScoreAdj != nil {
 		// Written from the host's /proc: the container's own /proc is not
 		// mounted yet and is not to be trusted.
@@ -253,9 +260,11 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 			return nil, err
 		}
 	}
+	mark("create: config sent")
 	if _, err := expect(sock, msgReady); err != nil {
 		return nil, err
 	}
+	mark("create: init ready")
 	if err := c.save(); err != nil {
 		return nil, err
 	}

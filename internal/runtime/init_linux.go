@@ -28,7 +28,9 @@ func Init() error {
 	os.Unsetenv(envInit)
 	sock := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
+	mark("init: go main")
 	m, err := expect(sock, msgConfig)
+	mark("init: config received")
 	if err != nil {
 		return err
 	}
@@ -63,6 +65,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 		if err := rootfs.MountAll(rc); err != nil {
 			return err
 		}
+		mark("init: mounts done")
 	}
 	if cfg.Hooks {
 		if err := writeMsg(sock, &syncMsg{Type: msgHooks}); err != nil {
@@ -100,6 +103,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
+	mark("init: root switched")
 	if cfg.ConsoleFd >= 0 {
 		if err := setupConsole(cfg.ConsoleFd, cfg.Process); err != nil {
 			return err
@@ -134,6 +138,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 	if err != nil {
 		return err
 	}
+	mark("init: ready")
 	if err := writeMsg(sock, &syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
@@ -150,6 +155,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
+	mark("init: exec")
 	err = execProcess(cfg.Process, path, cfg.PreserveFd, s.Linux)
 	fmt.Fprint(conn, err.Error())
 	return err

@@ -20,6 +20,8 @@ import (
 // poststart hooks. It returns once execve has succeeded in the container
 // (or with the reason it failed).
 func (r *Runtime) Start(id string) error {
+	mark("start")
+	defer mark("start: done")
 	c, err := r.Load(id)
 	if err != nil {
 		return err
@@ -118,6 +120,8 @@ func (c *Container) signalAll(sig unix.Signal) error {
 // Delete removes a stopped container (or, with force, kills it first):
 // processes, cgroup, state, then the poststop hooks.
 func (r *Runtime) Delete(id string, force bool) error {
+	mark("delete")
+	defer mark("delete: done")
 	c, err := r.Load(id)
 	if err != nil {
 		if errdefs.IsNotFound(err) && force {

@@ -72,11 +72,15 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	if err != nil {
 		return nil, nil, err
 	}
+	mark("spawn: exe copied")
 	defer exe.Close()
 
 	extra := append([]*os.File{}, req.extra...)
 	extra = append(extra, childSock)
-	env := []string{envInit + "=" + strconv.Itoa(3+len(extra)-1)}
+	env := []string{envInit + "=" + strconv.Itoa(3+len(extra)-1), "GOMAXPROCS=1"}
+	if timing {
+		env = append(env, "BERTH_TIMING=1")
+	}
 
 	var perThread []*os.File
 	var nsenterFds []string

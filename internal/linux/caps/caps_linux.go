@@ -167,7 +167,10 @@ func ApplySets(c *specs.LinuxCapabilities) error {
 			continue
 		}
 		if !s.permitted.Has(cp) || !s.inheritable.Has(cp) {
-			return fmt.Errorf("raise ambient %s: it must also be in the permitted and inheritable sets", Name(cp))
+			// The kernel cannot raise it. runc's default spec lists ambient
+			// capabilities without inheritable ones and runc skips them; we
+			// do the same rather than refuse specs that work with runc.
+			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(cp), 0, 0); err != nil {
 			return fmt.Errorf("raise ambient %s: %w", Name(cp), os.NewSyscallError("prctl", err))

@@ -1,0 +1,21 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Stage timing for startup work: BERTH_TIMING=1 prints how long each step
+// of create/start/delete took, on stderr. It is how the numbers in
+// bench/runtime-startup are broken down.
+var (
+	timing     = os.Getenv("BERTH_TIMING") != ""
+	timingBase = time.Now()
+)
+
+func mark(stage string) {
+	if timing {
+		fmt.Fprintf(os.Stderr, "[%6.2fms pid %d] %s\n", float64(time.Since(timingBase).Microseconds())/1000, os.Getpid(), stage)
+	}
+}
