@@ -281,6 +281,7 @@ parse() {
 			END {
 				if (rc == 124 || rc == 137) v = "timeout"
 				else if (rc != 0) v = "exit " rc
+				else if (!planned && NR == 0) v = "ok"
 				else if (!planned) v = "no plan"
 				else if (seen < plan) v = "short"
 				else if (plan == 0 && errdiag) v = "error"
