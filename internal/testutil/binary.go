@@ -1,0 +1,65 @@
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// RuntimeEnv names the environment variable that points the tests at a
+// prebuilt berth-runtime (or another runtime with runc's command line).
+const RuntimeEnv = "BERTH_RUNTIME"
+
+// RuntimeBinary returns the berth-runtime the tests drive: $BERTH_RUNTIME when
+// set, else a fresh build of ./cmd/berth-runtime in a temporary directory, made
+// with the Makefile's flags (static, cgo on for the nsenter constructor,
+// netgo/osusergo). Building (rather than using bin/berth-runtime) means the
+// tests never run a stale binary. cleanup removes the temporary directory; it
+// is a no-op when $BERTH_RUNTIME is used.
+func RuntimeBinary() (path string, cleanup func(), err error) {
+	if p := os.Getenv(RuntimeEnv); p != "" {
+		abs, err := exec.LookPath(p)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s=%s: %w", RuntimeEnv, p, err)
+		}
+		if abs, err = filepath.Abs(abs); err != nil {
+			return "", nil, err
+		}
+		return abs, func() {}, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "berth-runtime-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	out := filepath.Join(dir, "berth-runtime")
+	if err := BuildStatic(root, "./cmd/berth-runtime", out); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return out, cleanup, nil
+}
+
+// BuildStatic builds the Go main package pkg (relative to the module at dir)
+// into out with the Makefile's GO_BUILD flags: a static binary that runs in a
+// rootfs without our libc.
+func BuildStatic(dir, pkg, out string) error {
+	goBin := os.Getenv("GO")
+	if goBin == "" {
+		goBin = "go"
+	}
+	cmd := exec.Command(goBin, "build", "-trimpath", "-tags", "netgo osusergo",
+		"-ldflags", "-s -w -extldflags -static", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
