@@ -295,6 +295,8 @@ parse() {
 # regressions BASE_LABEL LABEL: print "COUNTS compared regressed", then one line
 # per regression ("TEST<TAB>what"): assertions the baseline passes that LABEL
 # fails, skips or lacks, and tests the baseline runs through that LABEL does not.
+# An assertion LABEL lacks is no regression when LABEL ran the test through and
+# the baseline did not.
 regressions() {
 	local base=$1 l=$2
 	awk -F'\t' -v exempt=" $exempt_list" '
@@ -307,8 +309,13 @@ regressions() {
 			for (k in base) {
 				split(k, p, "\t")
 				if (index(exempt, " " p[1] " ")) continue
-				n++
 				s = (k in st) ? st[k] : "missing"
+				# The baseline did not run this test through but LABEL did (e.g.
+				# process_capabilities_fail: runc 1.1.5 accepts a bogus capability and
+				# runs runtimetest, which passes its checks, before the test fails it):
+				# assertions LABEL never reached are not regressions.
+				if (s == "missing" && !bok[p[1]] && verdict[p[1]] == "ok") continue
+				n++
 				if (s != "pass") { bad++; lines[bad] = p[1] "\t" s ": " p[2] }
 			}
 			for (t in bok) {
@@ -427,7 +434,14 @@ if [ "${#ORDER[@]}" -gt 1 ]; then
 		compared=$((compared + n))
 		regressed=$((regressed + bad))
 		if [ "$bad" -gt 0 ]; then
-			tail -n +2 <<<"$report" | sort | sed "s/^\([^\t]*\)\t/  REGRESSION $l: \1: /"
+			# At most $CONFORMANCE_SHOW lines per test; the full list is in the file.
+			tail -n +2 <<<"$report" | sort >"$OUT/$l/regressions.txt"
+			awk -F'\t' -v label="$l" -v max="${CONFORMANCE_SHOW:-10}" '
+				function flush() { if (cnt > max) printf "  REGRESSION %s: %s: ... and %d more\n", label, prev, cnt - max }
+				$1 != prev { flush(); prev = $1; cnt = 0 }
+				{ if (++cnt <= max) printf "  REGRESSION %s: %s: %s\n", label, $1, $2 }
+				END { flush() }' "$OUT/$l/regressions.txt"
+			echo "  ($bad regressions for $l; all of them: ${OUT#"$ROOT"/}/$l/regressions.txt)"
 			status=1
 		else
 			echo "  $l: none ($n checks that $base_label passes)"
