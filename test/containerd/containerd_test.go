@@ -62,6 +62,28 @@ func TestContainerd(t *testing.T) {
 		}
 	})
 
+	// A create that fails in the runtime must fail ctr, with the runtime's
+	// error (which the shim reads from the --log file, --log-format json)
+	// in the message.
+	t.Run("CreateErrorReported", func(t *testing.T) {
+		args := append([]string{"run", "--rm"}, d.runtimeFlags()...)
+		args = append(args, imageName, "berth-noexec", "/no-such-binary")
+		r, err := d.ctr(60*time.Second, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code == 0 {
+			t.Fatalf("run of a missing binary succeeded:\n%s", r)
+		}
+		if !strings.Contains(r.stderr, "no-such-binary") {
+			t.Errorf("ctr's error does not name the missing binary (runtime error lost?):\n%s", r)
+		}
+		t.Logf("error as reported: %s", strings.TrimSpace(r.stderr))
+		if r := d.mustCtr(t, "containers", "ls", "--quiet"); strings.Contains(r.stdout, "berth-noexec") {
+			d.ctr(20*time.Second, "containers", "delete", "berth-noexec")
+		}
+	})
+
 	t.Run("DetachedExecPsKillDelete", func(t *testing.T) {
 		const id = "berth-detached"
 		events := d.watchEvents(t)
