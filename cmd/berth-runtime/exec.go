@@ -75,7 +75,11 @@ func cmdExec(g *globals, args []string) error {
 	} else {
 		// runc semantics: start from the container's own process and
 		// override what the flags give.
-		base := *c.Spec.Process
+		spec, err := c.Spec()
+		if err != nil {
+			return err
+		}
+		base := *spec.Process
 		p := &base
 		p.Args = fs.Args()[1:]
 		if len(p.Args) == 0 {

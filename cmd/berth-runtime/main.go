@@ -70,6 +70,7 @@ func main() {
 }
 
 func mainExit(args []string) int {
+	runtime.Mark("main")
 	g := &globals{}
 	fs := flag.NewFlagSet("berth-runtime", flag.ContinueOnError)
 	fs.StringVar(&g.root, "root", defaultRoot(), "state directory")

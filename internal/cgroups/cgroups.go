@@ -5,6 +5,7 @@
 // A Manager owns one container's cgroup. Its lifecycle:
 //
 //	m, _ := New(cgroupsPath, id)  // nothing touched on disk yet
+//	m.Prepare()                   // optional: create directories early
 //	m.Apply(pid)                  // create directories, move pid in
 //	m.Set(resources)              // write limits (again on `update`)
 //	m.Freeze() / m.Thaw()         // pause / resume
@@ -20,6 +21,10 @@ import specs "github.com/opencontainers/runtime-spec/specs-go"
 // Manager is implemented once for v1 (one directory per controller
 // hierarchy, used on legacy and hybrid hosts) and once for v2.
 type Manager interface {
+	// Prepare creates the cgroup's directories without moving anything in,
+	// so a container's view of its own cgroup can be built while the (slow
+	// on v1) move of its init is still to come. Apply calls it too.
+	Prepare() error
 	// Apply creates the cgroup (all controllers) and moves pid into it.
 	Apply(pid int) error
 	// Set writes the limits in r. Fields that are nil are left alone, so

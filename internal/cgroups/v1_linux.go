@@ -79,8 +79,7 @@ func (m *v1Manager) uniqueDirs() []string {
 	return out
 }
 
-func (m *v1Manager) Apply(pid int) error {
-	pidStr := strconv.Itoa(pid)
+func (m *v1Manager) Prepare() error {
 	for _, d := range m.uniqueDirs() {
 		created, err := mkdirCgroup(d)
 		if err != nil {
@@ -91,6 +90,19 @@ func (m *v1Manager) Apply(pid int) error {
 				return fmt.Errorf("cgroups: %w", err)
 			}
 		}
+	}
+	if m.v2 != nil {
+		_, _ = mkdirCgroup(m.unified)
+	}
+	return nil
+}
+
+func (m *v1Manager) Apply(pid int) error {
+	pidStr := strconv.Itoa(pid)
+	if err := m.Prepare(); err != nil {
+		return err
+	}
+	for _, d := range m.uniqueDirs() {
 		if err := writeFile(d, "cgroup.procs", pidStr); err != nil {
 			return fmt.Errorf("cgroups: join: %w", err)
 		}
@@ -100,9 +112,7 @@ func (m *v1Manager) Apply(pid int) error {
 	// joining it is best effort and must never fail a v1 setup. Set
 	// reports an error later if a limit needs it and this failed.
 	if m.v2 != nil {
-		if _, err := mkdirCgroup(m.unified); err == nil {
-			_ = writeFile(m.unified, "cgroup.procs", pidStr)
-		}
+		_ = writeFile(m.unified, "cgroup.procs", pidStr)
 	}
 	return nil
 }

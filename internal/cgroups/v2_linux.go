@@ -31,6 +31,16 @@ func (m *v2Manager) Path() string { return m.path }
 // it, and moves pid in. On an existing cgroup (exec into a running
 // container) it only writes cgroup.procs.
 func (m *v2Manager) Apply(pid int) error {
+	if err := m.Prepare(); err != nil {
+		return err
+	}
+	if err := writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("cgroups: join: %w", err)
+	}
+	return nil
+}
+
+func (m *v2Manager) Prepare() error {
 	created, err := mkdirCgroup(m.dir)
 	if err != nil {
 		return fmt.Errorf("cgroups: %w", err)
@@ -43,9 +53,6 @@ func (m *v2Manager) Apply(pid int) error {
 		if err := m.enableControllers(strings.Fields(avail)); err != nil {
 			return fmt.Errorf("cgroups: %w", err)
 		}
-	}
-	if err := writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
-		return fmt.Errorf("cgroups: join: %w", err)
 	}
 	return nil
 }

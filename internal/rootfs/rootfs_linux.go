@@ -30,6 +30,16 @@ type Config struct {
 	UserNS bool
 	// CgroupNS is true when the container has its own cgroup namespace.
 	CgroupNS bool
+	// CgroupPath is the container's cgroup (the same in every hierarchy).
+	// Without a cgroup namespace the cgroup mount binds these directories,
+	// which exist before the process is moved into them.
+	CgroupPath string
+	// BeforeCgroup, if set, runs before a cgroup mount in a cgroup
+	// namespace. The
+	// runtime uses it to wait until the process is in its cgroup (and in
+	// its cgroup namespace), so the rest of the mounts can proceed in
+	// parallel with the cgroup placement.
+	BeforeCgroup func() error
 }
 
 // PrepareRoot makes the rootfs a mount point of its own in the caller's
@@ -190,6 +200,11 @@ func mountOne(c *Config, root *os.File, m *specs.Mount) error {
 	case opts.bind || m.Type == "bind":
 		return mountBind(c, root, m, dest, opts)
 	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if c.BeforeCgroup != nil && c.CgroupNS {
+			if err := c.BeforeCgroup(); err != nil {
+				return err
+			}
+		}
 		return mountCgroup(c, root, m, dest, opts)
 	}
 
@@ -361,7 +376,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		if c.CgroupNS {
 			return unix.Mount("cgroup2", fdPath(target), "cgroup2", flags, "")
 		}
-		return bindMount(filepath.Join(hier.v2Mount, hier.v2Path), target, unix.MS_REC, flags)
+		return bindMount(filepath.Join(hier.v2Mount, c.cgroupPath(hier.v2Path)), target, unix.MS_REC, flags)
 	}
 	// v1 or hybrid: a tmpfs with one directory per hierarchy.
 	target, err := mkdirAllInRoot(root, dest, 0o755)
@@ -382,7 +397,13 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		if c.CgroupNS {
 			err = unix.Mount("cgroup", fdPath(t), "cgroup", flags, h.options)
 		} else {
-			err = bindMount(filepath.Join(h.mount, h.path), t, 0, flags)
+			src := filepath.Join(h.mount, c.cgroupPath(h.path))
+			if _, serr := os.Stat(src); serr != nil {
+				// A hierarchy the runtime does not manage (name=systemd):
+				// our process stays where it is in it.
+				src = filepath.Join(h.mount, h.path)
+			}
+			err = bindMount(src, t, 0, flags)
 		}
 		t.Close()
 		if err != nil {
@@ -404,7 +425,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		if c.CgroupNS {
 			err = unix.Mount("cgroup2", fdPath(t), "cgroup2", flags, "")
 		} else {
-			err = bindMount(filepath.Join(hier.v2Mount, hier.v2Path), t, 0, flags)
+			err = bindMount(filepath.Join(hier.v2Mount, c.cgroupPath(hier.v2Path)), t, 0, flags)
 		}
 		t.Close()
 		if err != nil {
@@ -420,6 +441,13 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mou
 		return unix.Mount("", fdPath(t), "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
 	}
 	return nil
+}
+
+func (c *Config) cgroupPath(current string) string {
+	if c.CgroupPath != "" {
+		return c.CgroupPath
+	}
+	return current
 }
 
 type cgroupHierarchy struct {

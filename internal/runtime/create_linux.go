@@ -30,6 +30,20 @@ type CreateOptions struct {
 	Console *os.File
 	// Foreground keeps the init as our child so run can wait for it.
 	Foreground bool
+
+	spec    *specs.Spec // already parsed (run parses it before create)
+	rawSpec []byte
+}
+
+// ParseBundle loads the bundle's spec into o, so a caller that needs the
+// spec before Create (run, to know about the terminal) parses it once.
+func (o *CreateOptions) ParseBundle() (*specs.Spec, error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	o.spec, o.rawSpec, err = loadSpec(bundle)
+	return o.spec, err
 }
 
 // Created is a container that create has set up, with the init process
@@ -41,13 +55,23 @@ type Created struct {
 
 // LoadSpec reads and checks a bundle's config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
+	s, _, err := loadSpec(bundle)
+	return s, err
+}
+
+func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
+			return nil, nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
 		}
-		return nil, err
+		return nil, nil, err
 	}
+	s, err := parseSpec(bundle, data)
+	return s, data, err
+}
+
+func parseSpec(bundle string, data []byte) (*specs.Spec, error) {
 	s := &specs.Spec{}
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
@@ -78,9 +102,11 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	mark("create")
-	s, err := LoadSpec(bundle)
-	if err != nil {
-		return nil, err
+	s, raw := o.spec, o.rawSpec
+	if s == nil {
+		if s, raw, err = loadSpec(bundle); err != nil {
+			return nil, err
+		}
 	}
 	mark("create: spec loaded")
 	rootfs := s.Root.Path
@@ -113,14 +139,24 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		Rootfs:  rootfs,
 		Created: time.Now().UTC(),
 		Owner:   currentOwner(),
-		Spec:    s,
+		Config:  raw,
 		dir:     dir,
+		spec:    s,
+
+		Annotations: s.Annotations,
+	}
+	if s.Hooks != nil {
+		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
 	}
 	var cg cgroups.Manager
 	var cmd *exec.Cmd
+	var prepared chan error // cgroup directories being made, until received
 	defer func() {
 		if retErr == nil {
 			return
+		}
+		if prepared != nil {
+			<-prepared
 		}
 		if cmd != nil && cmd.Process != nil {
 			_ = cmd.Process.Kill()
@@ -201,6 +237,25 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		cfg.ConsoleFd = 3 + len(req.extra) - 1
 	}
 
+	// The cgroup's directories exist before the init needs them, so the init
+	// can bind-mount its own cgroup while we move it in (sync_linux.go).
+	// Making them overlaps with starting the init.
+	prepared = make(chan error, 1)
+	go func() {
+		m, err := cgroups.New(s.Linux.CgroupsPath, id)
+		if err == nil {
+			cg = m
+			err = m.Prepare()
+		}
+		prepared <- err
+	}()
+	// A new network namespace takes milliseconds to build; the init
+	// unshares it itself, in parallel with our cgroup work, instead of at
+	// clone time. (Joining or user-namespace cases keep the clone flag.)
+	if flags&unix.CLONE_NEWNET != 0 && flags&unix.CLONE_NEWUSER == 0 {
+		req.cloneFlags &^= unix.CLONE_NEWNET
+		cfg.NetNS = true
+	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
@@ -208,20 +263,27 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: spawned")
 	defer sock.Close()
+	err = <-prepared
+	prepared = nil
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	c.CgroupPath = cg.Path()
+	cfg.CgroupPath = c.CgroupPath
 	c.Pid = cmd.Process.Pid
 	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
 
-	cg, err = cgroups.New(s.Linux.CgroupsPath, id)
-	if err != nil {
-		return nil, err
+	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, join)
+	cfg.State = &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: bundle, Annotations: s.Annotations}
+	if err := writeMsg(sock, &syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return nil, fmt.Errorf("send config to init: %w", err)
 	}
-	mark("create: cgroup new")
+	mark("create: config sent")
 	if err := cg.Apply(c.Pid); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	c.CgroupPath = cg.Path()
 	if err := cg.Set(withDefaultDevices(s.Linux)); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
@@ -237,11 +299,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 			return nil, fmt.Errorf("set oomScoreAdj: %w", err)
 		}
 	}
-	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, join)
-	cfg.State = &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: bundle, Annotations: s.Annotations}
-
-	if err := writeMsg(sock, &syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		return nil, fmt.Errorf("send config to init: %w", err)
+	if err := writeMsg(sock, &syncMsg{Type: msgPlaced}); err != nil {
+		// The init failed; its last message says why.
+		if _, rerr := readMsg(sock); rerr != nil {
+			return nil, rerr
+		}
+		return nil, fmt.Errorf("init exited during setup: %w", err)
 	}
 	if cfg.Hooks {
 		if _, err := expect(sock, msgHooks); err != nil {
@@ -260,7 +323,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 			return nil, err
 		}
 	}
-	mark("create: config sent")
 	if _, err := expect(sock, msgReady); err != nil {
 		return nil, err
 	}

@@ -69,9 +69,13 @@ func (r *Runtime) Exec(id string, o *ExecOptions) (_ *exec.Cmd, retErr error) {
 	for i := 0; i < o.PreserveFds; i++ {
 		req.extra = append(req.extra, os.NewFile(uintptr(3+i), "preserved"))
 	}
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
 	cfg := &initConfig{
 		ID:         id,
-		Spec:       c.Spec,
+		Spec:       spec,
 		Exec:       true,
 		Process:    p,
 		ConsoleFd:  -1,

@@ -47,9 +47,28 @@ func (cfg *initConfig) run(sock *os.File) error {
 		return cfg.runExec(sock)
 	}
 	s := cfg.Spec
-	if cfg.CgroupNS {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
+	placed := false
+	waitPlaced := func() error {
+		if placed {
+			return nil
+		}
+		placed = true
+		if _, err := expect(sock, msgPlaced); err != nil {
+			return err
+		}
+		mark("init: placed in cgroup")
+		if cfg.CgroupNS {
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("unshare cgroup namespace: %w", err)
+			}
+		}
+		return nil
+	}
+	if cfg.NetNS {
+		// Per-thread in Go, and this is the thread that execs the workload
+		// (and the thread group leader whose /proc/PID/ns/net others join).
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare network namespace: %w", err)
 		}
 	}
 	if cfg.TimeNS {
@@ -57,7 +76,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
-	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS}
+	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS, CgroupPath: cfg.CgroupPath, BeforeCgroup: waitPlaced}
 	if cfg.NewMount {
 		if err := rootfs.PrepareRoot(rc); err != nil {
 			return err
@@ -66,6 +85,9 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 		mark("init: mounts done")
+	}
+	if err := waitPlaced(); err != nil {
+		return err
 	}
 	if cfg.Hooks {
 		if err := writeMsg(sock, &syncMsg{Type: msgHooks}); err != nil {

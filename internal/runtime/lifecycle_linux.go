@@ -20,12 +20,18 @@ import (
 // poststart hooks. It returns once execve has succeeded in the container
 // (or with the reason it failed).
 func (r *Runtime) Start(id string) error {
-	mark("start")
-	defer mark("start: done")
 	c, err := r.Load(id)
 	if err != nil {
 		return err
 	}
+	return c.Start()
+}
+
+// Start is Runtime.Start on an already loaded container.
+func (c *Container) Start() error {
+	mark("start")
+	defer mark("start: done")
+	id := c.ID
 	switch st := c.Status(); st {
 	case StatusCreated:
 	case StatusStopped:
@@ -61,9 +67,13 @@ func (r *Runtime) Start(id string) error {
 	if err := c.save(); err != nil {
 		return err
 	}
-	if c.Spec.Hooks != nil && len(c.Spec.Hooks.Poststart) > 0 {
+	if c.HasPoststart {
+		s, err := c.Spec()
+		if err != nil {
+			return err
+		}
 		st := c.State()
-		if err := runHooks("poststart", c.Spec.Hooks.Poststart, &st.State); err != nil {
+		if err := runHooks("poststart", s.Hooks.Poststart, &st.State); err != nil {
 			// The spec asks for a warning only; the container keeps running.
 			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 		}
@@ -120,8 +130,6 @@ func (c *Container) signalAll(sig unix.Signal) error {
 // Delete removes a stopped container (or, with force, kills it first):
 // processes, cgroup, state, then the poststop hooks.
 func (r *Runtime) Delete(id string, force bool) error {
-	mark("delete")
-	defer mark("delete: done")
 	c, err := r.Load(id)
 	if err != nil {
 		if errdefs.IsNotFound(err) && force {
@@ -130,6 +138,14 @@ func (r *Runtime) Delete(id string, force bool) error {
 		}
 		return err
 	}
+	return c.Delete(force)
+}
+
+// Delete is Runtime.Delete on an already loaded container.
+func (c *Container) Delete(force bool) error {
+	mark("delete")
+	defer mark("delete: done")
+	id := c.ID
 	switch st := c.Status(); st {
 	case StatusStopped:
 	case StatusCreated:
@@ -177,10 +193,13 @@ func (c *Container) killAndWait() error {
 }
 
 func (c *Container) destroy() error {
-	// Leftover processes (a container without its own PID namespace) die
-	// with the container.
-	_ = c.signalAll(unix.SIGKILL)
-	if cg, err := c.cgroup(); err == nil {
+	cg, err := c.cgroup()
+	if err == nil {
+		// Leftover processes (a container without its own PID namespace)
+		// die with the container.
+		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
+			_ = c.signalAll(unix.SIGKILL)
+		}
 		var derr error
 		for i := 0; i < 100; i++ {
 			if derr = cg.Destroy(); derr == nil {
@@ -195,10 +214,14 @@ func (c *Container) destroy() error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return err
 	}
-	if c.Spec.Hooks != nil && len(c.Spec.Hooks.Poststop) > 0 {
+	if c.HasPoststop {
+		s, err := c.Spec()
+		if err != nil {
+			return err
+		}
 		st := c.State()
 		st.Status = StatusStopped
-		if err := runHooks("poststop", c.Spec.Hooks.Poststop, &st.State); err != nil {
+		if err := runHooks("poststop", s.Hooks.Poststop, &st.State); err != nil {
 			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 		}
 	}

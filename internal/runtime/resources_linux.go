@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -70,7 +71,14 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	if err := cg.Set(res); err != nil {
 		return err
 	}
-	mergeResources(c.Spec, res)
+	spec, err := c.Spec()
+	if err != nil {
+		return err
+	}
+	mergeResources(spec, res)
+	if c.Config, err = json.Marshal(spec); err != nil {
+		return err
+	}
 	return c.save()
 }
 

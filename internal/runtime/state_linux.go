@@ -28,7 +28,15 @@ type Container struct {
 	Pid     int         `json:"pid"`
 	Created time.Time   `json:"created"`
 	Owner   string      `json:"owner"`
-	Spec    *specs.Spec `json:"config"`
+	// Config is the bundle's config.json as it was at create. It is decoded
+	// only by the commands that need it (see Spec): decoding an OCI spec
+	// costs a fresh process over a millisecond, and start, state, kill and
+	// delete usually do not need it.
+	Config      json.RawMessage   `json:"config"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// HasPoststart and HasPoststop say whether Config has those hooks.
+	HasPoststart bool `json:"has_poststart,omitempty"`
+	HasPoststop  bool `json:"has_poststop,omitempty"`
 	// PidStart is the init's start time in clock ticks since boot
 	// (/proc/PID/stat field 22). A pid alone may be reused after the init
 	// exits; pid plus start time identifies the process.
@@ -39,7 +47,24 @@ type Container struct {
 	// exec to join them.
 	NamespacePaths map[specs.LinuxNamespaceType]string `json:"namespace_paths"`
 
-	dir string
+	dir  string
+	spec *specs.Spec
+}
+
+// Spec returns the container's OCI spec, decoding it on first use.
+func (c *Container) Spec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	s := &specs.Spec{}
+	if err := json.Unmarshal(c.Config, s); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt config in state: %w", c.ID, err)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	c.spec = s
+	return s, nil
 }
 
 // Runtime is the root of a state directory (runc's --root).
@@ -194,9 +219,7 @@ func (c *Container) State() *OCIState {
 	if st.Status != StatusStopped {
 		st.Pid = c.Pid
 	}
-	if c.Spec != nil {
-		st.Annotations = c.Spec.Annotations
-	}
+	st.Annotations = c.Annotations
 	return st
 }
 

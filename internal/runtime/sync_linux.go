@@ -14,16 +14,24 @@ import (
 // The parent runtime process and the container's init talk over a stream
 // socketpair with length-prefixed JSON messages. The exchange for create:
 //
-//	parent -> init   msgConfig   (after the init is in its cgroup)
+//	parent -> init   msgConfig   (right after the init starts)
+//	parent -> init   msgPlaced   (the init is in its cgroup)
 //	init   -> parent msgHooks    (mounts done; run createRuntime hooks)
 //	parent -> init   msgHooksDone
 //	init   -> parent msgReady    (about to wait for `start`)
+//
+// The config goes first so the init builds its mounts while the parent
+// moves it into its cgroup, which on cgroup v1 waits for an RCU grace period
+// (several milliseconds). The init waits for msgPlaced before anything that
+// depends on its cgroup (the cgroup namespace and cgroup mounts) and before
+// it can ever reach the workload.
 //
 // Either side may send msgError instead; the init then exits. If the parent
 // dies, the init reads EOF and exits, so a killed `create` leaves no
 // half-built container running.
 const (
 	msgConfig    = "config"
+	msgPlaced    = "placed"
 	msgHooks     = "hooks"
 	msgHooksDone = "hooks-done"
 	msgReady     = "ready"
@@ -52,6 +60,9 @@ type initConfig struct {
 	NewMount bool `json:"new_mount,omitempty"`
 	NewUTS   bool `json:"new_uts,omitempty"`
 	TimeNS   bool `json:"timens,omitempty"`
+	NetNS    bool `json:"netns,omitempty"` // unshare a network namespace
+	// CgroupPath is the container's cgroup, created before the init.
+	CgroupPath string `json:"cgroup_path"`
 	// Descriptor numbers in the init; -1 when absent.
 	ConsoleFd  int `json:"console_fd"`
 	ListenFd   int `json:"listen_fd"`
