@@ -57,10 +57,13 @@ func NewBundle(t testing.TB, runtimeBin string, mutate ...func(*specs.Spec)) *Bu
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	// t.TempDir is 0700; a container whose root is mapped to another uid
-	// must still be able to reach its rootfs.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+	// t.TempDir and its per-test parent are 0700; a container whose root
+	// is mapped to another uid (user namespace) must still be able to
+	// reach its rootfs.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := &Bundle{Dir: dir, Rootfs: filepath.Join(dir, "rootfs")}
 	if out, err := exec.Command("cp", "-a", src, b.Rootfs).CombinedOutput(); err != nil {
