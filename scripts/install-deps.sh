@@ -10,7 +10,7 @@ set -eu
 PACKAGES="
 runc crun containerd hyperfine busybox-static debootstrap
 iproute2 util-linux procps gcc libc6-dev git ca-certificates make
-jq tar gzip file
+jq tar gzip file debian-archive-keyring
 ${BERTH_EXTRA_DEPS:-}
 "
 
@@ -38,4 +38,4 @@ echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086 # word splitting of the package list is intended
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -qq --no-install-recommends $missing
