@@ -71,15 +71,19 @@ conformance: build
 vet:
 	$(GO) vet ./...
 
+# The Go tests find the runtime and the fixtures through these (internal/testutil);
+# pointing them at the binary just built saves a rebuild in every test package.
+TEST_ENV = BERTH_RUNTIME=$(RUNTIME) BERTH_FIXTURES=$(CURDIR)/$(FIXTURES)
+
 unit:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "unit: warning: not root, root-only tests will skip"; fi
-	$(GO) test -count=1 ./...
+	$(TEST_ENV) $(GO) test -count=1 ./...
 
 # End-to-end scripts: every test/*.sh, with the runtime and fixtures in the env.
 e2e:
 	@shopt -s nullglob; for t in test/*.sh; do \
 		echo "== e2e: $$t"; \
-		RUNTIME=$(RUNTIME) BERTH_FIXTURES=$(CURDIR)/$(FIXTURES) \
+		RUNTIME=$(RUNTIME) $(TEST_ENV) \
 		BUSYBOX_BUNDLE=$(CURDIR)/$(FIXTURES)/busybox/bundle \
 		DEBIAN_ROOTFS=$(CURDIR)/$(FIXTURES)/debian/rootfs \
 			bash "$$t" || { echo "e2e: $$t failed"; exit 1; }; \
