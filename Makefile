@@ -33,7 +33,7 @@ RUNTIME ?= $(CURDIR)/$(BIN_DIR)/berth-runtime
 # What the conformance suite compares: the runtimes under test, baseline (runc) last.
 CONFORMANCE_RUNTIMES ?= $(CURDIR)/$(BIN_DIR)/berth-runtime runc
 
-.PHONY: help deps build fixtures conformance test vet unit e2e demo clean
+.PHONY: help deps build fixtures conformance test vet unit e2e demo bench-runtime clean
 
 help:
 	@echo "make deps         install missing Debian packages (root; quick when all present)"
@@ -42,6 +42,7 @@ help:
 	@echo "make conformance  OCI runtime-tools suite: $(CONFORMANCE_RUNTIMES)"
 	@echo "make test         deps build fixtures, go vet, go test, test/*.sh, conformance"
 	@echo "make demo         run a busybox container with $(RUNTIME)"
+	@echo "make bench-runtime  start-up time of $(RUNTIME) vs crun and runc (hyperfine)"
 	@echo "make clean        remove $(BIN_DIR)/ and $(CACHE)/"
 
 deps:
@@ -95,6 +96,9 @@ test: deps build fixtures vet unit e2e conformance
 
 demo: deps build fixtures
 	RUNTIME=$(RUNTIME) scripts/demo.sh
+
+bench-runtime: deps build fixtures
+	RUNTIME=$(RUNTIME) bench/runtime-startup/run.sh
 
 clean:
 	rm -rf --one-file-system $(BIN_DIR) $(CACHE)
