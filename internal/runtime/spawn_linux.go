@@ -129,6 +129,12 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 			Setsid:                     req.setsid,
 		},
 	}
+	if req.uidMaps != nil {
+		// In a new user namespace our host uid 0 is unmapped: become the
+		// namespace's root (once the maps are written, before execve), or
+		// execve would drop every capability the setup needs.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: rootID(req.uidMaps), Gid: rootID(req.gidMaps)}
+	}
 	// os/exec would otherwise start copying goroutines for nil streams.
 	if cmd.Stdin == nil {
 		cmd.Stdin = devNull()
@@ -223,6 +229,19 @@ func checkNamespacePath(ns specs.LinuxNamespace) error {
 		return fmt.Errorf("namespace path %s is not a %s namespace", ns.Path, ns.Type)
 	}
 	return nil
+}
+
+// rootID is 0 if the mapping covers it, else the first mapped id.
+func rootID(m []syscall.SysProcIDMap) uint32 {
+	for _, e := range m {
+		if e.ContainerID == 0 {
+			return 0
+		}
+	}
+	if len(m) > 0 {
+		return uint32(m[0].ContainerID)
+	}
+	return 0
 }
 
 func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
