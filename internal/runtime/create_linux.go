@@ -269,6 +269,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	c.CgroupPath = cg.Path()
+	c.cg = cg
 	cfg.CgroupPath = c.CgroupPath
 	c.Pid = cmd.Process.Pid
 	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
@@ -354,20 +355,25 @@ func namespacePaths(pid int, l *specs.Linux, join map[specs.LinuxNamespaceType]s
 // goes through /proc/self/fd so its length never hits the 108-byte limit of
 // sun_path, however deep the state root is.
 func listenStart(dir string) (*os.File, error) {
-	d, err := os.Open(dir)
+	d, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
-	addr := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + startSock
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	defer unix.Close(d)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, err
+	}
+	addr := &unix.SockaddrUnix{Name: "/proc/self/fd/" + strconv.Itoa(d) + "/" + startSock}
+	if err := unix.Bind(fd, addr); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("start socket: %w", err)
 	}
-	l.SetUnlinkOnClose(false)
-	f, err := l.File()
-	l.Close()
-	return f, err
+	if err := unix.Listen(fd, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("start socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "start-listener"), nil
 }
 
 func dialConsoleSocket(path string) (*os.File, error) {

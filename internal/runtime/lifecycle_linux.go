@@ -3,12 +3,9 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,33 +36,15 @@ func (c *Container) Start() error {
 	default:
 		return fmt.Errorf("cannot start an already %s container: %w", st, errdefs.ErrConflict)
 	}
-	d, err := os.Open(c.dir)
+	msg, err := c.signalStart()
 	if err != nil {
-		return err
-	}
-	defer d.Close()
-	addr := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + startSock
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: addr, Net: "unix"})
-	if err != nil {
-		return fmt.Errorf("container %s is not waiting to start: %w", id, err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte{'s'}); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	// The init's end is close-on-exec: EOF without a message means the
-	// workload is running.
-	msg, err := io.ReadAll(conn)
-	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
-		return fmt.Errorf("start %s: %w", id, err)
-	}
+	// With the socket gone the container reads as running; nothing else
+	// needs to be recorded.
 	_ = os.Remove(filepath.Join(c.dir, startSock))
 	if len(msg) > 0 {
 		return fmt.Errorf("start %s: %s", id, msg)
-	}
-	c.Started = true
-	if err := c.save(); err != nil {
-		return err
 	}
 	if c.HasPoststart {
 		s, err := c.Spec()
@@ -79,6 +58,47 @@ func (c *Container) Start() error {
 		}
 	}
 	return nil
+}
+
+// signalStart connects to the init's start socket, tells it to go and
+// returns what it reports. The init's end is close-on-exec, so EOF without a
+// message means the workload is running. Plain syscalls: a blocking socket
+// needs none of the Go network poller's setup.
+func (c *Container) signalStart() ([]byte, error) {
+	d, err := unix.Open(c.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(d)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	addr := &unix.SockaddrUnix{Name: "/proc/self/fd/" + strconv.Itoa(d) + "/" + startSock}
+	if err := unix.Connect(fd, addr); err != nil {
+		return nil, fmt.Errorf("container is not waiting to start: %w", err)
+	}
+	if _, err := unix.Write(fd, []byte{'s'}); err != nil {
+		return nil, err
+	}
+	var msg []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			msg = append(msg, buf[:n]...)
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n <= 0 || err != nil {
+			if err != nil && !errors.Is(err, unix.ECONNRESET) {
+				return msg, err
+			}
+			return msg, nil
+		}
+	}
 }
 
 // Kill sends sig to the container's init, or to every process in its cgroup

@@ -42,13 +42,13 @@ type Container struct {
 	// exits; pid plus start time identifies the process.
 	PidStart   uint64 `json:"pid_start"`
 	CgroupPath string `json:"cgroup_path"`
-	Started    bool   `json:"started"`
 	// NamespacePaths are the init's namespace files by OCI type, used by
 	// exec to join them.
 	NamespacePaths map[specs.LinuxNamespaceType]string `json:"namespace_paths"`
 
 	dir  string
 	spec *specs.Spec
+	cg   cgroups.Manager
 }
 
 // Spec returns the container's OCI spec, decoding it on first use.
@@ -183,16 +183,22 @@ func (c *Container) Status() string {
 			return StatusPaused
 		}
 	}
-	if !c.Started {
-		if _, err := os.Lstat(filepath.Join(c.dir, startSock)); err == nil {
-			return StatusCreated
-		}
+	if _, err := os.Lstat(filepath.Join(c.dir, startSock)); err == nil {
+		return StatusCreated
 	}
 	return StatusRunning
 }
 
 func (c *Container) cgroup() (cgroups.Manager, error) {
-	return cgroups.New(c.CgroupPath, c.ID)
+	if c.cg != nil {
+		return c.cg, nil
+	}
+	m, err := cgroups.New(c.CgroupPath, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	c.cg = m
+	return m, nil
 }
 
 // OCIState is the state the OCI spec defines (and runc prints).
