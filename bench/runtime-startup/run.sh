@@ -53,8 +53,10 @@ if [ "${1:-}" = "--measure" ]; then
 		cat >"$WORK/del-$n.sh" <<-EOF
 			$r delete -f $c >/dev/null 2>&1 || true
 		EOF
+		# hyperfine discards a --prepare command's output: keep its stderr.
 		cat >"$WORK/created-$n.sh" <<-EOF
 			set -e
+			exec 2>>$OUT/prepare-errors.log
 			. $WORK/del-$n.sh
 			$r create --bundle $BUNDLE $c
 		EOF
@@ -65,7 +67,8 @@ if [ "${1:-}" = "--measure" ]; then
 			$r start $c
 			i=0
 			until $r state $c 2>/dev/null | grep -q '"stopped"'; do
-				i=\$((i + 1)); [ \$i -lt 400 ] || { echo "$c did not stop" >&2; exit 1; }
+				i=\$((i + 1))
+				[ \$i -lt 400 ] || { echo "$c did not stop:" >&2; $r state $c >&2; exit 1; }
 				sleep 0.005
 			done
 		EOF
@@ -84,7 +87,9 @@ if [ "${1:-}" = "--measure" ]; then
 		echo
 		echo "== $phase: $SPLIT_RUNS runs each"
 		hyperfine -N --warmup 3 --runs "$SPLIT_RUNS" --cleanup "sh $WORK/del-all.sh" \
-			--export-json "$OUT/$phase.json" "${args[@]}"
+			--export-json "$OUT/$phase.json" "${args[@]}" ||
+			die "hyperfine $phase failed; --prepare errors ($OUT/prepare-errors.log):
+$(tail -n 20 "$OUT/prepare-errors.log" 2>/dev/null)"
 	}
 	split create
 	split start
