@@ -188,6 +188,15 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		stdout:     os.Stdout,
 		stderr:     os.Stderr,
 	}
+	if join[specs.UserNamespace] != "" {
+		// Namespaces owned by a joined user namespace must be created from
+		// inside it: the child's constructor does that after joining.
+		if flags&unix.CLONE_NEWPID != 0 {
+			return nil, fmt.Errorf("joining a user namespace by path while creating a new PID namespace is not supported: %w", errdefs.ErrNotSupported)
+		}
+		req.unshareFlags = flags & (unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		req.cloneFlags &^= req.unshareFlags
+	}
 	if flags&unix.CLONE_NEWUSER != 0 {
 		if len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0 {
 			return nil, fmt.Errorf("a new user namespace needs uidMappings and gidMappings: %w", errdefs.ErrInvalidArgument)

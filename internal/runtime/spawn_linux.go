@@ -31,6 +31,9 @@ const (
 type spawnRequest struct {
 	// cloneFlags are the namespaces to create.
 	cloneFlags uintptr
+	// unshareFlags are namespaces created by the child's constructor after
+	// it joined the namespaces in join (see internal/linux/nsenter).
+	unshareFlags uintptr
 	// join are namespace files to enter, by type.
 	join map[specs.LinuxNamespaceType]string
 	uidMaps []syscall.SysProcIDMap
@@ -99,6 +102,9 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	}
 	if len(nsenterFds) > 0 {
 		env = append(env, envNsenter+"="+strings.Join(nsenterFds, ","))
+	}
+	if req.unshareFlags != 0 {
+		env = append(env, "_BERTH_UNSHARE="+strconv.FormatUint(uint64(req.unshareFlags), 10))
 	}
 	for _, t := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace} {
 		p, ok := req.join[t]

@@ -16,6 +16,11 @@
 // removes the variable so nothing leaks into the workload. On failure it
 // prints the reason and exits with status 125 before any Go code runs.
 //
+// After joining, it unshares the namespaces named by _BERTH_UNSHARE (a
+// decimal clone-flags value). That is how a container joins an existing
+// user namespace and still gets new mount, UTS or IPC namespaces: they must
+// be created from inside the user namespace that will own them.
+//
 // Import this package for its side effect from main packages only.
 package nsenter
 
