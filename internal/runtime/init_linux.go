@@ -305,7 +305,7 @@ func setupConsole(consoleFd int, p *specs.Process) error {
 	}
 	// TIOCGPTPEER opens the slave through the master, with no path lookup a
 	// hostile /dev/pts could redirect.
-	slave, err := unix.IoctlRetInt(master, unix.TIOCGPTPEER)
+	slave, err := ptyPeer(master)
 	if err != nil {
 		slave, err = unix.Open("/dev/pts/"+strconv.Itoa(ptn), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -334,3 +334,13 @@ func setupConsole(consoleFd int, p *specs.Process) error {
 	return nil
 }
 
+
+// ptyPeer opens the slave side of master with TIOCGPTPEER, whose argument
+// is the open flags.
+func ptyPeer(master int) (int, error) {
+	fd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
