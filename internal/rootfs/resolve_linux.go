@@ -67,5 +67,11 @@ func mkdirAllInRoot(root *os.File, path string, mode uint32) (*os.File, error) {
 	if err := unix.Mkdirat(int(parent.Fd()), filepath.Base(clean), mode); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, &os.PathError{Op: "mkdir", Path: clean, Err: err}
 	}
-	return openInRoot(root, clean, unix.O_PATH|unix.O_DIRECTORY)
+	f, err = openInRoot(root, clean, unix.O_PATH|unix.O_DIRECTORY)
+	if errors.Is(err, unix.ENOENT) {
+		// A dangling symlink in the way (an image's /var/run -> /run with
+		// no /run): pathrs-lite creates its target inside the root.
+		return pathrs.MkdirAllHandle(root, clean, os.FileMode(mode))
+	}
+	return f, err
 }

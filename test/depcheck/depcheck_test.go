@@ -1,0 +1,77 @@
+// Package depcheck enforces the import direction written in DESIGN.md:
+// cmd → {cli, api, cri} → {client | engine} → {build, registry, image,
+// network, volume, runtime} → {content, snapshot, archive, rootfs, cgroups}
+// → linux → errdefs. A package may import only packages of a lower layer.
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/berth-dev/berth/"
+
+// layer returns the layer of a berth package (higher imports lower), or -1
+// for packages that are free to import anything (test helpers).
+func layer(pkg string) int {
+	p := strings.TrimPrefix(pkg, module)
+	first := func(prefixes ...string) bool {
+		for _, pre := range prefixes {
+			if p == pre || strings.HasPrefix(p, pre+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case first("internal/testutil", "test", "bench"):
+		return -1
+	case first("internal/errdefs"):
+		return 0
+	case first("internal/linux"):
+		return 1
+	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups"):
+		return 2
+	case first("internal/build", "internal/registry", "internal/image", "internal/network", "internal/volume", "internal/runtime"):
+		return 3
+	case first("internal/client", "internal/engine"):
+		return 4
+	case first("internal/cli", "internal/api", "internal/cri"):
+		return 5
+	case first("cmd"):
+		return 6
+	}
+	return -2 // unknown: the test asks for a decision
+}
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := f[0]
+		from := layer(pkg)
+		if from == -2 {
+			t.Errorf("%s: no layer assigned; add it to depcheck and DESIGN.md", pkg)
+			continue
+		}
+		if from == -1 {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			to := layer(imp)
+			// Sub-packages of one layer-1 tree (internal/linux/...) are
+			// independent wrappers and must not import each other either,
+			// except the tree's root package.
+			if to >= from && !(to == 1 && from == 1 && imp == module+"internal/linux") {
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down", pkg, from, imp, to)
+			}
+		}
+	}
+}
