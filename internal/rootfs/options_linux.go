@@ -8,11 +8,11 @@ import (
 
 // mountOptions is an OCI mount's options list split the way mount(2) wants it.
 type mountOptions struct {
-	flags       uintptr  // applied with the mount itself
-	clearFlags  uintptr  // explicitly negated ("rw", "suid", ...)
+	flags       uintptr   // applied with the mount itself
+	clearFlags  uintptr   // explicitly negated ("rw", "suid", ...)
 	propagation []uintptr // applied after the mount, one call each
-	recAttrSet  uint64   // "rro" and friends: mount_setattr with AT_RECURSIVE
-	data        []string // passed to the filesystem
+	recAttrSet  uint64    // "rro" and friends: mount_setattr with AT_RECURSIVE
+	data        []string  // passed to the filesystem
 	bind        bool
 	recursive   bool
 }

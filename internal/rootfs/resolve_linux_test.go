@@ -14,7 +14,7 @@ func TestMkdirAllInRootContainsSymlinks(t *testing.T) {
 	outside := t.TempDir()
 	root := t.TempDir()
 	for _, l := range []struct{ name, target string }{
-		{"abs", outside},                 // absolute link to a host dir
+		{"abs", outside},                  // absolute link to a host dir
 		{"rel", "../../../../" + outside}, // climbing out with ..
 		{"loop", "loop"},
 		{"inabs", "/inside"}, // absolute, but meant for the container's root

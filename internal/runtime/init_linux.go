@@ -334,7 +334,6 @@ func setupConsole(consoleFd int, p *specs.Process) error {
 	return nil
 }
 
-
 // ptyPeer opens the slave side of master with TIOCGPTPEER, whose argument
 // is the open flags.
 func ptyPeer(master int) (int, error) {

@@ -39,10 +39,10 @@ func TestNamespaceSetup(t *testing.T) {
 		t.Errorf("join = %v", join)
 	}
 	for name, l := range map[string]*specs.Linux{
-		"duplicate": {Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.PIDNamespace}}},
-		"unknown":   {Namespaces: []specs.LinuxNamespace{{Type: "bogus"}}},
+		"duplicate":  {Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.PIDNamespace}}},
+		"unknown":    {Namespaces: []specs.LinuxNamespace{{Type: "bogus"}}},
 		"wrong type": {Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/proc/self/ns/net"}}},
-		"not a ns":  {Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/etc/hostname"}}},
+		"not a ns":   {Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/etc/hostname"}}},
 	} {
 		if _, _, err := namespaceSetup(l); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -35,11 +35,11 @@ type spawnRequest struct {
 	// it joined the namespaces in join (see internal/linux/nsenter).
 	unshareFlags uintptr
 	// join are namespace files to enter, by type.
-	join map[specs.LinuxNamespaceType]string
+	join    map[specs.LinuxNamespaceType]string
 	uidMaps []syscall.SysProcIDMap
 	gidMaps []syscall.SysProcIDMap
 	// extra are descriptors passed to the child from fd 3 up.
-	extra                  []*os.File
+	extra                 []*os.File
 	stdin, stdout, stderr *os.File
 	// foreground keeps the child tied to us (for run and exec without
 	// --detach); otherwise it starts a session of its own.

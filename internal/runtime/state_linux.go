@@ -22,12 +22,12 @@ import (
 // directory (<root>/<id>/state.json). It is written once by create and
 // rewritten only by start; everything else is derived from the kernel.
 type Container struct {
-	ID      string      `json:"id"`
-	Bundle  string      `json:"bundle"`
-	Rootfs  string      `json:"rootfs"`
-	Pid     int         `json:"pid"`
-	Created time.Time   `json:"created"`
-	Owner   string      `json:"owner"`
+	ID      string    `json:"id"`
+	Bundle  string    `json:"bundle"`
+	Rootfs  string    `json:"rootfs"`
+	Pid     int       `json:"pid"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
 	// Config is the bundle's config.json as it was at create. It is decoded
 	// only by the commands that need it (see Spec): decoding an OCI spec
 	// costs a fresh process over a millisecond, and start, state, kill and
