@@ -41,7 +41,8 @@ if [ "${1:-}" = "--measure" ]; then
 	for n in "${names[@]}"; do
 		args+=(--command-name "$n" "$(rt "$n") run --bundle $BUNDLE $(id "$n")")
 	done
-	hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/run.json" "${args[@]}"
+	hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/run.json" "${args[@]}" ||
+		die "hyperfine run failed: a runtime exited non-zero (hyperfine hides its stderr; the commands are above)"
 
 	# create/start/delete, one hyperfine each for all three runtimes. hyperfine
 	# 1.15 (Debian 12) runs --prepare before every timed run but --cleanup only
