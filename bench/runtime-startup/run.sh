@@ -12,6 +12,9 @@
 #   SPLIT_RUNS   timed runs per create/start/delete benchmark (default 30)
 #   RSS_RUNS     runs under /usr/bin/time for peak RSS (default 10)
 #   OUT          where JSON results go (default .cache/bench/runtime-startup/<time>)
+#   IGNORE_FAILURES=1  keep going when a runtime fails now and then: timed runs
+#                that fail are kept (hyperfine -i) and counted in the summary,
+#                untimed set-up steps retry `create` up to 5 times
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +32,9 @@ if [ "${1:-}" = "--measure" ]; then
 	fi
 	: "${WORK:?}" "${BUNDLE:?}" "${OUT:?}" "${RUNTIME:?}"
 	names=(berth runc crun)
+	hf=(hyperfine -N)
+	retry=1 # attempts at `create` in the untimed set-up steps
+	if [ "${IGNORE_FAILURES:-0}" = 1 ]; then hf+=(-i); retry=5; fi
 	declare -A bin=([berth]=$RUNTIME [runc]=$(command -v runc) [crun]=$(command -v crun))
 	rt() { echo "${bin[$1]} --root $WORK/root-$1"; } # command prefix per runtime
 	id() { echo "bench-$1"; }
@@ -41,7 +47,7 @@ if [ "${1:-}" = "--measure" ]; then
 	for n in "${names[@]}"; do
 		args+=(--command-name "$n" "$(rt "$n") run --bundle $BUNDLE $(id "$n")")
 	done
-	hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/run.json" "${args[@]}" ||
+	"${hf[@]}" --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/run.json" "${args[@]}" ||
 		die "hyperfine run failed: a runtime exited non-zero (hyperfine hides its stderr; the commands are above)"
 
 	# create/start/delete, one hyperfine each for all three runtimes. hyperfine
@@ -59,7 +65,12 @@ if [ "${1:-}" = "--measure" ]; then
 			set -e
 			exec 2>>$OUT/prepare-errors.log
 			. $WORK/del-$n.sh
-			$r create --bundle $BUNDLE $c
+			n=0
+			until $r create --bundle $BUNDLE $c; do
+				n=\$((n + 1))
+				[ \$n -lt $retry ] || exit 1
+				$r delete -f $c >/dev/null 2>&1 || true
+			done
 		EOF
 		# Started, and its `true` has exited: poll state for "stopped".
 		cat >"$WORK/stopped-$n.sh" <<-EOF
@@ -87,7 +98,7 @@ if [ "${1:-}" = "--measure" ]; then
 		done
 		echo
 		echo "== $phase: $SPLIT_RUNS runs each"
-		hyperfine -N --warmup 3 --runs "$SPLIT_RUNS" --cleanup "sh $WORK/del-all.sh" \
+		"${hf[@]}" --warmup 3 --runs "$SPLIT_RUNS" --cleanup "sh $WORK/del-all.sh" \
 			--export-json "$OUT/$phase.json" "${args[@]}" ||
 			die "hyperfine $phase failed; --prepare errors ($OUT/prepare-errors.log):
 $(tail -n 20 "$OUT/prepare-errors.log" 2>/dev/null)"
@@ -101,8 +112,14 @@ $(tail -n 20 "$OUT/prepare-errors.log" 2>/dev/null)"
 	for n in "${names[@]}"; do
 		: >"$OUT/rss-$n.txt"
 		for ((i = 0; i < RSS_RUNS; i++)); do
-			/usr/bin/time -o "$OUT/rss-$n.tmp" -f %M $(rt "$n") run --bundle "$BUNDLE" "$(id "$n")" </dev/null >/dev/null
-			tail -n1 "$OUT/rss-$n.tmp" >>"$OUT/rss-$n.txt"
+			if /usr/bin/time -o "$OUT/rss-$n.tmp" -f %M $(rt "$n") run --bundle "$BUNDLE" "$(id "$n")" </dev/null >/dev/null 2>>"$OUT/rss-errors.log"; then
+				tail -n1 "$OUT/rss-$n.tmp" >>"$OUT/rss-$n.txt"
+			elif [ "${IGNORE_FAILURES:-0}" = 1 ]; then
+				echo "$n" >>"$OUT/rss-failures.txt"
+				$(rt "$n") delete -f "$(id "$n")" >/dev/null 2>&1 || true
+			else
+				die "$n run failed under /usr/bin/time: $(tail -n 3 "$OUT/rss-errors.log")"
+			fi
 		done
 		rm -f "$OUT/rss-$n.tmp"
 		echo "  $n: $(tr '\n' ' ' <"$OUT/rss-$n.txt")"
@@ -175,6 +192,25 @@ for n in berth crun runc; do
 		"$(fmt "$(ms "$OUT/create.json" "$n")")" "$(fmt "$(ms "$OUT/start.json" "$n")")" \
 		"$(fmt "$(ms "$OUT/delete.json" "$n")")" "$(median_file "$OUT/rss-$n.txt")"
 done
+
+# Failed timed runs (only with IGNORE_FAILURES=1) and failed set-up steps.
+failures=""
+for n in berth crun runc; do
+	for phase in run create start delete; do
+		f=$(jq --arg n "$n" '[.results[] | select(.command == $n) | .exit_codes[] | select(. != 0)] | length' "$OUT/$phase.json")
+		[ "$f" = 0 ] || failures+=" $n $phase: $f failed timed runs;"
+	done
+	f=$(grep -cx "$n" "$OUT/rss-failures.txt" 2>/dev/null || true)
+	[ "${f:-0}" = 0 ] || failures+=" $n: $f failed RSS runs;"
+done
+if [ -s "$OUT/prepare-errors.log" ]; then
+	failures+=" set-up steps failed $(grep -c . "$OUT/prepare-errors.log") stderr lines (prepare-errors.log):"
+	failures+=$'\n'"$(sort "$OUT/prepare-errors.log" | uniq -c | sort -rn | head -n 5)"
+fi
+if [ -n "$failures" ]; then
+	echo
+	echo "WARNING: failures (timings include failed runs):$failures"
+fi
 
 berth=$(ms "$OUT/run.json" berth)
 crun=$(ms "$OUT/run.json" crun)
