@@ -317,3 +317,7 @@ func readFile(t *testing.T, p string) string {
 
 func u64(v uint64) *uint64 { return &v }
 func i64(v int64) *int64   { return &v }
+
+type execCmd = exec.Cmd
+
+func bg() context.Context { return context.Background() }
