@@ -246,15 +246,21 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		cfg.ConsoleFd = 3 + len(req.extra) - 1
 	}
 
-	// The cgroup's directories exist before the init needs them, so the init
-	// can bind-mount its own cgroup while we move it in (sync_linux.go).
-	// Making them overlaps with starting the init.
+	// The cgroup exists, with its limits, before the init needs it, so the
+	// init can bind-mount its own cgroup while we move it in (sync_linux.go).
+	// Making it overlaps with starting the init.
 	prepared = make(chan error, 1)
 	go func() {
 		m, err := cgroups.New(s.Linux.CgroupsPath, id)
 		if err == nil {
 			cg = m
 			err = m.Prepare()
+		}
+		// Limits go on while the cgroup is empty: the init must never run in
+		// a half-configured cgroup (a device rule list is written one rule
+		// at a time, starting with deny-all).
+		if err == nil {
+			err = m.Set(withDefaultDevices(s.Linux))
 		}
 		prepared <- err
 	}()
@@ -292,9 +298,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: config sent")
 	if err := cg.Apply(c.Pid); err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	if err := cg.Set(withDefaultDevices(s.Linux)); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	mark("create: cgroup set")
