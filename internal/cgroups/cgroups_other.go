@@ -11,3 +11,6 @@ func DetectMode() Mode { return Legacy }
 func New(cgroupsPath, id string) (Manager, error) {
 	return nil, errors.ErrUnsupported
 }
+
+// Prewarm does nothing where cgroups do not exist.
+func Prewarm() {}

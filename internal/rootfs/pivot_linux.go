@@ -71,6 +71,10 @@ func MoveRoot(rootfs string) error {
 // symlink can only lead to another place inside it.
 func Finalize(s *specs.Spec) error {
 	if s.Linux != nil {
+		// Sysctls first: /proc/sys is usually among the read-only paths.
+		if err := writeSysctls(s.Linux.Sysctl); err != nil {
+			return err
+		}
 		for _, p := range s.Linux.ReadonlyPaths {
 			if err := readonlyPath(p); err != nil {
 				return fmt.Errorf("readonly path %s: %w", p, err)
@@ -80,9 +84,6 @@ func Finalize(s *specs.Spec) error {
 			if err := maskPath(p); err != nil {
 				return fmt.Errorf("masked path %s: %w", p, err)
 			}
-		}
-		if err := writeSysctls(s.Linux.Sysctl); err != nil {
-			return err
 		}
 	}
 	if s.Root != nil && s.Root.Readonly {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -39,7 +40,10 @@ func openInRoot(root *os.File, path string, flags int) (*os.File, error) {
 }
 
 // mkdirAllInRoot creates path (and parents) inside root and returns an
-// O_PATH handle to the directory.
+// O_PATH handle to the directory. Symlinks on the way are followed inside
+// the root; when one points at a directory that does not exist yet (an
+// image's /var/run -> /run without /run), the target is created, as runc
+// does.
 func mkdirAllInRoot(root *os.File, path string, mode uint32) (*os.File, error) {
 	if !haveOpenat2 {
 		return pathrs.MkdirAllHandle(root, path, os.FileMode(mode))
@@ -50,28 +54,115 @@ func mkdirAllInRoot(root *os.File, path string, mode uint32) (*os.File, error) {
 		return f, nil
 	case !haveOpenat2: // found out just now
 		return pathrs.MkdirAllHandle(root, path, os.FileMode(mode))
-	case !errors.Is(err, unix.ENOENT):
+	case !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR):
 		return nil, err
 	}
-	clean := filepath.Clean("/" + path)
-	if clean == "/" {
-		return nil, err
+	return walkInRoot(root, path, mode)
+}
+
+// maxSymlinks bounds symlink expansion, as the kernel's ELOOP limit does.
+const maxSymlinks = 40
+
+// walkInRoot resolves path one component at a time, creating missing
+// directories and expanding symlinks itself. Each step opens what it has
+// resolved so far with RESOLVE_IN_ROOT and creates entries only with
+// *at(2) calls on those descriptors, so a name can never resolve outside
+// the root however the links are made; ".." at the root stays at the root.
+func walkInRoot(root *os.File, path string, mode uint32) (*os.File, error) {
+	todo := splitPath(path)
+	cur := "/"
+	links := 0
+	for len(todo) > 0 {
+		comp := todo[0]
+		todo = todo[1:]
+		if comp == ".." {
+			cur = filepath.Dir(cur)
+			continue
+		}
+		dir, err := openInRoot(root, cur, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return nil, err
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(int(dir.Fd()), comp, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			target, rerr := readlinkat(dir, comp)
+			dir.Close()
+			if rerr != nil {
+				return nil, rerr
+			}
+			if links++; links > maxSymlinks {
+				return nil, &os.PathError{Op: "resolve", Path: path, Err: unix.ELOOP}
+			}
+			if filepath.IsAbs(target) {
+				cur = "/"
+			}
+			todo = append(splitPath(target), todo...)
+			continue
+		case err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			dir.Close()
+			return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(cur, comp), Err: unix.ENOTDIR}
+		case errors.Is(err, unix.ENOENT):
+			err = unix.Mkdirat(int(dir.Fd()), comp, mode)
+			if err != nil && !errors.Is(err, unix.EEXIST) {
+				dir.Close()
+				return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(cur, comp), Err: err}
+			}
+		case err != nil:
+			dir.Close()
+			return nil, &os.PathError{Op: "stat", Path: filepath.Join(cur, comp), Err: err}
+		}
+		dir.Close()
+		cur = filepath.Join(cur, comp)
 	}
-	parent, err := mkdirAllInRoot(root, filepath.Dir(clean), mode)
+	return openInRoot(root, cur, unix.O_PATH|unix.O_DIRECTORY)
+}
+
+// resolveFileInRoot returns path with a final-component symlink expanded
+// (inside the root, repeatedly), for creating a file a link points to.
+func resolveFileInRoot(root *os.File, path string) (string, error) {
+	for i := 0; i < maxSymlinks; i++ {
+		dir, err := openInRoot(root, filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return path, nil // the parent is created later, inside the root
+		}
+		if err != nil {
+			return "", err
+		}
+		target, err := readlinkat(dir, filepath.Base(path))
+		dir.Close()
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return path, nil // not a symlink (or nothing there yet)
+		}
+		if err != nil {
+			return "", err
+		}
+		if filepath.IsAbs(target) {
+			path = filepath.Clean(target)
+		} else {
+			path = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean("/" + path)
+	}
+	return "", &os.PathError{Op: "resolve", Path: path, Err: unix.ELOOP}
+}
+
+func readlinkat(dir *os.File, name string) (string, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(int(dir.Fd()), name, buf)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	defer parent.Close()
-	// mkdirat never follows a symlink in its last component, and the parent
-	// was resolved inside root: the new directory is inside root.
-	if err := unix.Mkdirat(int(parent.Fd()), filepath.Base(clean), mode); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, &os.PathError{Op: "mkdir", Path: clean, Err: err}
+	return string(buf[:n]), nil
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, c := range strings.Split(p, "/") {
+		if c != "" && c != "." {
+			out = append(out, c)
+		}
 	}
-	f, err = openInRoot(root, clean, unix.O_PATH|unix.O_DIRECTORY)
-	if errors.Is(err, unix.ENOENT) {
-		// A dangling symlink in the way (an image's /var/run -> /run with
-		// no /run): pathrs-lite creates its target inside the root.
-		return pathrs.MkdirAllHandle(root, clean, os.FileMode(mode))
-	}
-	return f, err
+	return out
 }

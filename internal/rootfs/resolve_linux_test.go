@@ -32,16 +32,16 @@ func TestMkdirAllInRootContainsSymlinks(t *testing.T) {
 	}
 	defer rootF.Close()
 
-	// Links to paths missing in the root may fail (pathrs-lite semantics) but
-	// must never resolve outside it.
+	// Links to paths missing in the root get their targets created inside
+	// it (runc's behaviour); nothing may resolve outside it.
 	tests := []struct {
 		name    string
 		path    string
 		wantErr bool
 	}{
 		{"plain", "/a/b/c", false},
-		{"absolute symlink to host", "/abs/x", true},
-		{"dotdot symlink to host", "/rel/y", true},
+		{"absolute symlink to host", "/abs/x", false},
+		{"dotdot symlink to host", "/rel/y", false},
 		{"absolute symlink inside", "/inabs/x", false},
 		{"dotdot path", "/../../../z", false},
 		{"symlink loop", "/loop/q", true},
@@ -93,8 +93,14 @@ func TestCreateFileInRootDoesNotFollowOut(t *testing.T) {
 	if err == nil {
 		f.Close()
 	}
+	if err != nil {
+		t.Fatalf("createFileInRoot through a dangling link: %v", err)
+	}
 	if _, err := os.Lstat(filepath.Join(outside, "target")); err == nil {
 		t.Fatalf("createFileInRoot created a file outside the root")
+	}
+	if _, err := os.Lstat(filepath.Join(root, outside, "target")); err != nil {
+		t.Fatalf("the link's target was not created inside the root: %v", err)
 	}
 }
 

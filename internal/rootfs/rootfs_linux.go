@@ -341,6 +341,10 @@ func applyPropagation(target *os.File, opts mountOptions) error {
 // createFileInRoot creates (if missing) a regular file at path inside root,
 // never following a symlink out of it, and returns an O_PATH handle.
 func createFileInRoot(root *os.File, path string) (*os.File, error) {
+	path, err := resolveFileInRoot(root, path)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := mkdirAllInRoot(root, filepath.Dir(path), 0o755)
 	if err != nil {
 		return nil, err

@@ -97,6 +97,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
+	cgroups.Prewarm()
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/linux"
 )
@@ -28,6 +29,7 @@ type ExecOptions struct {
 // Exec starts another process in a running (or created) container. The
 // returned command is our child unless Detach was set.
 func (r *Runtime) Exec(id string, o *ExecOptions) (_ *exec.Cmd, retErr error) {
+	cgroups.Prewarm()
 	c, err := r.Load(id)
 	if err != nil {
 		return nil, err
@@ -162,6 +164,7 @@ func (cfg *initConfig) runExec(sock *os.File) error {
 	if err := setRlimits(cfg.Process.Rlimits); err != nil {
 		return err
 	}
+	ensureHome(cfg.Process)
 	path, err := lookPath(cfg.Process)
 	if err != nil {
 		return err

@@ -126,6 +126,16 @@ func (cfg *initConfig) run(sock *os.File) error {
 		}
 	}
 	mark("init: root switched")
+	// Like runc: a missing working directory is created (before the root
+	// may become read-only), and HOME comes from the container's passwd.
+	if cwd := cfg.Process.Cwd; cwd != "" {
+		if _, err := os.Stat(cwd); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(cwd, 0o755); err != nil {
+				return fmt.Errorf("create cwd %s: %w", cwd, err)
+			}
+		}
+	}
+	ensureHome(cfg.Process)
 	if cfg.ConsoleFd >= 0 {
 		if err := setupConsole(cfg.ConsoleFd, cfg.Process); err != nil {
 			return err
@@ -172,6 +182,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 		return err
 	}
 	if s.Hooks != nil {
+		cfg.State.Status = StatusCreated
 		if err := runHooks("startContainer", s.Hooks.StartContainer, cfg.State); err != nil {
 			fmt.Fprint(conn, err.Error())
 			return err
@@ -342,4 +353,27 @@ func ptyPeer(master int) (int, error) {
 		return -1, errno
 	}
 	return int(fd), nil
+}
+
+// ensureHome sets HOME from the container's /etc/passwd (or "/") when the
+// process environment lacks it, as runc does. It runs after the root
+// switch, so it reads the container's file, never the host's.
+func ensureHome(p *specs.Process) {
+	for _, e := range p.Env {
+		if strings.HasPrefix(e, "HOME=") {
+			return
+		}
+	}
+	home := "/"
+	if data, err := os.ReadFile("/etc/passwd"); err == nil {
+		uid := strconv.FormatUint(uint64(p.User.UID), 10)
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) >= 6 && f[2] == uid && f[5] != "" {
+				home = f[5]
+				break
+			}
+		}
+	}
+	p.Env = append(p.Env, "HOME="+home)
 }
