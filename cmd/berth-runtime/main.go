@@ -1,6 +1,13 @@
 // Command berth-runtime is an OCI runtime with runc's command line, so that
 // containerd, Kubernetes tooling and the OCI conformance suite can drive it.
 // This package only wires flags to internal/runtime; one file per command.
+//
+// The runtime is a short-lived command: it neither needs the Go runtime to
+// size GOMAXPROCS from cgroup limits at start-up (files read on every run)
+// nor to re-check them in the background.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -8,24 +8,14 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/berth-dev/berth/internal/runtime"
 )
 
 func cmdRun(g *globals, args []string) error {
 	fs := newFlags("run")
-	o := &runtime.CreateOptions{}
-	fs.StringVar(&o.Bundle, "bundle", ".", "path to the bundle directory")
-	fs.StringVar(&o.Bundle, "b", ".", "path to the bundle directory (short)")
-	fs.StringVar(&o.PidFile, "pid-file", "", "write the init's pid to this file")
-	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket that receives the terminal's master fd (with --detach)")
-	fs.BoolVar(&o.NoPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root")
-	fs.IntVar(&o.PreserveFds, "preserve-fds", 0, "number of extra fds (from 3) passed to the container")
+	o := createFlags(fs)
 	detach := fs.Bool("detach", false, "do not wait for the container to exit")
 	fs.BoolVar(detach, "d", false, "do not wait for the container to exit (short)")
 	keep := fs.Bool("keep", false, "do not delete the container after it exits")
-	var ignored bool
-	fs.BoolVar(&ignored, "no-new-keyring", false, "ignored")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

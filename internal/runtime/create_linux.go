@@ -234,18 +234,11 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	req.extra = append(req.extra, listener)
 	cfg.ListenFd = 3 + len(req.extra) - 1
 
-	console := o.Console
-	if console == nil && o.ConsoleSocket != "" {
-		console, err = dialConsoleSocket(o.ConsoleSocket)
-		if err != nil {
-			return nil, err
-		}
-		defer console.Close()
+	closeConsole, err := req.addConsole(cfg, o.Console, o.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
-	if console != nil {
-		req.extra = append(req.extra, console)
-		cfg.ConsoleFd = 3 + len(req.extra) - 1
-	}
+	defer closeConsole()
 
 	// The cgroup exists, with its limits, before the init needs it, so the
 	// init can bind-mount its own cgroup while we move it in (sync_linux.go).
@@ -387,6 +380,25 @@ func listenStart(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("start socket: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "start-listener"), nil
+}
+
+// addConsole passes the terminal's socket to the child: the caller's own
+// (run -t) or a connection to --console-socket. The returned func closes
+// what addConsole opened.
+func (req *spawnRequest) addConsole(cfg *initConfig, console *os.File, socket string) (func(), error) {
+	done := func() {}
+	if console == nil && socket != "" {
+		c, err := dialConsoleSocket(socket)
+		if err != nil {
+			return nil, err
+		}
+		console, done = c, func() { c.Close() }
+	}
+	if console != nil {
+		req.extra = append(req.extra, console)
+		cfg.ConsoleFd = 3 + len(req.extra) - 1
+	}
+	return done, nil
 }
 
 func dialConsoleSocket(path string) (*os.File, error) {

@@ -84,18 +84,11 @@ func (r *Runtime) Exec(id string, o *ExecOptions) (_ *exec.Cmd, retErr error) {
 		ListenFd:   -1,
 		PreserveFd: o.PreserveFds,
 	}
-	console := o.Console
-	if console == nil && o.ConsoleSocket != "" {
-		console, err = dialConsoleSocket(o.ConsoleSocket)
-		if err != nil {
-			return nil, err
-		}
-		defer console.Close()
+	closeConsole, err := req.addConsole(cfg, o.Console, o.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
-	if console != nil {
-		req.extra = append(req.extra, console)
-		cfg.ConsoleFd = 3 + len(req.extra) - 1
-	}
+	defer closeConsole()
 	cmd, sock, err := spawn(req)
 	if err != nil {
 		return nil, err

@@ -85,18 +85,14 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		env = append(env, "BERTH_TIMING=1")
 	}
 
-	var perThread []*os.File
+	// Order matters: user first (it grants the rights to enter the others).
+	inChild, err := openNamespaces(req.join, specs.UserNamespace, specs.MountNamespace, specs.TimeNamespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeAll(inChild)
 	var nsenterFds []string
-	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.MountNamespace, specs.TimeNamespace} {
-		p, ok := req.join[t]
-		if !ok {
-			continue
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open %s namespace: %w", t, err)
-		}
-		defer f.Close()
+	for _, f := range inChild {
 		extra = append(extra, f)
 		nsenterFds = append(nsenterFds, strconv.Itoa(3+len(extra)-1))
 	}
@@ -106,18 +102,11 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	if req.unshareFlags != 0 {
 		env = append(env, "_BERTH_UNSHARE="+strconv.FormatUint(uint64(req.unshareFlags), 10))
 	}
-	for _, t := range []specs.LinuxNamespaceType{specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace} {
-		p, ok := req.join[t]
-		if !ok {
-			continue
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open %s namespace: %w", t, err)
-		}
-		defer f.Close()
-		perThread = append(perThread, f)
+	perThread, err := openNamespaces(req.join, specs.CgroupNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace)
+	if err != nil {
+		return nil, nil, err
 	}
+	defer closeAll(perThread)
 
 	cmd = &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
@@ -178,6 +167,31 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		return nil, nil, err
 	}
 	return cmd, parentSock, nil
+}
+
+// openNamespaces opens the namespace files in join for the given types, in
+// that order.
+func openNamespaces(join map[specs.LinuxNamespaceType]string, types ...specs.LinuxNamespaceType) ([]*os.File, error) {
+	var out []*os.File
+	for _, t := range types {
+		p, ok := join[t]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("open %s namespace: %w", t, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 var devNullFile *os.File
