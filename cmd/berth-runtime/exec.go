@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -21,6 +20,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdExec(g *globals, args []string) error {
+	runtime.Prewarm()
 	fs := newFlags("exec")
 	o := &runtime.ExecOptions{}
 	var processFile, cwd, userSpec string
@@ -124,9 +124,7 @@ func cmdExec(g *globals, args []string) error {
 		if o.Detach {
 			return nil
 		}
-		sigc := make(chan os.Signal, 64)
-		signal.Notify(sigc)
-		return exitCode(waitForwarding(cmd, sigc))
+		return exitCode(waitForwarding(cmd, forwardSignals()))
 	}
 	// Foreground with a terminal we own.
 	ours, theirs, err := consolePair()
@@ -135,8 +133,7 @@ func cmdExec(g *globals, args []string) error {
 	}
 	defer ours.Close()
 	o.Console = theirs
-	sigc := make(chan os.Signal, 64)
-	signal.Notify(sigc)
+	sigc := forwardSignals()
 	cmd, err := r.Exec(id, o)
 	theirs.Close()
 	if err != nil {

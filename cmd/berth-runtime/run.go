@@ -51,12 +51,7 @@ func cmdRun(g *globals, args []string) error {
 		o.Console = theirs
 	}
 	o.Foreground = true
-	// Signals for the container arrive before it exists; queue them.
-	// Registering every signal takes milliseconds of round trips inside the
-	// Go runtime, so it runs beside the container setup, not before it.
-	sigc := make(chan os.Signal, 64)
-	go signal.Notify(sigc)
-	defer signal.Stop(sigc)
+	sigc := forwardSignals()
 
 	created, err := r.Create(id, o)
 	if o.Console != nil {
@@ -97,6 +92,27 @@ func cmdRun(g *globals, args []string) error {
 		}
 	}
 	return exitCode(status)
+}
+
+// forwardedSignals are relayed to the container by run and exec. Every
+// signal a user or supervisor sends to stop, interrupt or poke a process is
+// here; SIGCHLD, SIGURG (the Go scheduler's), SIGPIPE and the synchronous
+// fault signals stay ours.
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPWR,
+	unix.SIGVTALRM, unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO, unix.SIGSYS,
+}
+
+// forwardSignals starts queueing the signals that run and exec relay.
+// Registering a signal handler takes round trips inside the Go runtime, so
+// it happens beside the container setup instead of before it; a signal that
+// arrives in that instant gets its default action, as with any process
+// that has not started yet. Nothing unregisters them: the process exits.
+func forwardSignals() chan os.Signal {
+	sigc := make(chan os.Signal, 64)
+	go signal.Notify(sigc, forwardedSignals...)
+	return sigc
 }
 
 // waitForwarding waits for cmd while relaying the signals we receive to it,

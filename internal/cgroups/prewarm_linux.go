@@ -3,7 +3,10 @@ package cgroups
 import (
 	"os"
 	"path"
+	"sync"
 )
+
+var prewarmOnce sync.Once
 
 // Prewarm starts, in the background, the kernel synchronisation that the
 // first move of a process between cgroups has to wait for, so that it
@@ -19,37 +22,44 @@ import (
 // the grace period starts now, and the container's real move an instant
 // later finds the lock's fast path ready (or waits only for the remainder).
 //
-// It is best effort and returns at once; errors are ignored.
+// The kernel holds cgroup_mutex while it waits, so other cgroup changes of
+// this process (creating the container's cgroup) wait too: call Prewarm as
+// early as possible, before other work, not right before those changes.
+//
+// It is best effort, runs once per process and returns at once; errors are
+// ignored.
 func Prewarm() {
-	go func() {
-		data, err := os.ReadFile("/proc/self/cgroup")
-		if err != nil {
-			return
+	prewarmOnce.Do(func() { go prewarm() })
+}
+
+func prewarm() {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return
+	}
+	self, err := parseProcCgroup(string(data))
+	if err != nil {
+		return
+	}
+	dir := ""
+	switch DetectMode() {
+	case Unified:
+		if p, ok := self[""]; ok {
+			dir = path.Join(cgroupRoot, p)
 		}
-		self, err := parseProcCgroup(string(data))
-		if err != nil {
-			return
-		}
-		dir := ""
-		switch DetectMode() {
-		case Unified:
-			if p, ok := self[""]; ok {
-				dir = path.Join(cgroupRoot, p)
+	default:
+		// pids is mounted on its own on common v1 hosts; fall back to
+		// memory.
+		for _, c := range []string{"pids", "memory"} {
+			if p, ok := self[c]; ok {
+				dir = path.Join(cgroupRoot, c, p)
+				break
 			}
-		default:
-			// pids is mounted on its own on common v1 hosts; fall back to
-			// memory.
-			for _, c := range []string{"pids", "memory"} {
-				if p, ok := self[c]; ok {
-					dir = path.Join(cgroupRoot, c, p)
-					break
-				}
-			}
 		}
-		if dir == "" {
-			return
-		}
-		// "0" means the writing process itself.
-		_ = writeFile(dir, "cgroup.procs", "0")
-	}()
+	}
+	if dir == "" {
+		return
+	}
+	// "0" means the writing process itself.
+	_ = writeFile(dir, "cgroup.procs", "0")
 }

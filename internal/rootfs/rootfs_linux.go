@@ -34,8 +34,9 @@ type Config struct {
 	// Without a cgroup namespace the cgroup mount binds these directories,
 	// which exist before the process is moved into them.
 	CgroupPath string
-	// BeforeCgroup, if set, runs before a cgroup mount in a cgroup
-	// namespace. The
+	// BeforeCgroup, if set, runs before a cgroup mount: the cgroup's
+	// directories (and, for a cgroup namespace, the process's place in
+	// them) may not exist earlier. The
 	// runtime uses it to wait until the process is in its cgroup (and in
 	// its cgroup namespace), so the rest of the mounts can proceed in
 	// parallel with the cgroup placement.
@@ -200,7 +201,7 @@ func mountOne(c *Config, root *os.File, m *specs.Mount) error {
 	case opts.bind || m.Type == "bind":
 		return mountBind(c, root, m, dest, opts)
 	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if c.BeforeCgroup != nil && c.CgroupNS {
+		if c.BeforeCgroup != nil {
 			if err := c.BeforeCgroup(); err != nil {
 				return err
 			}

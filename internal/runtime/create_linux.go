@@ -97,7 +97,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	cgroups.Prewarm()
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, err
@@ -240,21 +239,27 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	defer closeConsole()
 
-	// The cgroup exists, with its limits, before the init needs it, so the
-	// init can bind-mount its own cgroup while we move it in (sync_linux.go).
-	// Making it overlaps with starting the init.
+	// The cgroup exists, with its limits, before the init needs it (the init
+	// bind-mounts it, and must never run in a half-configured cgroup: a
+	// device rule list is written one rule at a time, starting with
+	// deny-all). Making it overlaps with starting the init; moving the init
+	// in comes after.
+	if cg, err = cgroups.New(s.Linux.CgroupsPath, id); err != nil {
+		return nil, err
+	}
+	c.CgroupPath = cg.Path()
+	c.cg = cg
+	cfg.CgroupPath = c.CgroupPath
 	prepared = make(chan error, 1)
 	go func() {
-		m, err := cgroups.New(s.Linux.CgroupsPath, id)
+		err := cg.Prepare()
 		if err == nil {
-			cg = m
-			err = m.Prepare()
+			err = cg.Set(withDefaultDevices(s.Linux))
 		}
-		// Limits go on while the cgroup is empty: the init must never run in
-		// a half-configured cgroup (a device rule list is written one rule
-		// at a time, starting with deny-all).
 		if err == nil {
-			err = m.Set(withDefaultDevices(s.Linux))
+			// Only now: the grace period holds the kernel's cgroup lock,
+			// which Prepare and Set need too.
+			cgroups.Prewarm()
 		}
 		prepared <- err
 	}()
@@ -265,6 +270,9 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		req.cloneFlags &^= unix.CLONE_NEWNET
 		cfg.NetNS = true
 	}
+	// The config is queued on the sync socket before the init exists, so the
+	// init starts working the moment its Go runtime is up.
+	req.first = &syncMsg{Type: msgConfig, Config: cfg}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
@@ -272,29 +280,25 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: spawned")
 	defer sock.Close()
+	c.Pid = cmd.Process.Pid
+	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
+		return nil, fmt.Errorf("container init exited during setup: %w", err)
+	}
+	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, join)
+	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: bundle, Annotations: s.Annotations}
 	err = <-prepared
 	prepared = nil
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	c.CgroupPath = cg.Path()
-	c.cg = cg
-	cfg.CgroupPath = c.CgroupPath
-	c.Pid = cmd.Process.Pid
-	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
-		return nil, fmt.Errorf("container init exited during setup: %w", err)
+	mark("create: cgroup ready")
+	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
+		return nil, initFailed(sock, err)
 	}
-
-	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, join)
-	cfg.State = &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: bundle, Annotations: s.Annotations}
-	if err := writeMsg(sock, &syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		return nil, fmt.Errorf("send config to init: %w", err)
-	}
-	mark("create: config sent")
 	if err := cg.Apply(c.Pid); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	mark("create: cgroup set")
+	mark("create: init in cgroup")
 	if s.Process.OOMScoreAdj != nil {
 		// Written from the host's /proc: the container's own /proc is not
 		// mounted yet and is not to be trusted.
@@ -306,23 +310,19 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 			return nil, fmt.Errorf("set oomScoreAdj: %w", err)
 		}
 	}
-	if err := writeMsg(sock, &syncMsg{Type: msgPlaced}); err != nil {
-		// The init failed; its last message says why.
-		if _, rerr := readMsg(sock); rerr != nil {
-			return nil, rerr
-		}
-		return nil, fmt.Errorf("init exited during setup: %w", err)
+	if err := writeMsg(sock, &syncMsg{Type: msgPlaced, State: state}); err != nil {
+		return nil, initFailed(sock, err)
 	}
 	if cfg.Hooks {
 		if _, err := expect(sock, msgHooks); err != nil {
 			return nil, err
 		}
 		//nolint:staticcheck // Prestart is deprecated but still honoured.
-		if err := runHooks("prestart", s.Hooks.Prestart, cfg.State); err != nil {
+		if err := runHooks("prestart", s.Hooks.Prestart, state); err != nil {
 			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
 			return nil, err
 		}
-		if err := runHooks("createRuntime", s.Hooks.CreateRuntime, cfg.State); err != nil {
+		if err := runHooks("createRuntime", s.Hooks.CreateRuntime, state); err != nil {
 			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
 			return nil, err
 		}
@@ -467,3 +467,16 @@ func withDefaultDevices(l *specs.Linux) *specs.LinuxResources {
 	res.Devices = rules
 	return &res
 }
+
+// initFailed explains a failed write to the init: its last message says why.
+func initFailed(sock *os.File, err error) error {
+	if _, rerr := readMsg(sock); rerr != nil {
+		return rerr
+	}
+	return fmt.Errorf("init exited during setup: %w", err)
+}
+
+// Prewarm starts the kernel work that the container's first cgroup move
+// waits for (see cgroups.Prewarm). Front ends call it first thing when
+// they are about to create or exec, so that it overlaps their parsing.
+func Prewarm() { cgroups.Prewarm() }

@@ -47,15 +47,29 @@ func (cfg *initConfig) run(sock *os.File) error {
 		return cfg.runExec(sock)
 	}
 	s := cfg.Spec
-	placed := false
+	prepared, placed := false, false
+	var state *specs.State // for hooks; arrives with msgPlaced
+	waitPrepared := func() error {
+		if prepared {
+			return nil
+		}
+		prepared = true
+		_, err := expect(sock, msgPrepared)
+		return err
+	}
 	waitPlaced := func() error {
 		if placed {
 			return nil
 		}
 		placed = true
-		if _, err := expect(sock, msgPlaced); err != nil {
+		if err := waitPrepared(); err != nil {
 			return err
 		}
+		m, err := expect(sock, msgPlaced)
+		if err != nil {
+			return err
+		}
+		state = m.State
 		mark("init: placed in cgroup")
 		if cfg.CgroupNS {
 			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -76,7 +90,13 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
-	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS, CgroupPath: cfg.CgroupPath, BeforeCgroup: waitPlaced}
+	// A cgroup mount needs the cgroup's directories (msgPrepared), and in a
+	// cgroup namespace the process inside them (msgPlaced).
+	beforeCgroup := waitPrepared
+	if cfg.CgroupNS {
+		beforeCgroup = waitPlaced
+	}
+	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS, CgroupPath: cfg.CgroupPath, BeforeCgroup: beforeCgroup}
 	if cfg.NewMount {
 		if err := rootfs.PrepareRoot(rc); err != nil {
 			return err
@@ -86,8 +106,13 @@ func (cfg *initConfig) run(sock *os.File) error {
 		}
 		mark("init: mounts done")
 	}
-	if err := waitPlaced(); err != nil {
-		return err
+	// Hooks get the OCI state, which needs the host pid (msgPlaced). Without
+	// hooks the root switch and the rest go ahead while the parent is still
+	// moving us into the cgroup.
+	if cfg.Hooks || (s.Hooks != nil && len(s.Hooks.CreateContainer) > 0) {
+		if err := waitPlaced(); err != nil {
+			return err
+		}
 	}
 	if cfg.Hooks {
 		if err := writeMsg(sock, &syncMsg{Type: msgHooks}); err != nil {
@@ -98,7 +123,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 		}
 	}
 	if s.Hooks != nil {
-		if err := runHooks("createContainer", s.Hooks.CreateContainer, cfg.State); err != nil {
+		if err := runHooks("createContainer", s.Hooks.CreateContainer, state); err != nil {
 			return err
 		}
 	}
@@ -170,6 +195,9 @@ func (cfg *initConfig) run(sock *os.File) error {
 	if err != nil {
 		return err
 	}
+	if err := waitPlaced(); err != nil {
+		return err
+	}
 	mark("init: ready")
 	if err := writeMsg(sock, &syncMsg{Type: msgReady}); err != nil {
 		return err
@@ -182,8 +210,8 @@ func (cfg *initConfig) run(sock *os.File) error {
 		return err
 	}
 	if s.Hooks != nil {
-		cfg.State.Status = StatusCreated
-		if err := runHooks("startContainer", s.Hooks.StartContainer, cfg.State); err != nil {
+		state.Status = StatusCreated
+		if err := runHooks("startContainer", s.Hooks.StartContainer, state); err != nil {
 			fmt.Fprint(conn, err.Error())
 			return err
 		}

@@ -41,6 +41,8 @@ type spawnRequest struct {
 	// extra are descriptors passed to the child from fd 3 up.
 	extra                 []*os.File
 	stdin, stdout, stderr *os.File
+	// first, if set, is queued on the sync socket before the child starts.
+	first *syncMsg
 	// foreground keeps the child tied to us (for run and exec without
 	// --detach); otherwise it starts a session of its own.
 	setsid bool
@@ -71,6 +73,22 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		}
 	}()
 
+	queued := make(chan error, 1)
+	if req.first != nil {
+		// Usually fits in the socket buffer at once; a goroutine keeps a
+		// very large config from blocking us before the child reads.
+		go func() { queued <- writeMsg(parentSock, req.first) }()
+	} else {
+		queued <- nil
+	}
+	defer func() {
+		if retErr != nil {
+			parentSock.Close() // unblocks a writer stuck on a full buffer
+		}
+		if err := <-queued; err != nil && retErr == nil {
+			retErr = fmt.Errorf("send config to container process: %w", err)
+		}
+	}()
 	exe, err := selfExe()
 	if err != nil {
 		return nil, nil, err

@@ -14,23 +14,26 @@ import (
 // The parent runtime process and the container's init talk over a stream
 // socketpair with length-prefixed JSON messages. The exchange for create:
 //
-//	parent -> init   msgConfig   (right after the init starts)
-//	parent -> init   msgPlaced   (the init is in its cgroup)
+//	parent -> init   msgConfig   (queued before the init starts)
+//	parent -> init   msgPrepared (the cgroup exists, with its limits)
+//	parent -> init   msgPlaced   (the init is in its cgroup; its OCI state)
 //	init   -> parent msgHooks    (mounts done; run createRuntime hooks)
 //	parent -> init   msgHooksDone
 //	init   -> parent msgReady    (about to wait for `start`)
 //
-// The config goes first so the init builds its mounts while the parent
-// moves it into its cgroup, which on cgroup v1 waits for an RCU grace period
-// (several milliseconds). The init waits for msgPlaced before anything that
-// depends on its cgroup (the cgroup namespace and cgroup mounts) and before
-// it can ever reach the workload.
+// The config goes first so the init builds its root filesystem while the
+// parent moves it into its cgroup, which waits for an RCU grace period
+// (5-10 ms here: see cgroups.Prewarm). The init waits for msgPrepared before
+// it bind-mounts its cgroup, for msgPlaced before anything that needs its
+// place in the cgroup (a cgroup namespace, hooks) and, always, before it
+// reports ready: it can never reach the workload outside its cgroup.
 //
 // Either side may send msgError instead; the init then exits. If the parent
 // dies, the init reads EOF and exits, so a killed `create` leaves no
 // half-built container running.
 const (
 	msgConfig    = "config"
+	msgPrepared  = "prepared"
 	msgPlaced    = "placed"
 	msgHooks     = "hooks"
 	msgHooksDone = "hooks-done"
@@ -42,6 +45,8 @@ type syncMsg struct {
 	Type   string      `json:"type"`
 	Error  string      `json:"error,omitempty"`
 	Config *initConfig `json:"config,omitempty"`
+	// State comes with msgPlaced: the init's host pid is known only then.
+	State *specs.State `json:"state,omitempty"`
 }
 
 // initConfig is everything the init needs, sent once.
@@ -69,8 +74,6 @@ type initConfig struct {
 	PreserveFd int `json:"preserve_fds"`
 	// Hooks tells the init to pause for the parent's createRuntime hooks.
 	Hooks bool `json:"hooks,omitempty"`
-	// State is the OCI state the init feeds to hooks it runs itself.
-	State *specs.State `json:"state,omitempty"`
 }
 
 func writeMsg(w io.Writer, m *syncMsg) error {
