@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stage timing for startup work: BERTH_TIMING=1 prints how long each step
@@ -16,7 +18,11 @@ var (
 
 func mark(stage string) {
 	if timing {
-		fmt.Fprintf(os.Stderr, "[%6.2fms pid %d] %s\n", float64(time.Since(timingBase).Microseconds())/1000, os.Getpid(), stage)
+		// Monotonic clock, so the parent's and the init's lines line up.
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		ms := float64(ts.Sec%1000)*1000 + float64(ts.Nsec)/1e6
+		fmt.Fprintf(os.Stderr, "[%6.2fms +%6.2fms pid %d] %s\n", ms, float64(time.Since(timingBase).Microseconds())/1000, os.Getpid(), stage)
 	}
 }
 
