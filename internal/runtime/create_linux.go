@@ -250,6 +250,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	c.CgroupPath = cg.Path()
 	c.cg = cg
 	cfg.CgroupPath = c.CgroupPath
+	// Record the container before anything exists on the host: if this
+	// process is killed from here on, `delete` finds the cgroup to remove
+	// (a record without a pid reads as stopped).
+	if err := c.save(); err != nil {
+		return nil, err
+	}
 	prepared = make(chan error, 1)
 	go func() {
 		err := cg.Prepare()
