@@ -24,25 +24,25 @@ func cmdRun(g *globals, args []string) error {
 		return err
 	}
 	r := rt(g)
+	// run needs no separate start: the workload goes as soon as it is set up.
+	o.AutoStart = true
 	if *detach {
-		if _, err := r.Create(id, o); err != nil {
+		created, err := r.Create(id, o)
+		if err != nil {
 			return err
 		}
-		if err := r.Start(id); err != nil {
-			_ = r.Delete(id, true)
-			return err
-		}
+		created.Started()
 		return nil
 	}
 
 	// Foreground: we stay the init's parent, so its exit status comes to us
 	// directly from wait4 and cannot be lost.
-	spec, err := o.ParseBundle()
+	terminal, err := o.ReadBundle()
 	if err != nil {
 		return err
 	}
 	var ours *os.File
-	if spec.Process.Terminal && o.ConsoleSocket == "" {
+	if terminal && o.ConsoleSocket == "" {
 		var theirs *os.File
 		if ours, theirs, err = consolePair(); err != nil {
 			return err
@@ -64,16 +64,13 @@ func cmdRun(g *globals, args []string) error {
 	var master *os.File
 	if ours != nil {
 		if master, err = recvConsole(ours); err != nil {
-			_ = r.Delete(id, true)
+			_ = created.Delete(true)
 			return err
 		}
 		restore = proxyConsole(master)
 	}
 	defer restore()
-	if err := created.Start(); err != nil {
-		_ = created.Delete(true)
-		return err
-	}
+	created.Started()
 	copied := make(chan struct{})
 	if master != nil {
 		go func() { _, _ = io.Copy(os.Stdout, master); close(copied) }()

@@ -1,9 +1,9 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -30,20 +30,22 @@ type CreateOptions struct {
 	Console *os.File
 	// Foreground keeps the init as our child so run can wait for it.
 	Foreground bool
+	// AutoStart lets the workload run as soon as the container is set up,
+	// without waiting for Start: what run does, minus a round trip.
+	AutoStart bool
 
-	spec    *specs.Spec // already parsed (run parses it before create)
-	rawSpec []byte
+	bundle *bundleSpec // read by ReadBundle
 }
 
-// ParseBundle loads the bundle's spec into o, so a caller that needs the
-// spec before Create (run, to know about the terminal) parses it once.
-func (o *CreateOptions) ParseBundle() (*specs.Spec, error) {
-	bundle, err := filepath.Abs(o.Bundle)
-	if err != nil {
-		return nil, err
+// ReadBundle reads the bundle's config.json into o and returns whether the
+// process wants a terminal, for callers (run) that must know before Create.
+func (o *CreateOptions) ReadBundle() (terminal bool, err error) {
+	if o.bundle == nil {
+		if o.bundle, err = readBundle(o.Bundle); err != nil {
+			return false, err
+		}
 	}
-	o.spec, o.rawSpec, err = loadSpec(bundle)
-	return o.spec, err
+	return o.bundle.quick.terminal(), nil
 }
 
 // Created is a container that create has set up, with the init process
@@ -53,76 +55,41 @@ type Created struct {
 	Cmd *exec.Cmd
 }
 
-// LoadSpec reads and checks a bundle's config.json.
-func LoadSpec(bundle string) (*specs.Spec, error) {
-	s, _, err := loadSpec(bundle)
-	return s, err
-}
-
-func loadSpec(bundle string) (*specs.Spec, []byte, error) {
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
-		}
-		return nil, nil, err
-	}
-	s, err := parseSpec(bundle, data)
-	return s, data, err
-}
-
-func parseSpec(bundle string, data []byte) (*specs.Spec, error) {
-	s := &specs.Spec{}
-	if err := json.Unmarshal(data, s); err != nil {
-		return nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
-	}
-	if s.Root == nil || s.Root.Path == "" {
-		return nil, fmt.Errorf("config.json: root.path is required: %w", errdefs.ErrInvalidArgument)
-	}
-	if s.Process == nil {
-		return nil, fmt.Errorf("config.json: process is required: %w", errdefs.ErrInvalidArgument)
-	}
-	if len(s.Process.Args) == 0 {
-		return nil, fmt.Errorf("config.json: process.args must not be empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if s.Linux == nil {
-		s.Linux = &specs.Linux{}
-	}
-	return s, nil
-}
-
 // Create sets up a container from a bundle and leaves its init waiting for
 // Start. On failure nothing is left behind: no process, cgroup or state.
+//
+// The order is chosen for speed, since this is the path every container
+// start takes. What the init's clone needs (its namespaces) comes from a
+// quick look at config.json, so the init starts first; the full spec is
+// parsed while the init's runtime starts up, the cgroup is built while the
+// init builds its mounts, and the init's move into the cgroup waits out the
+// kernel's grace period (see cgroups.Prewarm) in parallel with both.
 func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	bundle, err := filepath.Abs(o.Bundle)
+	mark("create")
+	if _, err := o.ReadBundle(); err != nil {
+		return nil, err
+	}
+	b := o.bundle
+	q := &b.quick
+	if q.terminal() && o.ConsoleSocket == "" && o.Console == nil {
+		return nil, fmt.Errorf("process.terminal is set but no --console-socket was given: %w", errdefs.ErrInvalidArgument)
+	}
+	if !q.terminal() && (o.ConsoleSocket != "" || o.Console != nil) {
+		return nil, fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
+	}
+	rootfs, err := b.rootfs()
 	if err != nil {
 		return nil, err
 	}
-	mark("create")
-	s, raw := o.spec, o.rawSpec
-	if s == nil {
-		if s, raw, err = loadSpec(bundle); err != nil {
-			return nil, err
-		}
-	}
-	mark("create: spec loaded")
-	rootfs := s.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
-	}
-	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
-		return nil, fmt.Errorf("rootfs: %w", err)
-	}
-	if s.Process.Terminal && o.ConsoleSocket == "" && o.Console == nil {
-		return nil, fmt.Errorf("process.terminal is set but no --console-socket was given: %w", errdefs.ErrInvalidArgument)
-	}
-	if !s.Process.Terminal && (o.ConsoleSocket != "" || o.Console != nil) {
-		return nil, fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
+	cg, err := cgroups.New(q.cgroupsPath(), id)
+	if err != nil {
+		return nil, err
 	}
 
+	// The state directory is the lock on the id: mkdir fails if it exists.
 	if err := os.MkdirAll(r.Root, 0o711); err != nil {
 		return nil, err
 	}
@@ -134,23 +101,18 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	c := &Container{
-		ID:      id,
-		Bundle:  bundle,
-		Rootfs:  rootfs,
-		Created: time.Now().UTC(),
-		Owner:   currentOwner(),
-		Config:  raw,
-		dir:     dir,
-		spec:    s,
-
-		Annotations: s.Annotations,
+		ID:         id,
+		Bundle:     b.dir,
+		Rootfs:     rootfs,
+		Created:    time.Now().UTC(),
+		Owner:      currentOwner(),
+		Config:     b.raw,
+		CgroupPath: cg.Path(),
+		dir:        dir,
+		cg:         cg,
 	}
-	if s.Hooks != nil {
-		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
-	}
-	var cg cgroups.Manager
 	var cmd *exec.Cmd
-	var prepared chan error // cgroup directories being made, until received
+	var prepared chan error // cgroup being made, until received
 	defer func() {
 		if retErr == nil {
 			return
@@ -162,123 +124,67 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
 		}
-		if cg != nil {
-			_ = cg.Destroy()
-		}
+		_ = cg.Destroy()
 		_ = os.RemoveAll(dir)
 	}()
-
-	flags, join, err := namespaceSetup(s.Linux)
-	if err != nil {
-		return nil, err
-	}
-	// The cgroup and time namespaces are unshared by the init itself: a
-	// cgroup namespace is rooted where the process is when it is created, so
-	// it must come after the move into the container's cgroup; and a time
-	// namespace needs its offsets written before anything runs in it.
-	cgroupNS := flags&unix.CLONE_NEWCGROUP != 0
-	timeNS := flags&unix.CLONE_NEWTIME != 0
-	flags &^= unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
-	userNS := flags&unix.CLONE_NEWUSER != 0 || join[specs.UserNamespace] != ""
-	req := &spawnRequest{
-		cloneFlags: flags,
-		join:       join,
-		setsid:     true,
-		stdin:      os.Stdin,
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
-	}
-	if join[specs.UserNamespace] != "" {
-		// Namespaces owned by a joined user namespace must be created from
-		// inside it: the child's constructor does that after joining.
-		if flags&unix.CLONE_NEWPID != 0 {
-			return nil, fmt.Errorf("joining a user namespace by path while creating a new PID namespace is not supported: %w", errdefs.ErrNotSupported)
-		}
-		req.unshareFlags = flags & (unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
-		req.cloneFlags &^= req.unshareFlags
-	}
-	if flags&unix.CLONE_NEWUSER != 0 {
-		if len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0 {
-			return nil, fmt.Errorf("a new user namespace needs uidMappings and gidMappings: %w", errdefs.ErrInvalidArgument)
-		}
-		req.uidMaps, req.gidMaps = idMaps(s.Linux.UIDMappings), idMaps(s.Linux.GIDMappings)
-	}
-	for i := 0; i < o.PreserveFds; i++ {
-		req.extra = append(req.extra, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	cfg := &initConfig{
-		ID:         id,
-		Bundle:     bundle,
-		Rootfs:     rootfs,
-		Spec:       s,
-		NoPivot:    o.NoPivot,
-		Process:    s.Process,
-		UserNS:     userNS,
-		CgroupNS:   cgroupNS,
-		NewMount:   flags&unix.CLONE_NEWNS != 0,
-		NewUTS:     flags&unix.CLONE_NEWUTS != 0 || join[specs.UTSNamespace] != "",
-		ConsoleFd:  -1,
-		PreserveFd: o.PreserveFds,
-		Hooks:      s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0), //nolint:staticcheck // Prestart is deprecated but still honoured.
-	}
-	cfg.TimeNS = timeNS
-
-	// The start socket: the init blocks in accept() until `start` connects.
-	mark("create: state dir")
-	listener, err := listenStart(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer listener.Close()
-	req.extra = append(req.extra, listener)
-	cfg.ListenFd = 3 + len(req.extra) - 1
-
-	closeConsole, err := req.addConsole(cfg, o.Console, o.ConsoleSocket)
-	if err != nil {
-		return nil, err
-	}
-	defer closeConsole()
-
-	// The cgroup exists, with its limits, before the init needs it (the init
-	// bind-mounts it, and must never run in a half-configured cgroup: a
-	// device rule list is written one rule at a time, starting with
-	// deny-all). Making it overlaps with starting the init; moving the init
-	// in comes after.
-	if cg, err = cgroups.New(s.Linux.CgroupsPath, id); err != nil {
-		return nil, err
-	}
-	c.CgroupPath = cg.Path()
-	c.cg = cg
-	cfg.CgroupPath = c.CgroupPath
 	// Record the container before anything exists on the host: if this
 	// process is killed from here on, `delete` finds the cgroup to remove
 	// (a record without a pid reads as stopped).
 	if err := c.save(); err != nil {
 		return nil, err
 	}
-	prepared = make(chan error, 1)
-	go func() {
-		err := cg.Prepare()
-		if err == nil {
-			err = cg.Set(withDefaultDevices(s.Linux))
-		}
-		if err == nil {
-			// Only now: the grace period holds the kernel's cgroup lock,
-			// which Prepare and Set need too.
-			cgroups.Prewarm()
-		}
-		prepared <- err
-	}()
-	// A new network namespace takes milliseconds to build; the init
-	// unshares it itself, in parallel with our cgroup work, instead of at
-	// clone time. (Joining or user-namespace cases keep the clone flag.)
-	if flags&unix.CLONE_NEWNET != 0 && flags&unix.CLONE_NEWUSER == 0 {
-		req.cloneFlags &^= unix.CLONE_NEWNET
-		cfg.NetNS = true
+
+	ns, err := planNamespaces(q.linux())
+	if err != nil {
+		return nil, err
 	}
-	// The config is queued on the sync socket before the init exists, so the
-	// init starts working the moment its Go runtime is up.
-	req.first = &syncMsg{Type: msgConfig, Config: cfg}
+	req := &spawnRequest{
+		cloneFlags:   ns.clone,
+		unshareFlags: ns.unshareInChild,
+		join:         ns.join,
+		uidMaps:      ns.uidMaps,
+		gidMaps:      ns.gidMaps,
+		setsid:       true,
+		stdin:        os.Stdin,
+		stdout:       os.Stdout,
+		stderr:       os.Stderr,
+	}
+	for i := 0; i < o.PreserveFds; i++ {
+		req.extra = append(req.extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	cfg := &initConfig{
+		ID:         id,
+		Bundle:     b.dir,
+		Rootfs:     rootfs,
+		NoPivot:    o.NoPivot,
+		UserNS:     ns.userNS,
+		CgroupNS:   ns.cgroupNS,
+		TimeNS:     ns.timeNS,
+		NetNS:      ns.netNSInInit,
+		NewMount:   ns.newMount,
+		NewUTS:     ns.newUTS,
+		CgroupPath: c.CgroupPath,
+		ConsoleFd:  -1,
+		ListenFd:   -1,
+		PreserveFd: o.PreserveFds,
+		AutoStart:  o.AutoStart,
+	}
+	if !o.AutoStart {
+		// The init blocks in accept() on this socket until `start` connects.
+		listener, err := listenStart(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer listener.Close()
+		req.extra = append(req.extra, listener)
+		cfg.ListenFd = 3 + len(req.extra) - 1
+	}
+	closeConsole, err := req.addConsole(cfg, o.Console, o.ConsoleSocket)
+	if err != nil {
+		return nil, err
+	}
+	defer closeConsole()
+
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
@@ -290,8 +196,41 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if c.PidStart, err = pidStartTime(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
-	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, join)
-	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: bundle, Annotations: s.Annotations}
+
+	// While the init's Go runtime starts: the full spec, then the cgroup.
+	s, err := b.spec()
+	if err != nil {
+		return nil, err
+	}
+	c.spec, c.Annotations = s, s.Annotations
+	if s.Hooks != nil {
+		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
+	}
+	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
+	prepared = make(chan error, 1)
+	go func() {
+		// The cgroup gets its limits while it is still empty: the init
+		// must never run in a half-configured cgroup (a device rule list
+		// is written one rule at a time, starting with deny-all).
+		err := cg.Prepare()
+		if err == nil {
+			err = cg.Set(withDefaultDevices(s.Linux))
+		}
+		if err == nil {
+			// Only now: the grace period holds the kernel's cgroup lock,
+			// which Prepare and Set need too.
+			cgroups.Prewarm()
+		}
+		prepared <- err
+	}()
+	cfg.Spec, cfg.Process = s, s.Process
+	//nolint:staticcheck // Prestart is deprecated but still honoured.
+	cfg.Hooks = s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
+	if err := writeMsg(sock, &syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return nil, initFailed(sock, err)
+	}
+	mark("create: config sent")
+	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: b.dir, Annotations: s.Annotations}
 	err = <-prepared
 	prepared = nil
 	if err != nil {
@@ -306,33 +245,15 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: init in cgroup")
 	if s.Process.OOMScoreAdj != nil {
-		// Written from the host's /proc: the container's own /proc is not
-		// mounted yet and is not to be trusted.
-		err := os.WriteFile("/proc/"+strconv.Itoa(c.Pid)+"/oom_score_adj", []byte(strconv.Itoa(*s.Process.OOMScoreAdj)), 0)
-		if err != nil {
-			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-				return nil, fmt.Errorf("set oomScoreAdj %d: %w (lowering it needs CAP_SYS_RESOURCE)", *s.Process.OOMScoreAdj, err)
-			}
-			return nil, fmt.Errorf("set oomScoreAdj: %w", err)
+		if err := setOOMScoreAdj(c.Pid, *s.Process.OOMScoreAdj); err != nil {
+			return nil, err
 		}
 	}
 	if err := writeMsg(sock, &syncMsg{Type: msgPlaced, State: state}); err != nil {
 		return nil, initFailed(sock, err)
 	}
 	if cfg.Hooks {
-		if _, err := expect(sock, msgHooks); err != nil {
-			return nil, err
-		}
-		//nolint:staticcheck // Prestart is deprecated but still honoured.
-		if err := runHooks("prestart", s.Hooks.Prestart, state); err != nil {
-			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
-			return nil, err
-		}
-		if err := runHooks("createRuntime", s.Hooks.CreateRuntime, state); err != nil {
-			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
-			return nil, err
-		}
-		if err := writeMsg(sock, &syncMsg{Type: msgHooksDone}); err != nil {
+		if err := runCreateHooks(sock, s.Hooks, state); err != nil {
 			return nil, err
 		}
 	}
@@ -340,6 +261,16 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	mark("create: init ready")
+	if o.AutoStart {
+		// The sync socket is close-on-exec in the init: EOF means the
+		// workload is running; a message means it could not be started.
+		if m, err := readMsg(sock); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		} else if m != nil {
+			return nil, fmt.Errorf("sync: unexpected %q", m.Type)
+		}
+		mark("create: started")
+	}
 	if err := c.save(); err != nil {
 		return nil, err
 	}
@@ -353,6 +284,46 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		_ = cmd.Process.Release()
 	}
 	return &Created{Container: c, Cmd: cmd}, nil
+}
+
+// setOOMScoreAdj writes the init's oom_score_adj from the host's /proc:
+// the container's own /proc is not mounted yet and is not to be trusted.
+func setOOMScoreAdj(pid, v int) error {
+	err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(v)), 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("set oomScoreAdj %d: %w (lowering it needs CAP_SYS_RESOURCE)", v, err)
+	}
+	return fmt.Errorf("set oomScoreAdj: %w", err)
+}
+
+// runCreateHooks runs the prestart and createRuntime hooks when the init
+// asks for them (mounts done, before pivot_root).
+func runCreateHooks(sock *os.File, h *specs.Hooks, state *specs.State) error {
+	if _, err := expect(sock, msgHooks); err != nil {
+		return err
+	}
+	//nolint:staticcheck // Prestart is deprecated but still honoured.
+	for _, run := range []struct {
+		kind  string
+		hooks []specs.Hook
+	}{{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}} {
+		if err := runHooks(run.kind, run.hooks, state); err != nil {
+			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
+			return err
+		}
+	}
+	return writeMsg(sock, &syncMsg{Type: msgHooksDone})
+}
+
+// initFailed explains a failed write to the init: its last message says why.
+func initFailed(sock *os.File, err error) error {
+	if _, rerr := readMsg(sock); rerr != nil {
+		return rerr
+	}
+	return fmt.Errorf("init exited during setup: %w", err)
 }
 
 func namespacePaths(pid int, l *specs.Linux, join map[specs.LinuxNamespaceType]string) map[specs.LinuxNamespaceType]string {
@@ -472,14 +443,6 @@ func withDefaultDevices(l *specs.Linux) *specs.LinuxResources {
 	}
 	res.Devices = rules
 	return &res
-}
-
-// initFailed explains a failed write to the init: its last message says why.
-func initFailed(sock *os.File, err error) error {
-	if _, rerr := readMsg(sock); rerr != nil {
-		return rerr
-	}
-	return fmt.Errorf("init exited during setup: %w", err)
 }
 
 // Prewarm starts the kernel work that the container's first cgroup move

@@ -202,24 +202,35 @@ func (cfg *initConfig) run(sock *os.File) error {
 	if err := writeMsg(sock, &syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
-	sock.Close()
-
-	// Wait for `start`.
-	conn, err := acceptStart(cfg.ListenFd)
-	if err != nil {
-		return err
+	// Errors from here on go to whoever waits for the start: with
+	// AutoStart the parent on the sync socket (Init sends them), otherwise
+	// the `start` command on its connection. Both are close-on-exec, so a
+	// successful execve reads as EOF.
+	var conn *os.File
+	if !cfg.AutoStart {
+		sock.Close()
+		if conn, err = acceptStart(cfg.ListenFd); err != nil {
+			return err
+		}
 	}
-	if s.Hooks != nil {
+	err = cfg.startWorkload(path, state)
+	if conn != nil {
+		fmt.Fprint(conn, err.Error())
+	}
+	return err
+}
+
+// startWorkload runs the startContainer hooks and becomes the workload.
+func (cfg *initConfig) startWorkload(path string, state *specs.State) error {
+	s := cfg.Spec
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		state.Status = StatusCreated
 		if err := runHooks("startContainer", s.Hooks.StartContainer, state); err != nil {
-			fmt.Fprint(conn, err.Error())
 			return err
 		}
 	}
 	mark("init: exec")
-	err = execProcess(cfg.Process, path, cfg.PreserveFd, s.Linux)
-	fmt.Fprint(conn, err.Error())
-	return err
+	return execProcess(cfg.Process, path, cfg.PreserveFd, s.Linux)
 }
 
 func acceptStart(fd int) (*os.File, error) {

@@ -46,18 +46,27 @@ func (c *Container) Start() error {
 	if len(msg) > 0 {
 		return fmt.Errorf("start %s: %s", id, msg)
 	}
-	if c.HasPoststart {
-		s, err := c.Spec()
-		if err != nil {
-			return err
-		}
-		st := c.State()
-		if err := runHooks("poststart", s.Hooks.Poststart, &st.State); err != nil {
-			// The spec asks for a warning only; the container keeps running.
-			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
-		}
-	}
+	c.poststart()
 	return nil
+}
+
+// Started finishes a container created with AutoStart (already running):
+// the poststart hooks.
+func (c *Created) Started() { c.poststart() }
+
+func (c *Container) poststart() {
+	if !c.HasPoststart {
+		return
+	}
+	s, err := c.Spec()
+	if err == nil {
+		st := c.State()
+		err = runHooks("poststart", s.Hooks.Poststart, &st.State)
+	}
+	if err != nil {
+		// The spec asks for a warning only; the container keeps running.
+		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+	}
 }
 
 // signalStart connects to the init's start socket, tells it to go and

@@ -28,7 +28,7 @@ func TestNamespaceSetup(t *testing.T) {
 	l := &specs.Linux{Namespaces: []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"},
 	}}
-	flags, join, err := namespaceSetup(l)
+	flags, join, err := namespaceSetup(l.Namespaces)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestNamespaceSetup(t *testing.T) {
 		"wrong type": {Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/proc/self/ns/net"}}},
 		"not a ns":   {Namespaces: []specs.LinuxNamespace{{Type: specs.UTSNamespace, Path: "/etc/hostname"}}},
 	} {
-		if _, _, err := namespaceSetup(l); err == nil {
+		if _, _, err := namespaceSetup(l.Namespaces); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

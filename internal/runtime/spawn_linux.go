@@ -223,13 +223,10 @@ func devNull() *os.File {
 
 // namespaceSetup splits the spec's namespaces into clone flags and paths to
 // join.
-func namespaceSetup(l *specs.Linux) (flags uintptr, join map[specs.LinuxNamespaceType]string, err error) {
+func namespaceSetup(namespaces []specs.LinuxNamespace) (flags uintptr, join map[specs.LinuxNamespaceType]string, err error) {
 	join = map[specs.LinuxNamespaceType]string{}
-	if l == nil {
-		return 0, join, nil
-	}
 	seen := map[specs.LinuxNamespaceType]bool{}
-	for _, ns := range l.Namespaces {
+	for _, ns := range namespaces {
 		f, err := linux.NamespaceFlag(ns.Type)
 		if err != nil {
 			return 0, nil, err

@@ -66,6 +66,8 @@ type initConfig struct {
 	NewUTS   bool `json:"new_uts,omitempty"`
 	TimeNS   bool `json:"timens,omitempty"`
 	NetNS    bool `json:"netns,omitempty"` // unshare a network namespace
+	// AutoStart: exec the workload once ready, without waiting for start.
+	AutoStart bool `json:"autostart,omitempty"`
 	// CgroupPath is the container's cgroup, created before the init.
 	CgroupPath string `json:"cgroup_path"`
 	// Descriptor numbers in the init; -1 when absent.

@@ -31,7 +31,7 @@ func layer(pkg string) int {
 		return 0
 	case first("internal/linux"):
 		return 1
-	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups"):
+	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups", "internal/specwire"):
 		return 2
 	case first("internal/build", "internal/registry", "internal/image", "internal/network", "internal/volume", "internal/runtime"):
 		return 3

@@ -1,0 +1,176 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// bundleSpec is a bundle's config.json, read once. The quick view holds
+// what starting the init needs and decodes in a fraction of the time the
+// whole spec takes (encoding/json builds its decoders per type on first
+// use, and the OCI spec has many types), so the init can start while the
+// rest is decoded.
+type bundleSpec struct {
+	dir    string
+	raw    []byte
+	quick  quickSpec
+	parsed *specs.Spec
+}
+
+// quickSpec is the part of config.json needed before the init exists.
+type quickSpec struct {
+	Root    *specs.Root `json:"root"`
+	Process *struct {
+		Terminal bool `json:"terminal"`
+	} `json:"process"`
+	Linux *quickLinux `json:"linux"`
+}
+
+type quickLinux struct {
+	Namespaces  []specs.LinuxNamespace `json:"namespaces"`
+	UIDMappings []specs.LinuxIDMapping `json:"uidMappings"`
+	GIDMappings []specs.LinuxIDMapping `json:"gidMappings"`
+	CgroupsPath string                 `json:"cgroupsPath"`
+}
+
+func (q *quickSpec) terminal() bool { return q.Process != nil && q.Process.Terminal }
+
+func (q *quickSpec) linux() *quickLinux {
+	if q.Linux == nil {
+		return &quickLinux{}
+	}
+	return q.Linux
+}
+
+func (q *quickSpec) cgroupsPath() string { return q.linux().CgroupsPath }
+
+func readBundle(dir string) (*bundleSpec, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bundle %s has no config.json: %w", abs, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	b := &bundleSpec{dir: abs, raw: data}
+	if err := json.Unmarshal(data, &b.quick); err != nil {
+		return nil, fmt.Errorf("parse %s/config.json: %w", abs, err)
+	}
+	if b.quick.Root == nil || b.quick.Root.Path == "" {
+		return nil, fmt.Errorf("config.json: root.path is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if b.quick.Process == nil {
+		return nil, fmt.Errorf("config.json: process is required: %w", errdefs.ErrInvalidArgument)
+	}
+	return b, nil
+}
+
+// rootfs is the absolute, symlink-free path of the root filesystem.
+func (b *bundleSpec) rootfs() (string, error) {
+	p := b.quick.Root.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(b.dir, p)
+	}
+	p, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("rootfs: %w", err)
+	}
+	return p, nil
+}
+
+// spec decodes and checks the whole spec.
+func (b *bundleSpec) spec() (*specs.Spec, error) {
+	if b.parsed != nil {
+		return b.parsed, nil
+	}
+	s := &specs.Spec{}
+	if err := json.Unmarshal(b.raw, s); err != nil {
+		return nil, fmt.Errorf("parse %s/config.json: %w", b.dir, err)
+	}
+	if len(s.Process.Args) == 0 {
+		return nil, fmt.Errorf("config.json: process.args must not be empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	b.parsed = s
+	return s, nil
+}
+
+// LoadSpec reads and checks a bundle's config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	b, err := readBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return b.spec()
+}
+
+// namespacePlan is how the init gets each of its namespaces.
+type namespacePlan struct {
+	clone          uintptr // created by clone(2)
+	unshareInChild uintptr // created by the nsenter constructor, after joins
+	join           map[specs.LinuxNamespaceType]string
+	uidMaps        []syscall.SysProcIDMap
+	gidMaps        []syscall.SysProcIDMap
+
+	userNS, cgroupNS, timeNS, newMount, newUTS bool
+	// netNSInInit: the init unshares its network namespace itself.
+	netNSInInit bool
+}
+
+func planNamespaces(l *quickLinux) (*namespacePlan, error) {
+	flags, join, err := namespaceSetup(l.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	p := &namespacePlan{join: join}
+	// The cgroup and time namespaces are unshared by the init itself: a
+	// cgroup namespace is rooted where the process is when it is created, so
+	// it must come after the move into the container's cgroup; and a time
+	// namespace needs its offsets written before anything runs in it.
+	p.cgroupNS = flags&unix.CLONE_NEWCGROUP != 0
+	p.timeNS = flags&unix.CLONE_NEWTIME != 0
+	flags &^= unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+	p.userNS = flags&unix.CLONE_NEWUSER != 0 || join[specs.UserNamespace] != ""
+	p.newMount = flags&unix.CLONE_NEWNS != 0
+	p.newUTS = flags&unix.CLONE_NEWUTS != 0 || join[specs.UTSNamespace] != ""
+	p.clone = flags
+	if join[specs.UserNamespace] != "" {
+		// Namespaces owned by a joined user namespace must be created from
+		// inside it: the child's constructor does that after joining.
+		if flags&unix.CLONE_NEWPID != 0 {
+			return nil, fmt.Errorf("joining a user namespace by path while creating a new PID namespace is not supported: %w", errdefs.ErrNotSupported)
+		}
+		p.unshareInChild = flags & (unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		p.clone &^= p.unshareInChild
+	}
+	if flags&unix.CLONE_NEWUSER != 0 {
+		if len(l.UIDMappings) == 0 || len(l.GIDMappings) == 0 {
+			return nil, fmt.Errorf("a new user namespace needs uidMappings and gidMappings: %w", errdefs.ErrInvalidArgument)
+		}
+		p.uidMaps, p.gidMaps = idMaps(l.UIDMappings), idMaps(l.GIDMappings)
+	}
+	// A new network namespace takes milliseconds to build; the init
+	// unshares it itself, in parallel with our cgroup work, instead of at
+	// clone time. (With a new user namespace the clone keeps it, so the
+	// user namespace owns it.)
+	if flags&unix.CLONE_NEWNET != 0 && flags&unix.CLONE_NEWUSER == 0 {
+		p.clone &^= unix.CLONE_NEWNET
+		p.netNSInInit = true
+	}
+	return p, nil
+}
