@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/specwire"
 )
 
 // The parent runtime process and the container's init talk over a stream
@@ -78,15 +79,34 @@ type initConfig struct {
 	Hooks bool `json:"hooks,omitempty"`
 }
 
+// Messages are framed as a 4-byte big-endian length, a type byte and a
+// payload in internal/specwire's encoding: the init is a fresh process, and
+// encoding/json would spend over a millisecond there building decoders
+// before the container could start.
+var msgTypes = []string{msgConfig, msgPrepared, msgPlaced, msgHooks, msgHooksDone, msgReady, msgError}
+
 func writeMsg(w io.Writer, m *syncMsg) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
+	t := -1
+	for i, name := range msgTypes {
+		if name == m.Type {
+			t = i
+		}
 	}
-	buf := make([]byte, 4+len(data))
-	binary.BigEndian.PutUint32(buf, uint32(len(data)))
-	copy(buf[4:], data)
-	_, err = w.Write(buf)
+	if t < 0 {
+		return fmt.Errorf("sync: unknown message type %q", m.Type)
+	}
+	e := &specwire.Encoder{B: make([]byte, 5, 512)}
+	e.B[4] = byte(t)
+	switch m.Type {
+	case msgError:
+		e.String(m.Error)
+	case msgConfig:
+		m.Config.encode(e)
+	case msgPlaced:
+		encodeState(e, m.State)
+	}
+	binary.BigEndian.PutUint32(e.B, uint32(len(e.B)-4))
+	_, err := w.Write(e.B)
 	return err
 }
 
@@ -98,21 +118,105 @@ func readMsg(r io.Reader) (*syncMsg, error) {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxMsg {
-		return nil, fmt.Errorf("sync message too large (%d bytes)", n)
+	if n == 0 || n > maxMsg {
+		return nil, fmt.Errorf("sync: bad message length %d", n)
 	}
 	data := make([]byte, n)
 	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, err
 	}
-	m := &syncMsg{}
-	if err := json.Unmarshal(data, m); err != nil {
-		return nil, err
+	if int(data[0]) >= len(msgTypes) {
+		return nil, fmt.Errorf("sync: unknown message type %d", data[0])
+	}
+	m := &syncMsg{Type: msgTypes[data[0]]}
+	d := specwire.NewDecoder(data[1:])
+	switch m.Type {
+	case msgError:
+		m.Error = d.ReadString()
+	case msgConfig:
+		m.Config = decodeConfig(d)
+	case msgPlaced:
+		m.State = decodeState(d)
+	}
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("sync: %s message: %w", m.Type, err)
 	}
 	if m.Type == msgError {
 		return m, errors.New(m.Error)
 	}
 	return m, nil
+}
+
+func (c *initConfig) encode(e *specwire.Encoder) {
+	e.String(c.ID)
+	e.String(c.Bundle)
+	e.String(c.Rootfs)
+	e.String(c.CgroupPath)
+	e.Spec(c.Spec)
+	e.Process(c.Process)
+	for _, b := range []bool{c.NoPivot, c.Exec, c.UserNS, c.CgroupNS, c.NewMount, c.NewUTS, c.TimeNS, c.NetNS, c.AutoStart, c.Hooks} {
+		e.Bool(b)
+	}
+	for _, fd := range []int{c.ConsoleFd, c.ListenFd, c.PreserveFd} {
+		e.Varint(int64(fd))
+	}
+}
+
+func decodeConfig(d *specwire.Decoder) *initConfig {
+	c := &initConfig{
+		ID:         d.ReadString(),
+		Bundle:     d.ReadString(),
+		Rootfs:     d.ReadString(),
+		CgroupPath: d.ReadString(),
+		Spec:       d.ReadSpec(),
+		Process:    d.ReadProcess(),
+	}
+	for _, b := range []*bool{&c.NoPivot, &c.Exec, &c.UserNS, &c.CgroupNS, &c.NewMount, &c.NewUTS, &c.TimeNS, &c.NetNS, &c.AutoStart, &c.Hooks} {
+		*b = d.ReadBool()
+	}
+	for _, fd := range []*int{&c.ConsoleFd, &c.ListenFd, &c.PreserveFd} {
+		*fd = int(d.ReadVarint())
+	}
+	if c.Spec != nil && c.Spec.Linux == nil {
+		c.Spec.Linux = &specs.Linux{}
+	}
+	return c
+}
+
+func encodeState(e *specwire.Encoder, st *specs.State) {
+	e.String(st.Version)
+	e.String(st.ID)
+	e.String(string(st.Status))
+	e.Varint(int64(st.Pid))
+	e.String(st.Bundle)
+	keys := make([]string, 0, len(st.Annotations))
+	for k := range st.Annotations {
+		keys = append(keys, k)
+	}
+	e.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.String(k)
+		e.String(st.Annotations[k])
+	}
+}
+
+func decodeState(d *specwire.Decoder) *specs.State {
+	st := &specs.State{
+		Version: d.ReadString(),
+		ID:      d.ReadString(),
+		Status:  specs.ContainerState(d.ReadString()),
+		Pid:     int(d.ReadVarint()),
+		Bundle:  d.ReadString(),
+	}
+	n := d.ReadUvarint()
+	if n > 0 && d.Err() == nil {
+		st.Annotations = map[string]string{}
+		for i := uint64(0); i < n && d.Err() == nil; i++ {
+			k := d.ReadString()
+			st.Annotations[k] = d.ReadString()
+		}
+	}
+	return st
 }
 
 // expect reads one message and checks its type.
