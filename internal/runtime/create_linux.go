@@ -134,6 +134,27 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 
+	// The cgroup is built, with its limits, beside everything else: it
+	// must be complete before the init enters it (a device rule list is
+	// written one rule at a time, starting with deny-all), and the grace
+	// period the move waits for should start as early as possible.
+	prepared = make(chan error, 1)
+	go func() {
+		res, err := b.resources()
+		if err == nil {
+			err = cg.Prepare()
+		}
+		if err == nil {
+			err = cg.Set(res)
+		}
+		if err == nil {
+			// Only now: the grace period holds the kernel's cgroup lock,
+			// which Prepare and Set need too.
+			cgroups.Prewarm()
+		}
+		prepared <- err
+	}()
+
 	ns, err := planNamespaces(q.linux())
 	if err != nil {
 		return nil, err
@@ -207,22 +228,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
 	}
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
-	prepared = make(chan error, 1)
-	go func() {
-		// The cgroup gets its limits while it is still empty: the init
-		// must never run in a half-configured cgroup (a device rule list
-		// is written one rule at a time, starting with deny-all).
-		err := cg.Prepare()
-		if err == nil {
-			err = cg.Set(withDefaultDevices(s.Linux))
-		}
-		if err == nil {
-			// Only now: the grace period holds the kernel's cgroup lock,
-			// which Prepare and Set need too.
-			cgroups.Prewarm()
-		}
-		prepared <- err
-	}()
 	cfg.Spec, cfg.Process = s, s.Process
 	//nolint:staticcheck // Prestart is deprecated but still honoured.
 	cfg.Hooks = s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
