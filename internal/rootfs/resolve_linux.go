@@ -57,7 +57,46 @@ func mkdirAllInRoot(root *os.File, path string, mode uint32) (*os.File, error) {
 	case !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR):
 		return nil, err
 	}
+	if f, ok := mkdirLeafInRoot(root, path, mode); ok {
+		return f, nil
+	}
 	return walkInRoot(root, path, mode)
+}
+
+// mkdirLeafInRoot is mkdirAllInRoot's common case, a missing last
+// component under an existing directory (a mount point under /dev, one
+// under the cgroup tmpfs), in three syscalls instead of a walk from the
+// root. The parent is resolved inside the root; the new directory is made
+// and opened relative to that descriptor with a single, literal name, and
+// not followed if it is (or has become) a symlink. Anything else (the
+// parent is missing, the name is a dangling symlink, which mkdirat refuses
+// with EEXIST) reports !ok, and the caller walks.
+func mkdirLeafInRoot(root *os.File, path string, mode uint32) (*os.File, bool) {
+	// ".." after a symlink means the link target's parent; leave that to
+	// the walk rather than let Clean resolve it lexically.
+	for _, c := range strings.Split(path, "/") {
+		if c == ".." {
+			return nil, false
+		}
+	}
+	path = filepath.Clean("/" + path)
+	if path == "/" {
+		return nil, false
+	}
+	name := filepath.Base(path)
+	dir, err := openInRoot(root, filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, false
+	}
+	defer dir.Close()
+	if err := unix.Mkdirat(int(dir.Fd()), name, mode); err != nil {
+		return nil, false
+	}
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	return os.NewFile(uintptr(fd), path), true
 }
 
 // maxSymlinks bounds symlink expansion, as the kernel's ELOOP limit does.

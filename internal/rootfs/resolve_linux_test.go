@@ -3,6 +3,7 @@ package rootfs
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -152,5 +153,139 @@ func TestMountPropagation(t *testing.T) {
 func TestUnescapeMountinfo(t *testing.T) {
 	if got := unescapeMountinfo(`/a\040b`); got != "/a b" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// The one-level fast path only ever creates a plain directory under an
+// existing one; everything else is left to the walk.
+func TestMkdirLeafInRoot(t *testing.T) {
+	outside := t.TempDir()
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "dev", "dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "gone"), filepath.Join(root, "dev", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	rootF, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootF.Close()
+	tests := []struct {
+		name   string
+		path   string
+		wantOK bool
+	}{
+		{"leaf under existing dir", "/dev/pts", true},
+		{"trailing slash", "/dev/shm/", true},
+		{"missing parent", "/run/lock", false},
+		{"symlink at the leaf", "/dev/gone", false},
+		{"dotdot", "/dev/../etc", false},
+		{"root", "/", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ok := mkdirLeafInRoot(rootF, tt.path, 0o755)
+			if ok != tt.wantOK {
+				t.Fatalf("mkdirLeafInRoot(%q) ok = %v, want %v", tt.path, ok, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			defer f.Close()
+			got, err := os.Readlink(fdPath(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := filepath.Join(root, filepath.Clean(tt.path)); got != want {
+				t.Errorf("resolved to %s, want %s", got, want)
+			}
+		})
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("host directory %s was written to: %v", outside, ents)
+	}
+}
+
+func TestReadProcFile(t *testing.T) {
+	// Larger than the first buffer, so it has to grow.
+	want := make([]byte, 40<<10)
+	for i := range want {
+		want[i] = byte('a' + i%26)
+	}
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readProcFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("read %d bytes, want %d", len(got), len(want))
+	}
+	if _, err := readProcFile(filepath.Join(t.TempDir(), "missing")); !os.IsNotExist(err) {
+		t.Errorf("missing file: err = %v, want not-exist", err)
+	}
+	mi, err := readProcFile("/proc/self/mountinfo")
+	if err != nil || len(mi) == 0 {
+		t.Errorf("/proc/self/mountinfo: %d bytes, %v", len(mi), err)
+	}
+}
+
+func TestMkdirInDir(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "cg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "cg", "existing"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rootF, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootF.Close()
+	dir, err := os.Open(filepath.Join(root, "cg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	tests := []struct {
+		name    string
+		wantErr bool
+	}{
+		{"cpu,cpuacct", false},
+		{"existing", false},
+		{"..", true},
+		{"a/b", true},
+		{"", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fd, err := mkdirInDir(rootF, dir, "/cg", tt.name)
+			if tt.wantErr {
+				if err == nil {
+					unix.Close(fd)
+					t.Fatalf("mkdirInDir(%q) succeeded, want error", tt.name)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("mkdirInDir(%q): %v", tt.name, err)
+			}
+			defer unix.Close(fd)
+			got, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := filepath.Join(root, "cg", tt.name); got != want {
+				t.Errorf("opened %s, want %s", got, want)
+			}
+		})
 	}
 }

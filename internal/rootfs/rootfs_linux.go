@@ -61,10 +61,23 @@ func PrepareRoot(c *Config) error {
 	if err := unix.Mount(c.Rootfs, c.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return &os.PathError{Op: "bind rootfs", Path: c.Rootfs, Err: err}
 	}
-	if err := makeParentPrivate(c.Rootfs); err != nil {
-		return err
+	// A recursive slave, private or unbindable change above left no mount
+	// in the namespace shared (and the bind just made copies the rootfs
+	// parent's now unshared propagation), so there is nothing to look up.
+	if !leavesNoSharedMount(prop) {
+		if err := makeParentPrivate(c.Rootfs); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// leavesNoSharedMount reports whether applying prop to "/" leaves every
+// mount in the namespace unshared: MS_REC carries the change to every mount
+// under the root, and none of slave, private or unbindable keeps a mount in
+// a peer group.
+func leavesNoSharedMount(prop uintptr) bool {
+	return prop&unix.MS_REC != 0 && prop&(unix.MS_SLAVE|unix.MS_PRIVATE|unix.MS_UNBINDABLE) != 0 && prop&unix.MS_SHARED == 0
 }
 
 // makeParentPrivate makes the mount holding path private if it is shared.
@@ -85,7 +98,7 @@ func makeParentPrivate(path string) error {
 // parentMount finds the mount point containing dir's parent and whether it
 // is shared, from /proc/self/mountinfo.
 func parentMount(dir string) (string, bool, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := readProcFile("/proc/self/mountinfo")
 	if err != nil {
 		return "", false, err
 	}
@@ -153,20 +166,29 @@ func MountAll(c *Config) error {
 			devIsTmpfs = true
 		}
 	}
+	// /dev is a tmpfs we just mounted: one handle to it serves the
+	// default devices, the spec's devices directly in it, and the symlinks.
+	// Nothing mounts on /dev between here and the end.
+	var dev *os.File
 	if devIsTmpfs {
-		if err := createDefaultDevices(c, root); err != nil {
+		dev, err = openInRoot(root, "/dev", unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer dev.Close()
+		if err := createDefaultDevices(c, root, dev); err != nil {
 			return err
 		}
 	}
 	if c.Spec.Linux != nil {
 		for _, d := range c.Spec.Linux.Devices {
-			if err := createDevice(c, root, d); err != nil {
+			if err := createDevice(c, root, dev, d); err != nil {
 				return fmt.Errorf("device %s: %w", d.Path, err)
 			}
 		}
 	}
 	if devIsTmpfs {
-		if err := devSymlinks(root); err != nil {
+		if err := devSymlinks(dev); err != nil {
 			return err
 		}
 	}
@@ -281,16 +303,21 @@ func bindMount(src string, target *os.File, rec, flags uintptr) error {
 		return err
 	}
 	defer fresh.Close()
-	// A remount must keep flags the kernel locked on the source mount (in a
-	// user namespace nosuid/nodev/noexec/ro cannot be cleared), so add them.
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(fresh.Fd()), &st); err == nil {
-		flags |= lockedFlags(st.Flags)
-	}
-	if err := unix.Mount("", fdPath(fresh), "", unix.MS_BIND|unix.MS_REMOUNT|flags, ""); err != nil {
+	if err := remountBind(int(fresh.Fd()), flags); err != nil {
 		return &os.PathError{Op: "remount bind", Path: src, Err: err}
 	}
 	return nil
+}
+
+// remountBind sets flags on the bind mount whose root fd is. A remount
+// must keep flags the kernel locked on the source mount (in a user
+// namespace nosuid/nodev/noexec/ro cannot be cleared), so add them.
+func remountBind(fd int, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err == nil {
+		flags |= lockedFlags(st.Flags)
+	}
+	return unix.Mount("", "/proc/self/fd/"+strconv.Itoa(fd), "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
 
 func lockedFlags(statfsFlags int64) uintptr {
@@ -359,277 +386,4 @@ func createFileInRoot(root *os.File, path string) (*os.File, error) {
 		return nil, &os.PathError{Op: "create mount target", Path: path, Err: err}
 	}
 	return openInRoot(root, path, unix.O_PATH)
-}
-
-// mountCgroup mounts the container's view of the cgroup hierarchies. With a
-// cgroup namespace the kernel itself roots each hierarchy at the
-// container's cgroup; without one we bind-mount the container's own
-// directories so it cannot see or change its siblings.
-func mountCgroup(c *Config, root *os.File, m *specs.Mount, dest string, opts mountOptions) error {
-	hier, err := readCgroupHierarchies()
-	if err != nil {
-		return err
-	}
-	flags := opts.flags
-	if len(hier.v1) == 0 {
-		// Pure cgroup v2 host.
-		target, err := mkdirAllInRoot(root, dest, 0o755)
-		if err != nil {
-			return err
-		}
-		defer target.Close()
-		if c.CgroupNS {
-			return unix.Mount("cgroup2", fdPath(target), "cgroup2", flags, "")
-		}
-		return bindMount(filepath.Join(hier.v2Mount, c.cgroupPath(hier.v2Path)), target, unix.MS_REC, flags)
-	}
-	// v1 or hybrid: a tmpfs with one directory per hierarchy.
-	target, err := mkdirAllInRoot(root, dest, 0o755)
-	if err != nil {
-		return err
-	}
-	if err := unix.Mount("tmpfs", fdPath(target), "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
-		target.Close()
-		return err
-	}
-	target.Close()
-	for _, h := range hier.v1 {
-		sub := filepath.Join(dest, filepath.Base(h.mount))
-		t, err := mkdirAllInRoot(root, sub, 0o755)
-		if err != nil {
-			return err
-		}
-		if c.CgroupNS {
-			err = unix.Mount("cgroup", fdPath(t), "cgroup", flags, h.options)
-		} else {
-			src := filepath.Join(h.mount, c.cgroupPath(h.path))
-			if _, serr := os.Stat(src); serr != nil {
-				// A hierarchy the runtime does not manage (name=systemd):
-				// our process stays where it is in it.
-				src = filepath.Join(h.mount, h.path)
-			}
-			err = bindMount(src, t, 0, flags)
-		}
-		t.Close()
-		if err != nil {
-			return &os.PathError{Op: "mount cgroup", Path: sub, Err: err}
-		}
-		// Co-mounted controllers ("cpu,cpuacct") get the usual symlinks.
-		if ctrls := strings.Split(filepath.Base(h.mount), ","); len(ctrls) > 1 {
-			for _, ctl := range ctrls {
-				_ = symlinkInRoot(root, filepath.Join(dest, ctl), filepath.Base(h.mount))
-			}
-		}
-	}
-	if hier.v2Mount != "" {
-		sub := filepath.Join(dest, "unified")
-		t, err := mkdirAllInRoot(root, sub, 0o755)
-		if err != nil {
-			return err
-		}
-		if c.CgroupNS {
-			err = unix.Mount("cgroup2", fdPath(t), "cgroup2", flags, "")
-		} else {
-			err = bindMount(filepath.Join(hier.v2Mount, c.cgroupPath(hier.v2Path)), t, 0, flags)
-		}
-		t.Close()
-		if err != nil {
-			return &os.PathError{Op: "mount cgroup2", Path: sub, Err: err}
-		}
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		t, err := openInRoot(root, dest, unix.O_PATH)
-		if err != nil {
-			return err
-		}
-		defer t.Close()
-		return unix.Mount("", fdPath(t), "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
-	}
-	return nil
-}
-
-func (c *Config) cgroupPath(current string) string {
-	if c.CgroupPath != "" {
-		return c.CgroupPath
-	}
-	return current
-}
-
-type cgroupHierarchy struct {
-	mount   string // host mount point, e.g. /sys/fs/cgroup/memory
-	path    string // our cgroup inside it, from /proc/self/cgroup
-	options string // mount data for a fresh mount, e.g. "memory"
-}
-
-type cgroupHierarchies struct {
-	v1      []cgroupHierarchy
-	v2Mount string
-	v2Path  string
-}
-
-func readCgroupHierarchies() (*cgroupHierarchies, error) {
-	self, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	paths := map[string]string{} // controller list -> path
-	for _, line := range strings.Split(strings.TrimSpace(string(self)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 {
-			paths[parts[1]] = parts[2]
-		}
-	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	h := &cgroupHierarchies{}
-	for _, line := range strings.Split(string(mi), "\n") {
-		f := strings.Fields(line)
-		i := 0
-		for i < len(f) && f[i] != "-" {
-			i++
-		}
-		if i+3 >= len(f) {
-			continue
-		}
-		fstype, super := f[i+1], f[i+3]
-		mp := unescapeMountinfo(f[4])
-		switch fstype {
-		case "cgroup2":
-			h.v2Mount, h.v2Path = mp, paths[""]
-		case "cgroup":
-			var ctrls []string
-			for _, o := range strings.Split(super, ",") {
-				if o == "rw" || o == "ro" || strings.HasPrefix(o, "release_agent") || o == "clone_children" || o == "xattr" || o == "noprefix" || o == "cpuset_v2_mode" || o == "nsdelegate" || o == "favordynmods" {
-					continue
-				}
-				ctrls = append(ctrls, o)
-			}
-			key := strings.Join(ctrls, ",")
-			p, ok := paths[key]
-			if !ok {
-				continue
-			}
-			h.v1 = append(h.v1, cgroupHierarchy{mount: mp, path: p, options: key})
-		}
-	}
-	return h, nil
-}
-
-func symlinkInRoot(root *os.File, path, target string) error {
-	dir, err := mkdirAllInRoot(root, filepath.Dir(path), 0o755)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	err = unix.Symlinkat(target, int(dir.Fd()), filepath.Base(path))
-	if errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	return err
-}
-
-var defaultDevices = []specs.LinuxDevice{
-	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
-	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
-	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
-	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
-	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
-	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
-}
-
-func createDefaultDevices(c *Config, root *os.File) error {
-	mode := os.FileMode(0o666)
-	zero := uint32(0)
-	for _, d := range defaultDevices {
-		d.FileMode, d.UID, d.GID = &mode, &zero, &zero
-		if err := createDevice(c, root, d); err != nil {
-			return fmt.Errorf("device %s: %w", d.Path, err)
-		}
-	}
-	return nil
-}
-
-func createDevice(c *Config, root *os.File, d specs.LinuxDevice) error {
-	dest := d.Path
-	if !filepath.IsAbs(dest) {
-		dest = "/" + dest
-	}
-	if c.UserNS {
-		// mknod is not permitted in a user namespace: share the host node.
-		src := fmt.Sprintf("/dev/char/%d:%d", d.Major, d.Minor)
-		if d.Type == "b" {
-			src = fmt.Sprintf("/dev/block/%d:%d", d.Major, d.Minor)
-		}
-		if _, err := os.Stat(src); err != nil && d.Path != "" {
-			src = d.Path
-		}
-		t, err := createFileInRoot(root, dest)
-		if err != nil {
-			return err
-		}
-		defer t.Close()
-		return bindMount(src, t, 0, 0)
-	}
-	dir, err := mkdirAllInRoot(root, filepath.Dir(dest), 0o755)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	var typ uint32
-	switch d.Type {
-	case "c", "u":
-		typ = unix.S_IFCHR
-	case "b":
-		typ = unix.S_IFBLK
-	case "p":
-		typ = unix.S_IFIFO
-	default:
-		return fmt.Errorf("unknown device type %q", d.Type)
-	}
-	perm := uint32(0o666)
-	if d.FileMode != nil {
-		perm = uint32(d.FileMode.Perm())
-	}
-	name := filepath.Base(dest)
-	_ = unix.Unlinkat(int(dir.Fd()), name, 0)
-	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
-	if err := unix.Mknodat(int(dir.Fd()), name, typ|perm, int(dev)); err != nil {
-		return &os.PathError{Op: "mknod", Path: dest, Err: err}
-	}
-	// mknod honours the umask; set the exact mode the spec asked for.
-	if err := unix.Fchmodat(int(dir.Fd()), name, perm, 0); err != nil {
-		return &os.PathError{Op: "chmod", Path: dest, Err: err}
-	}
-	uid, gid := 0, 0
-	if d.UID != nil {
-		uid = int(*d.UID)
-	}
-	if d.GID != nil {
-		gid = int(*d.GID)
-	}
-	if err := unix.Fchownat(int(dir.Fd()), name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "chown", Path: dest, Err: err}
-	}
-	return nil
-}
-
-func devSymlinks(root *os.File) error {
-	links := [][2]string{
-		{"/proc/self/fd", "/dev/fd"},
-		{"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"},
-		{"/proc/self/fd/2", "/dev/stderr"},
-		{"pts/ptmx", "/dev/ptmx"},
-	}
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
-	}
-	for _, l := range links {
-		if err := symlinkInRoot(root, l[1], l[0]); err != nil {
-			return &os.PathError{Op: "symlink", Path: l[1], Err: err}
-		}
-	}
-	return nil
 }
