@@ -14,6 +14,11 @@
 //
 // A Manager holds no open files between calls: every berth-runtime command
 // is a new process that rebuilds the Manager from the container's state.
+//
+// v2 has no devices controller; device rules are compiled to an eBPF
+// program attached to the cgroup. The program is assembled and loaded with
+// raw bpf(2) calls rather than a BPF library, to keep berth-runtime's
+// start-up short (devicefilter_linux.go explains).
 package cgroups
 
 import specs "github.com/opencontainers/runtime-spec/specs-go"

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
+
+// deviceFilterName is the program name bpftool and
+// /proc/<pid>/fdinfo show; at most BPF_OBJ_NAME_LEN-1 of [A-Za-z0-9_.].
+const deviceFilterName = "berth_devices"
 
 // setDevices enforces the device rules on v2, which has no devices
 // controller: access checks run a BPF_PROG_TYPE_CGROUP_DEVICE program
@@ -26,15 +28,11 @@ func (m *v2Manager) setDevices(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.CGroupDevice,
-		Instructions: insns,
-		License:      deviceFilterLicense,
-	})
+	prog, err := bpfLoadCgroupDevice(insns, deviceFilterLicense, deviceFilterName)
 	if err != nil {
 		return fmt.Errorf("load device filter: %w", err)
 	}
-	defer prog.Close()
+	defer unix.Close(prog)
 
 	fd, err := unix.Open(m.dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -42,37 +40,43 @@ func (m *v2Manager) setDevices(r *specs.LinuxResources) error {
 	}
 	defer unix.Close(fd)
 
-	old, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupDevice})
+	old, err := bpfQueryCgroupDevice(fd)
 	if err != nil {
 		return fmt.Errorf("query device filters: %w", err)
 	}
-	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target:  fd,
-		Program: prog,
-		Attach:  ebpf.AttachCGroupDevice,
-		Flags:   unix.BPF_F_ALLOW_MULTI,
-	}); err != nil {
+	if err := bpfAttachCgroupDevice(fd, prog); err != nil {
 		return fmt.Errorf("attach device filter: %w", err)
 	}
 	var errs []error
-	for _, p := range old.Programs {
-		op, err := ebpf.NewProgramFromID(p.ID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = link.RawDetachProgram(link.RawDetachProgramOptions{
-			Target:  fd,
-			Program: op,
-			Attach:  ebpf.AttachCGroupDevice,
-		})
-		op.Close()
-		if err != nil {
+	for _, id := range old {
+		if err := detachProgram(fd, id); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("detach old device filter: %w", err)
+	}
+	return nil
+}
+
+// detachProgram detaches the device filter with the given ID from the
+// cgroup. A program that is already gone (another `update` raced this one
+// and detached it first) is not an error: absence is what was wanted.
+func detachProgram(cgroupFd int, id uint32) error {
+	prog, err := bpfProgFDByID(id)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("program %d: %w", id, err)
+	}
+	defer unix.Close(prog)
+	err = bpfDetachCgroupDevice(cgroupFd, prog)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("program %d: %w", id, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -310,6 +311,29 @@ func TestIntegrationV2OnHybrid(t *testing.T) {
 	// Replacing the device filter detaches the old program.
 	if err := m.Set(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true}}}); err != nil {
 		t.Fatal(err)
+	}
+	fd, err := unix.Open(m.dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if ids, err := bpfQueryCgroupDevice(fd); err != nil || len(ids) != 1 {
+		t.Errorf("after replacing the filter: attached programs %v, %v; want one", ids, err)
+	}
+}
+
+// TestIntegrationBPFLoadError checks that a program the verifier rejects
+// fails with the errno kept and the verifier's reason attached.
+func TestIntegrationBPFLoadError(t *testing.T) {
+	requiresRoot(t)
+	// exit without setting R0.
+	fd, err := bpfLoadCgroupDevice([]bpfInsn{{code: unix.BPF_JMP | unix.BPF_EXIT}}, deviceFilterLicense, "")
+	if err == nil {
+		unix.Close(fd)
+		t.Fatal("program returning an unset R0 loaded")
+	}
+	if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), "R0") {
+		t.Errorf("error %q; want EACCES and the verifier's complaint about R0", err)
 	}
 }
 
