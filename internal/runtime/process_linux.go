@@ -83,8 +83,9 @@ func execProcess(p *specs.Process, path string, preserveFds int, l *specs.Linux)
 }
 
 // setUser switches the thread's credentials. These are raw per-thread
-// syscalls (golang.org/x/sys/unix), not the all-threads syscall.Setuid: only
-// this thread survives execve.
+// syscalls, not syscall.Setresuid, which changes every thread of the process
+// (through libc's signal broadcast in a cgo binary, a round trip to each
+// thread): only this thread survives execve, so only it needs them.
 //
 // With no capabilities section, the kernel's rules apply unchanged: a
 // non-root user ends with no capabilities.
@@ -105,11 +106,11 @@ func setUser(u *specs.User, keepCaps bool) error {
 			return fmt.Errorf("setgroups %v: %w", groups, err)
 		}
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
 	}
 	if keepCaps {
 		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {

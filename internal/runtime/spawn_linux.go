@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -160,7 +161,7 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	}
 
 	if len(perThread) == 0 {
-		if err := cmd.Start(); err != nil {
+		if err := startCmd(cmd, exe); err != nil {
 			return nil, nil, fmt.Errorf("start container process: %w", err)
 		}
 		return cmd, parentSock, nil
@@ -175,7 +176,7 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 				return
 			}
 		}
-		if err := cmd.Start(); err != nil {
+		if err := startCmd(cmd, exe); err != nil {
 			errc <- fmt.Errorf("start container process: %w", err)
 			return
 		}
@@ -210,6 +211,37 @@ func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// startCmd starts cmd, whose Path is exe through /proc/self/fd. If the
+// cached read-only binary went away under us (another berth-runtime
+// version's clean-up unmounted it between our open and the exec), it
+// retries once from a sealed memfd copy.
+func startCmd(cmd *exec.Cmd, exe *os.File) error {
+	err := cmd.Start()
+	if err == nil || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOEXEC)) {
+		return err
+	}
+	mem, merr := memfdExe()
+	if merr != nil {
+		return err
+	}
+	defer mem.Close()
+	retry := &exec.Cmd{
+		Path:        "/proc/self/fd/" + strconv.Itoa(int(mem.Fd())),
+		Args:        cmd.Args,
+		Env:         cmd.Env,
+		Stdin:       cmd.Stdin,
+		Stdout:      cmd.Stdout,
+		Stderr:      cmd.Stderr,
+		ExtraFiles:  cmd.ExtraFiles,
+		SysProcAttr: cmd.SysProcAttr,
+	}
+	if err := retry.Start(); err != nil {
+		return err
+	}
+	*cmd = *retry //nolint:govet // a fresh, just-started command replaces the failed one
+	return nil
 }
 
 var devNullFile *os.File
