@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"time"
 
@@ -206,6 +207,14 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	defer closeConsole()
 
+	var netns *netNSThread
+	if cfg.NetNS {
+		// Building a network namespace takes about a millisecond; a
+		// thread of ours does it while the init starts up, and the init
+		// joins it through that thread's /proc entry.
+		netns = newNetNSThread()
+		defer netns.release()
+	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
@@ -229,6 +238,9 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
 	cfg.Spec, cfg.Process = s, s.Process
+	if netns != nil {
+		cfg.NetNSPath = netns.wait()
+	}
 	//nolint:staticcheck // Prestart is deprecated but still honoured.
 	cfg.Hooks = s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
 	if err := writeMsg(sock, &syncMsg{Type: msgConfig, Config: cfg}); err != nil {
@@ -290,6 +302,37 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	return &Created{Container: c, Cmd: cmd}, nil
 }
+
+// netNSThread is a locked OS thread of ours that sits in a new network
+// namespace until released. Until then its /proc/PID/task/TID/ns/net names
+// the namespace; released, the thread exits (it is never unlocked, so Go
+// does not reuse it), and the namespace lives on only if someone joined it.
+type netNSThread struct {
+	ready chan string // the path, or "" if making the namespace failed
+	done  chan struct{}
+}
+
+func newNetNSThread() *netNSThread {
+	t := &netNSThread{ready: make(chan string, 1), done: make(chan struct{})}
+	go func() {
+		goruntime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.ready <- ""
+			return
+		}
+		t.ready <- fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		<-t.done
+	}()
+	return t
+}
+
+// wait returns the namespace's path once it exists ("" on failure: the
+// init then makes its own).
+func (t *netNSThread) wait() string { return <-t.ready }
+
+// release lets the thread go. The init must have joined (or given up on)
+// the namespace by then: Create releases it only after the init is ready.
+func (t *netNSThread) release() { close(t.done) }
 
 // setOOMScoreAdj writes the init's oom_score_adj from the host's /proc:
 // the container's own /proc is not mounted yet and is not to be trusted.

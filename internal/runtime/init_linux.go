@@ -81,8 +81,8 @@ func (cfg *initConfig) run(sock *os.File) error {
 	if cfg.NetNS {
 		// Per-thread in Go, and this is the thread that execs the workload
 		// (and the thread group leader whose /proc/PID/ns/net others join).
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("unshare network namespace: %w", err)
+		if err := enterNewNetNS(cfg.NetNSPath); err != nil {
+			return err
 		}
 	}
 	if cfg.TimeNS {
@@ -415,4 +415,24 @@ func ensureHome(p *specs.Process) {
 		}
 	}
 	p.Env = append(p.Env, "HOME="+home)
+}
+
+// enterNewNetNS puts the calling thread in a new network namespace: the one
+// the parent built in parallel (path), or a fresh one.
+func enterNewNetNS(path string) error {
+	if path != "" {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+			if err == nil {
+				return nil
+			}
+		}
+		// Fall through: a namespace of our own is as good.
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("unshare network namespace: %w", err)
+	}
+	return nil
 }

@@ -67,6 +67,9 @@ type initConfig struct {
 	NewUTS   bool `json:"new_uts,omitempty"`
 	TimeNS   bool `json:"timens,omitempty"`
 	NetNS    bool `json:"netns,omitempty"` // unshare a network namespace
+	// NetNSPath, when set with NetNS, names a new network namespace the
+	// parent made meanwhile: the init joins it instead of making one.
+	NetNSPath string `json:"netns_path,omitempty"`
 	// AutoStart: exec the workload once ready, without waiting for start.
 	AutoStart bool `json:"autostart,omitempty"`
 	// CgroupPath is the container's cgroup, created before the init.
@@ -152,6 +155,7 @@ func (c *initConfig) encode(e *specwire.Encoder) {
 	e.String(c.Bundle)
 	e.String(c.Rootfs)
 	e.String(c.CgroupPath)
+	e.String(c.NetNSPath)
 	e.Spec(c.Spec)
 	e.Process(c.Process)
 	for _, b := range []bool{c.NoPivot, c.Exec, c.UserNS, c.CgroupNS, c.NewMount, c.NewUTS, c.TimeNS, c.NetNS, c.AutoStart, c.Hooks} {
@@ -168,6 +172,7 @@ func decodeConfig(d *specwire.Decoder) *initConfig {
 		Bundle:     d.ReadString(),
 		Rootfs:     d.ReadString(),
 		CgroupPath: d.ReadString(),
+		NetNSPath:  d.ReadString(),
 		Spec:       d.ReadSpec(),
 		Process:    d.ReadProcess(),
 	}
