@@ -154,3 +154,27 @@ func (b *Bundle) CopyFile(t testing.TB, src, rel string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// DebianRootfs returns the Debian (bookworm, minbase) rootfs fixture, a
+// glibc system with apt, building it with scripts/fixtures/debian-rootfs.sh
+// (debootstrap from the machine's apt mirror, about 40 s) when missing.
+// Tests use it read-only and in place: it is large.
+func DebianRootfs() (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	fixtures := os.Getenv(FixturesEnv)
+	if fixtures == "" {
+		fixtures = filepath.Join(root, ".cache", "fixtures")
+	}
+	rootfs := filepath.Join(fixtures, "debian", "rootfs")
+	if _, err := os.Stat(filepath.Join(rootfs, "usr", "bin", "apt-get")); err == nil {
+		return rootfs, nil
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts", "fixtures", "debian-rootfs.sh"), rootfs)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build debian fixture: %w\n%s", err, b)
+	}
+	return rootfs, nil
+}
