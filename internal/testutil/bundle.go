@@ -19,6 +19,12 @@ const FixturesEnv = "BERTH_FIXTURES"
 // scripts/fixtures/busybox-rootfs.sh when it is missing (the script is
 // idempotent and quick when the fixture is current).
 func BusyboxRootfs() (string, error) {
+	return fixture("busybox", "bin/busybox", "busybox-rootfs.sh")
+}
+
+// fixture returns <fixtures>/<name>/rootfs, running scripts/fixtures/<script>
+// to build it unless <rootfs>/<probe> exists.
+func fixture(name, probe, script string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -27,13 +33,13 @@ func BusyboxRootfs() (string, error) {
 	if fixtures == "" {
 		fixtures = filepath.Join(root, ".cache", "fixtures")
 	}
-	rootfs := filepath.Join(fixtures, "busybox", "rootfs")
-	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err == nil {
+	rootfs := filepath.Join(fixtures, name, "rootfs")
+	if _, err := os.Stat(filepath.Join(rootfs, probe)); err == nil {
 		return rootfs, nil
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "fixtures", "busybox-rootfs.sh"), rootfs)
+	cmd := exec.Command(filepath.Join(root, "scripts", "fixtures", script), rootfs)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build busybox fixture: %w\n%s", err, b)
+		return "", fmt.Errorf("build %s fixture: %w\n%s", name, err, b)
 	}
 	return rootfs, nil
 }
@@ -160,21 +166,5 @@ func (b *Bundle) CopyFile(t testing.TB, src, rel string, mode os.FileMode) {
 // (debootstrap from the machine's apt mirror, about 40 s) when missing.
 // Tests use it read-only and in place: it is large.
 func DebianRootfs() (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	fixtures := os.Getenv(FixturesEnv)
-	if fixtures == "" {
-		fixtures = filepath.Join(root, ".cache", "fixtures")
-	}
-	rootfs := filepath.Join(fixtures, "debian", "rootfs")
-	if _, err := os.Stat(filepath.Join(rootfs, "usr", "bin", "apt-get")); err == nil {
-		return rootfs, nil
-	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "fixtures", "debian-rootfs.sh"), rootfs)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build debian fixture: %w\n%s", err, b)
-	}
-	return rootfs, nil
+	return fixture("debian", "usr/bin/apt-get", "debian-rootfs.sh")
 }
