@@ -146,8 +146,11 @@ type namespacePlan struct {
 	gidMaps        []syscall.SysProcIDMap
 
 	userNS, cgroupNS, timeNS, newMount, newUTS bool
-	// netNSInInit: the init unshares its network namespace itself.
-	netNSInInit bool
+	// late are new network, IPC and UTS namespaces that the init enters
+	// after it starts instead of at clone time; lateByParent says a thread
+	// of the parent makes them meanwhile (the init joins them).
+	late         uintptr
+	lateByParent bool
 }
 
 func planNamespaces(l *quickLinux) (*namespacePlan, error) {
@@ -182,13 +185,16 @@ func planNamespaces(l *quickLinux) (*namespacePlan, error) {
 		}
 		p.uidMaps, p.gidMaps = idMaps(l.UIDMappings), idMaps(l.GIDMappings)
 	}
-	// A new network namespace takes milliseconds to build; the init
-	// unshares it itself, in parallel with our cgroup work, instead of at
-	// clone time. (With a new user namespace the clone keeps it, so the
-	// user namespace owns it.)
-	if flags&unix.CLONE_NEWNET != 0 && flags&unix.CLONE_NEWUSER == 0 {
-		p.clone &^= unix.CLONE_NEWNET
-		p.netNSInInit = true
+	// Building network and IPC namespaces takes about a millisecond; it
+	// is taken off the clone (which the whole start waits for) and done in
+	// parallel with the init's start-up instead: by a thread of ours that
+	// the init joins, or, when a user namespace must own them (joined by
+	// path), by the init itself. A new user namespace is made at clone
+	// time, so they stay with it there.
+	if flags&unix.CLONE_NEWUSER == 0 {
+		p.late = p.clone & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		p.clone &^= p.late
+		p.lateByParent = !p.userNS
 	}
 	return p, nil
 }

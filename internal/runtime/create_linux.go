@@ -182,7 +182,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		UserNS:     ns.userNS,
 		CgroupNS:   ns.cgroupNS,
 		TimeNS:     ns.timeNS,
-		NetNS:      ns.netNSInInit,
+		LateNS:     uint64(ns.late),
 		NewMount:   ns.newMount,
 		NewUTS:     ns.newUTS,
 		CgroupPath: c.CgroupPath,
@@ -207,13 +207,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	defer closeConsole()
 
-	var netns *netNSThread
-	if cfg.NetNS {
-		// Building a network namespace takes about a millisecond; a
-		// thread of ours does it while the init starts up, and the init
-		// joins it through that thread's /proc entry.
-		netns = newNetNSThread()
-		defer netns.release()
+	var late *nsThread
+	if ns.late != 0 && ns.lateByParent {
+		// A thread of ours builds them while the init starts up; the init
+		// joins them through that thread's /proc entries.
+		late = newNSThread(ns.late)
+		defer late.release()
 	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
@@ -238,8 +237,8 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
 	cfg.Spec, cfg.Process = s, s.Process
-	if netns != nil {
-		cfg.NetNSPath = netns.wait()
+	if late != nil {
+		cfg.LateNSDir = late.wait()
 	}
 	//nolint:staticcheck // Prestart is deprecated but still honoured.
 	cfg.Hooks = s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
@@ -303,36 +302,36 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	return &Created{Container: c, Cmd: cmd}, nil
 }
 
-// netNSThread is a locked OS thread of ours that sits in a new network
-// namespace until released. Until then its /proc/PID/task/TID/ns/net names
-// the namespace; released, the thread exits (it is never unlocked, so Go
-// does not reuse it), and the namespace lives on only if someone joined it.
-type netNSThread struct {
-	ready chan string // the path, or "" if making the namespace failed
+// nsThread is a locked OS thread of ours that sits in new namespaces until
+// released. Until then its /proc/PID/task/TID/ns directory names them;
+// released, the thread exits (it is never unlocked, so Go does not reuse
+// it), and the namespaces live on only if someone joined them.
+type nsThread struct {
+	ready chan string // the ns directory, or "" if unshare failed
 	done  chan struct{}
 }
 
-func newNetNSThread() *netNSThread {
-	t := &netNSThread{ready: make(chan string, 1), done: make(chan struct{})}
+func newNSThread(flags uintptr) *nsThread {
+	t := &nsThread{ready: make(chan string, 1), done: make(chan struct{})}
 	go func() {
 		goruntime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := unix.Unshare(int(flags)); err != nil {
 			t.ready <- ""
 			return
 		}
-		t.ready <- fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		t.ready <- fmt.Sprintf("/proc/%d/task/%d/ns", os.Getpid(), unix.Gettid())
 		<-t.done
 	}()
 	return t
 }
 
-// wait returns the namespace's path once it exists ("" on failure: the
-// init then makes its own).
-func (t *netNSThread) wait() string { return <-t.ready }
+// wait returns the namespaces' directory once they exist ("" on failure:
+// the init then makes its own).
+func (t *nsThread) wait() string { return <-t.ready }
 
 // release lets the thread go. The init must have joined (or given up on)
-// the namespace by then: Create releases it only after the init is ready.
-func (t *netNSThread) release() { close(t.done) }
+// the namespaces by then: Create releases it only after the init is ready.
+func (t *nsThread) release() { close(t.done) }
 
 // setOOMScoreAdj writes the init's oom_score_adj from the host's /proc:
 // the container's own /proc is not mounted yet and is not to be trusted.

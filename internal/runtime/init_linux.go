@@ -78,10 +78,10 @@ func (cfg *initConfig) run(sock *os.File) error {
 		}
 		return nil
 	}
-	if cfg.NetNS {
+	if cfg.LateNS != 0 {
 		// Per-thread in Go, and this is the thread that execs the workload
-		// (and the thread group leader whose /proc/PID/ns/net others join).
-		if err := enterNewNetNS(cfg.NetNSPath); err != nil {
+		// (and the thread group leader whose /proc/PID/ns files others join).
+		if err := enterLateNamespaces(uintptr(cfg.LateNS), cfg.LateNSDir); err != nil {
 			return err
 		}
 	}
@@ -417,22 +417,31 @@ func ensureHome(p *specs.Process) {
 	p.Env = append(p.Env, "HOME="+home)
 }
 
-// enterNewNetNS puts the calling thread in a new network namespace: the one
-// the parent built in parallel (path), or a fresh one.
-func enterNewNetNS(path string) error {
-	if path != "" {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-			if err == nil {
-				return nil
-			}
+// enterLateNamespaces puts the calling thread in new network, IPC and UTS
+// namespaces (the flags): the ones a parent thread built in parallel (dir),
+// or fresh ones.
+func enterLateNamespaces(flags uintptr, dir string) error {
+	for _, ns := range []struct {
+		flag uintptr
+		name string
+	}{{unix.CLONE_NEWNET, "net"}, {unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWUTS, "uts"}} {
+		if flags&ns.flag == 0 || dir == "" {
+			continue
 		}
-		// Fall through: a namespace of our own is as good.
+		fd, err := unix.Open(dir+"/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue // a namespace of our own is as good
+		}
+		err = unix.Setns(fd, int(ns.flag))
+		unix.Close(fd)
+		if err == nil {
+			flags &^= ns.flag
+		}
 	}
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("unshare network namespace: %w", err)
+	if flags != 0 {
+		if err := unix.Unshare(int(flags)); err != nil {
+			return fmt.Errorf("unshare namespaces 0x%x: %w", flags, err)
+		}
 	}
 	return nil
 }

@@ -66,10 +66,11 @@ type initConfig struct {
 	NewMount bool `json:"new_mount,omitempty"`
 	NewUTS   bool `json:"new_uts,omitempty"`
 	TimeNS   bool `json:"timens,omitempty"`
-	NetNS    bool `json:"netns,omitempty"` // unshare a network namespace
-	// NetNSPath, when set with NetNS, names a new network namespace the
-	// parent made meanwhile: the init joins it instead of making one.
-	NetNSPath string `json:"netns_path,omitempty"`
+	// LateNS are new namespaces (network, IPC, UTS clone flags) the init
+	// enters first thing: from LateNSDir (a /proc/PID/task/TID/ns directory
+	// of a parent thread that made them meanwhile) or by unsharing.
+	LateNS    uint64 `json:"late_ns,omitempty"`
+	LateNSDir string `json:"late_ns_dir,omitempty"`
 	// AutoStart: exec the workload once ready, without waiting for start.
 	AutoStart bool `json:"autostart,omitempty"`
 	// CgroupPath is the container's cgroup, created before the init.
@@ -155,10 +156,11 @@ func (c *initConfig) encode(e *specwire.Encoder) {
 	e.String(c.Bundle)
 	e.String(c.Rootfs)
 	e.String(c.CgroupPath)
-	e.String(c.NetNSPath)
+	e.String(c.LateNSDir)
+	e.Uvarint(c.LateNS)
 	e.Spec(c.Spec)
 	e.Process(c.Process)
-	for _, b := range []bool{c.NoPivot, c.Exec, c.UserNS, c.CgroupNS, c.NewMount, c.NewUTS, c.TimeNS, c.NetNS, c.AutoStart, c.Hooks} {
+	for _, b := range []bool{c.NoPivot, c.Exec, c.UserNS, c.CgroupNS, c.NewMount, c.NewUTS, c.TimeNS, c.AutoStart, c.Hooks} {
 		e.Bool(b)
 	}
 	for _, fd := range []int{c.ConsoleFd, c.ListenFd, c.PreserveFd} {
@@ -172,11 +174,12 @@ func decodeConfig(d *specwire.Decoder) *initConfig {
 		Bundle:     d.ReadString(),
 		Rootfs:     d.ReadString(),
 		CgroupPath: d.ReadString(),
-		NetNSPath:  d.ReadString(),
+		LateNSDir:  d.ReadString(),
+		LateNS:     d.ReadUvarint(),
 		Spec:       d.ReadSpec(),
 		Process:    d.ReadProcess(),
 	}
-	for _, b := range []*bool{&c.NoPivot, &c.Exec, &c.UserNS, &c.CgroupNS, &c.NewMount, &c.NewUTS, &c.TimeNS, &c.NetNS, &c.AutoStart, &c.Hooks} {
+	for _, b := range []*bool{&c.NoPivot, &c.Exec, &c.UserNS, &c.CgroupNS, &c.NewMount, &c.NewUTS, &c.TimeNS, &c.AutoStart, &c.Hooks} {
 		*b = d.ReadBool()
 	}
 	for _, fd := range []*int{&c.ConsoleFd, &c.ListenFd, &c.PreserveFd} {
