@@ -110,24 +110,6 @@ func (b *bundleSpec) spec() (*specs.Spec, error) {
 	return s, nil
 }
 
-// resources decodes just what the cgroup needs: the limits, plus the
-// device rules for the devices the runtime creates.
-func (b *bundleSpec) resources() (*specs.LinuxResources, error) {
-	var v struct {
-		Linux *struct {
-			Resources *specs.LinuxResources `json:"resources"`
-			Devices   []specs.LinuxDevice   `json:"devices"`
-		} `json:"linux"`
-	}
-	if err := json.Unmarshal(b.raw, &v); err != nil {
-		return nil, fmt.Errorf("parse %s/config.json: %w", b.dir, err)
-	}
-	if v.Linux == nil {
-		return withDefaultDevices(&specs.Linux{}), nil
-	}
-	return withDefaultDevices(&specs.Linux{Resources: v.Linux.Resources, Devices: v.Linux.Devices}), nil
-}
-
 // LoadSpec reads and checks a bundle's config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
 	b, err := readBundle(bundle)

@@ -114,11 +114,16 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	var cmd *exec.Cmd
 	var prepared chan error // cgroup being made, until received
+	parsed := make(chan *specs.Spec, 1)
 	defer func() {
 		if retErr == nil {
 			return
 		}
 		if prepared != nil {
+			select {
+			case parsed <- nil: // unblock the cgroup goroutine
+			default:
+			}
 			<-prepared
 		}
 		if cmd != nil && cmd.Process != nil {
@@ -139,19 +144,20 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	// must be complete before the init enters it (a device rule list is
 	// written one rule at a time, starting with deny-all), and the grace
 	// period the move waits for should start as early as possible.
+	dirsReady := make(chan error, 1)
 	prepared = make(chan error, 1)
 	go func() {
-		res, err := b.resources()
+		err := cg.Prepare()
 		if err == nil {
-			err = cg.Prepare()
-		}
-		if err == nil {
-			err = cg.Set(res)
-		}
-		if err == nil {
-			// Only now: the grace period holds the kernel's cgroup lock,
-			// which Prepare and Set need too.
+			// The grace period starts now, beside everything else. It holds
+			// the kernel's cgroup lock, so it must come after the directories
+			// exist; the limits are plain file writes and go on meanwhile.
 			cgroups.Prewarm()
+		}
+		dirsReady <- err
+		full := <-parsed // the spec, decoded by Create meanwhile (nil on error)
+		if err == nil && full != nil {
+			err = cg.Set(withDefaultDevices(full.Linux))
 		}
 		prepared <- err
 	}()
@@ -226,8 +232,10 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
 
-	// While the init's Go runtime starts: the full spec, then the cgroup.
+	// While the init's Go runtime starts: the full spec, for the init and
+	// for the cgroup's limits.
 	s, err := b.spec()
+	parsed <- s
 	if err != nil {
 		return nil, err
 	}
@@ -247,15 +255,20 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: config sent")
 	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: b.dir, Annotations: s.Annotations}
+	if err := <-dirsReady; err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	// The init may bind-mount its cgroup now; it enters it only below,
+	// once the limits are in place.
+	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
+		return nil, initFailed(sock, err)
+	}
 	err = <-prepared
 	prepared = nil
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	mark("create: cgroup ready")
-	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
-		return nil, initFailed(sock, err)
-	}
 	if err := cg.Apply(c.Pid); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}

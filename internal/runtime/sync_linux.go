@@ -16,7 +16,7 @@ import (
 // socketpair with length-prefixed JSON messages. The exchange for create:
 //
 //	parent -> init   msgConfig   (queued before the init starts)
-//	parent -> init   msgPrepared (the cgroup exists, with its limits)
+//	parent -> init   msgPrepared (the cgroup's directories exist)
 //	parent -> init   msgPlaced   (the init is in its cgroup; its OCI state)
 //	init   -> parent msgHooks    (mounts done; run createRuntime hooks)
 //	parent -> init   msgHooksDone
