@@ -97,6 +97,23 @@ func (m *v1Manager) Prepare() error {
 	return nil
 }
 
+func (m *v1Manager) ForkInto() (int, error) {
+	for _, d := range m.uniqueDirs() {
+		if err := writeFile(d, "tasks", "0"); err != nil {
+			return -1, fmt.Errorf("cgroups: move thread: %w", err)
+		}
+	}
+	if m.v2 == nil {
+		return -1, nil
+	}
+	// Best effort, as in Apply: the hybrid host's v2 half holds hugetlb.
+	fd, err := unix.Open(m.unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil
+	}
+	return fd, nil
+}
+
 func (m *v1Manager) Apply(pid int) error {
 	pidStr := strconv.Itoa(pid)
 	if err := m.Prepare(); err != nil {

@@ -41,6 +41,10 @@ type Config struct {
 	// its cgroup namespace), so the rest of the mounts can proceed in
 	// parallel with the cgroup placement.
 	BeforeCgroup func() error
+	// BeforeDevices, if set, runs before device nodes are created: the
+	// devices cgroup's rules must be complete by then (a rule list is
+	// written one rule at a time, starting with deny-all).
+	BeforeDevices func() error
 }
 
 // PrepareRoot makes the rootfs a mount point of its own in the caller's
@@ -169,6 +173,11 @@ func MountAll(c *Config) error {
 	// /dev is a tmpfs we just mounted: one handle to it serves the
 	// default devices, the spec's devices directly in it, and the symlinks.
 	// Nothing mounts on /dev between here and the end.
+	if c.BeforeDevices != nil && (devIsTmpfs || (c.Spec.Linux != nil && len(c.Spec.Linux.Devices) > 0)) {
+		if err := c.BeforeDevices(); err != nil {
+			return err
+		}
+	}
 	var dev *os.File
 	if devIsTmpfs {
 		dev, err = openInRoot(root, "/dev", unix.O_PATH|unix.O_DIRECTORY)

@@ -110,6 +110,42 @@ func (b *bundleSpec) spec() (*specs.Spec, error) {
 	return s, nil
 }
 
+// resources decodes just what the cgroup needs: the limits, plus rules
+// for the devices the runtime creates. It also records the pids limit in
+// the quick view.
+func (b *bundleSpec) resources() (*specs.LinuxResources, error) {
+	var v struct {
+		Linux *struct {
+			Resources *specs.LinuxResources `json:"resources"`
+			Devices   []specs.LinuxDevice   `json:"devices"`
+		} `json:"linux"`
+	}
+	if err := json.Unmarshal(b.raw, &v); err != nil {
+		return nil, fmt.Errorf("parse %s/config.json: %w", b.dir, err)
+	}
+	if v.Linux == nil {
+		return withDefaultDevices(&specs.Linux{}), nil
+	}
+	return withDefaultDevices(&specs.Linux{Resources: v.Linux.Resources, Devices: v.Linux.Devices}), nil
+}
+
+// tightPids reports a pids limit below 2: a thread that forks the init
+// from inside the cgroup and the init would not both fit for that instant.
+func (b *bundleSpec) tightPids() bool {
+	var v struct {
+		Linux *struct {
+			Resources *struct {
+				Pids *specs.LinuxPids `json:"pids"`
+			} `json:"resources"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(b.raw, &v) != nil || v.Linux == nil || v.Linux.Resources == nil || v.Linux.Resources.Pids == nil {
+		return false
+	}
+	l := v.Linux.Resources.Pids.Limit
+	return l != nil && *l > 0 && *l < 2
+}
+
 // LoadSpec reads and checks a bundle's config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
 	b, err := readBundle(bundle)

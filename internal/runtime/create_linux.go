@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"time"
 
@@ -61,10 +60,11 @@ type Created struct {
 //
 // The order is chosen for speed, since this is the path every container
 // start takes. What the init's clone needs (its namespaces) comes from a
-// quick look at config.json, so the init starts first; the full spec is
-// parsed while the init's runtime starts up, the cgroup is built while the
-// init builds its mounts, and the init's move into the cgroup waits out the
-// kernel's grace period (see cgroups.Prewarm) in parallel with both.
+// quick look at config.json; the cgroup is built meanwhile and the init is
+// born inside it, so no process is moved between cgroups (a move waits for
+// an RCU grace period, 5-15 ms here); the full spec is parsed while the
+// init's Go runtime starts up, and new network/IPC/UTS namespaces are built
+// by a thread of ours at the same time.
 func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -85,11 +85,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if err != nil {
 		return nil, err
 	}
-	cg, err := cgroups.New(q.cgroupsPath(), id)
-	if err != nil {
-		return nil, err
-	}
-
 	// The state directory is the lock on the id: mkdir fails if it exists.
 	if err := os.MkdirAll(r.Root, 0o711); err != nil {
 		return nil, err
@@ -102,62 +97,63 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	c := &Container{
-		ID:         id,
-		Bundle:     b.dir,
-		Rootfs:     rootfs,
-		Created:    time.Now().UTC(),
-		Owner:      currentOwner(),
-		Config:     b.raw,
-		CgroupPath: cg.Path(),
-		dir:        dir,
-		cg:         cg,
+		ID:      id,
+		Bundle:  b.dir,
+		Rootfs:  rootfs,
+		Created: time.Now().UTC(),
+		Owner:   currentOwner(),
+		Config:  b.raw,
+		dir:     dir,
 	}
+	var cg cgroups.Manager // set by the cgroup goroutine before dirsReady
 	var cmd *exec.Cmd
 	var prepared chan error // cgroup being made, until received
-	parsed := make(chan *specs.Spec, 1)
 	defer func() {
 		if retErr == nil {
 			return
 		}
 		if prepared != nil {
-			select {
-			case parsed <- nil: // unblock the cgroup goroutine
-			default:
-			}
 			<-prepared
 		}
 		if cmd != nil && cmd.Process != nil {
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
 		}
-		_ = cg.Destroy()
+		if cg != nil {
+			_ = cg.Destroy()
+		}
 		_ = os.RemoveAll(dir)
 	}()
-	// Record the container before anything exists on the host: if this
-	// process is killed from here on, `delete` finds the cgroup to remove
-	// (a record without a pid reads as stopped).
-	if err := c.save(); err != nil {
-		return nil, err
-	}
 
-	// The cgroup is built, with its limits, beside everything else: it
-	// must be complete before the init enters it (a device rule list is
-	// written one rule at a time, starting with deny-all), and the grace
-	// period the move waits for should start as early as possible.
+	// The cgroup is built beside the rest of the set-up and the init is
+	// born inside it (cgroups.Manager.ForkInto), so no process is ever moved
+	// and nothing waits for the kernel's grace period. The fork needs only
+	// the directories; the limits, from a partial decode of config.json, go
+	// on meanwhile, and the init creates nothing the limits govern (device
+	// nodes) and runs nothing of the workload's before msgPrepared says they
+	// are complete.
 	dirsReady := make(chan error, 1)
 	prepared = make(chan error, 1)
+	record := *c
 	go func() {
-		err := cg.Prepare()
+		m, err := cgroups.New(q.cgroupsPath(), id)
 		if err == nil {
-			// The grace period starts now, beside everything else. It holds
-			// the kernel's cgroup lock, so it must come after the directories
-			// exist; the limits are plain file writes and go on meanwhile.
-			cgroups.Prewarm()
+			cg = m
+			// Record the container before anything exists on the host: if
+			// this process is killed from here on, `delete` finds the cgroup
+			// to remove (a record without a pid reads as stopped).
+			record.CgroupPath = m.Path()
+			err = record.save()
+		}
+		if err == nil {
+			err = m.Prepare()
 		}
 		dirsReady <- err
-		full := <-parsed // the spec, decoded by Create meanwhile (nil on error)
-		if err == nil && full != nil {
-			err = cg.Set(withDefaultDevices(full.Linux))
+		if err == nil {
+			var res *specs.LinuxResources
+			if res, err = b.resources(); err == nil {
+				err = m.Set(res)
+			}
 		}
 		prepared <- err
 	}()
@@ -191,7 +187,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		LateNS:     uint64(ns.late),
 		NewMount:   ns.newMount,
 		NewUTS:     ns.newUTS,
-		CgroupPath: c.CgroupPath,
 		ConsoleFd:  -1,
 		ListenFd:   -1,
 		PreserveFd: o.PreserveFds,
@@ -220,6 +215,19 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		late = newNSThread(ns.late)
 		defer late.release()
 	}
+	if err := <-dirsReady; err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	c.CgroupPath, c.cg = cg.Path(), cg
+	cfg.CgroupPath = c.CgroupPath
+	mark("create: cgroup ready")
+	// A thread about to fork must not use up the slot the init needs under
+	// a pids limit of 1; then the init is moved in after all. (The quick
+	// view does not hold the limit: look at the raw config.)
+	bornInCgroup := !b.tightPids()
+	if bornInCgroup {
+		req.cgroup = cg
+	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
@@ -235,7 +243,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	// While the init's Go runtime starts: the full spec, for the init and
 	// for the cgroup's limits.
 	s, err := b.spec()
-	parsed <- s
 	if err != nil {
 		return nil, err
 	}
@@ -255,22 +262,18 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: config sent")
 	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: b.dir, Annotations: s.Annotations}
-	if err := <-dirsReady; err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	// The init may bind-mount its cgroup now; it enters it only below,
-	// once the limits are in place.
-	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
-		return nil, initFailed(sock, err)
-	}
 	err = <-prepared
 	prepared = nil
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	mark("create: cgroup ready")
-	if err := cg.Apply(c.Pid); err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
+	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
+		return nil, initFailed(sock, err)
+	}
+	if !bornInCgroup {
+		if err := cg.Apply(c.Pid); err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
 	}
 	mark("create: init in cgroup")
 	if s.Process.OOMScoreAdj != nil {
@@ -326,15 +329,14 @@ type nsThread struct {
 
 func newNSThread(flags uintptr) *nsThread {
 	t := &nsThread{ready: make(chan string, 1), done: make(chan struct{})}
-	go func() {
-		goruntime.LockOSThread()
+	onDisposableThread(func() {
 		if err := unix.Unshare(int(flags)); err != nil {
 			t.ready <- ""
 			return
 		}
 		t.ready <- fmt.Sprintf("/proc/%d/task/%d/ns", os.Getpid(), unix.Gettid())
 		<-t.done
-	}()
+	})
 	return t
 }
 

@@ -90,13 +90,16 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
-	// A cgroup mount needs the cgroup's directories (msgPrepared), and in a
-	// cgroup namespace the process inside them (msgPlaced).
+	// A cgroup mount needs the cgroup (msgPrepared), and in a cgroup
+	// namespace the process inside it (msgPlaced); device nodes need the
+	// devices cgroup's rules complete (msgPrepared), since the init may
+	// already be inside the cgroup while they are written.
 	beforeCgroup := waitPrepared
 	if cfg.CgroupNS {
 		beforeCgroup = waitPlaced
 	}
-	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS, CgroupPath: cfg.CgroupPath, BeforeCgroup: beforeCgroup}
+	rc := &rootfs.Config{Spec: s, Rootfs: cfg.Rootfs, UserNS: cfg.UserNS, CgroupNS: cfg.CgroupNS, CgroupPath: cfg.CgroupPath,
+		BeforeCgroup: beforeCgroup, BeforeDevices: waitPrepared}
 	if cfg.NewMount {
 		if err := rootfs.PrepareRoot(rc); err != nil {
 			return err

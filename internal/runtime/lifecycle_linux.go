@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -134,21 +135,27 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	frozen := false
-	if sig == unix.SIGKILL {
-		if err := cg.Freeze(); err == nil {
-			frozen = true
-		}
-	}
+	// Never freeze or signal ourselves: a thread of ours may still be in
+	// the cgroup for an instant after forking an init into it.
+	self := os.Getpid()
 	pids, err := cg.Pids()
 	if err != nil {
-		if frozen {
-			_ = cg.Thaw()
-		}
 		return err
 	}
+	frozen := false
+	if sig == unix.SIGKILL && !slices.Contains(pids, self) {
+		if err := cg.Freeze(); err == nil {
+			frozen = true
+			if pids, err = cg.Pids(); err != nil {
+				_ = cg.Thaw()
+				return err
+			}
+		}
+	}
 	for _, pid := range pids {
-		_ = unix.Kill(pid, sig)
+		if pid != self {
+			_ = unix.Kill(pid, sig)
+		}
 	}
 	if frozen {
 		return cg.Thaw()

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/linux"
 )
 
@@ -42,6 +43,9 @@ type spawnRequest struct {
 	// extra are descriptors passed to the child from fd 3 up.
 	extra                 []*os.File
 	stdin, stdout, stderr *os.File
+	// cgroup, if set, is where the child is born (cgroups.Manager.ForkInto):
+	// no process move, so no wait for the kernel's grace period.
+	cgroup cgroups.Manager
 	// first, if set, is queued on the sync socket before the child starts.
 	first *syncMsg
 	// foreground keeps the child tied to us (for run and exec without
@@ -160,16 +164,27 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		cmd.Stderr = devNull()
 	}
 
-	if len(perThread) == 0 {
+	if len(perThread) == 0 && req.cgroup == nil {
 		if err := startCmd(cmd, exe); err != nil {
 			return nil, nil, fmt.Errorf("start container process: %w", err)
 		}
 		return cmd, parentSock, nil
 	}
 	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		// Deliberately never unlocked: see above.
+	onDisposableThread(func() {
+		// The thread also carries the container's cgroup membership when
+		// req.cgroup is set; it is discarded afterwards.
+		if req.cgroup != nil {
+			fd, err := req.cgroup.ForkInto()
+			if err != nil {
+				errc <- err
+				return
+			}
+			if fd >= 0 {
+				defer unix.Close(fd)
+				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+			}
+		}
 		for _, f := range perThread {
 			if err := unix.Setns(int(f.Fd()), 0); err != nil {
 				errc <- fmt.Errorf("join namespace %s: %w", f.Name(), err)
@@ -181,11 +196,38 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 			return
 		}
 		errc <- nil
-	}()
+	})
 	if err := <-errc; err != nil {
 		return nil, nil, err
 	}
 	return cmd, parentSock, nil
+}
+
+// onDisposableThread runs fn in a new goroutine on an OS thread of its own
+// that Go throws away afterwards, for work that changes per-thread state
+// the rest of the process must not inherit (namespaces, cgroup membership).
+// The goroutine locks its thread and never unlocks it, so the runtime
+// terminates the thread when fn returns — except the process's main thread,
+// which Go never terminates but keeps, wedged, with whatever state it was
+// given. So if the goroutine lands on the main thread, it hands fn to yet
+// another goroutine, which cannot be scheduled there while the main thread
+// stays locked, and then releases the main thread untouched.
+func onDisposableThread(fn func()) {
+	go func() {
+		goruntime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			fn() // deliberately never unlocked
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			goruntime.LockOSThread()
+			fn() // deliberately never unlocked
+			close(done)
+		}()
+		<-done
+		goruntime.UnlockOSThread()
+	}()
 }
 
 // openNamespaces opens the namespace files in join for the given types, in

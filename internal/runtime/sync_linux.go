@@ -22,12 +22,13 @@ import (
 //	parent -> init   msgHooksDone
 //	init   -> parent msgReady    (about to wait for `start`)
 //
-// The config goes first so the init builds its root filesystem while the
-// parent moves it into its cgroup, which waits for an RCU grace period
-// (5-10 ms here: see cgroups.Prewarm). The init waits for msgPrepared before
-// it bind-mounts its cgroup, for msgPlaced before anything that needs its
-// place in the cgroup (a cgroup namespace, hooks) and, always, before it
-// reports ready: it can never reach the workload outside its cgroup.
+// The init is usually born inside its cgroup (create), so msgPrepared and
+// msgPlaced follow the config at once; when it must be moved in instead (a
+// pids limit of 1, or exec), they mark the cgroup's directories existing
+// and the move done. The init waits for msgPrepared before it bind-mounts
+// its cgroup, for msgPlaced before anything that needs its place in the
+// cgroup (a cgroup namespace, hooks) and, always, before it reports ready:
+// it can never reach the workload outside its cgroup.
 //
 // Either side may send msgError instead; the init then exits. If the parent
 // dies, the init reads EOF and exits, so a killed `create` leaves no
