@@ -27,12 +27,15 @@ import (
 )
 
 func init() {
+	// The main goroutine keeps the main thread. The container init keeps
+	// all its per-thread state (credentials, capabilities, seccomp, cgroup
+	// namespace) there until it calls execve; the command-line side hands
+	// per-thread work (joining namespaces, forking into a cgroup) to
+	// threads it then discards, which must never be the main thread, since
+	// Go cannot discard that one.
+	goruntime.LockOSThread()
 	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		// The container init keeps all its per-thread state (credentials,
-		// capabilities, seccomp, cgroup namespace) on the main thread that
-		// finally calls execve.
 		goruntime.GOMAXPROCS(1)
-		goruntime.LockOSThread()
 	}
 }
 

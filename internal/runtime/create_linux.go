@@ -105,8 +105,9 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		Config:  b.raw,
 		dir:     dir,
 	}
-	var cg cgroups.Manager // set by the cgroup goroutine before dirsReady
+	var cg cgroups.Manager
 	var cmd *exec.Cmd
+	forked := false         // the cgroup thread, if any, has been used
 	var prepared chan error // cgroup being made, until received
 	defer func() {
 		if retErr == nil {
@@ -132,28 +133,37 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	// on meanwhile, and the init creates nothing the limits govern (device
 	// nodes) and runs nothing of the workload's before msgPrepared says they
 	// are complete.
-	dirsReady := make(chan error, 1)
-	prepared = make(chan error, 1)
-	record := *c
-	go func() {
-		m, err := cgroups.New(q.cgroupsPath(), id)
-		if err == nil {
-			cg = m
-			// Record the container before anything exists on the host: if
-			// this process is killed from here on, `delete` finds the cgroup
-			// to remove (a record without a pid reads as stopped).
-			record.CgroupPath = m.Path()
-			err = record.save()
-		}
-		if err == nil {
-			err = m.Prepare()
-		}
-		dirsReady <- err
-		if err == nil {
-			var res *specs.LinuxResources
-			if res, err = b.resources(); err == nil {
-				err = m.Set(res)
+	if cg, err = cgroups.New(q.cgroupsPath(), id); err != nil {
+		return nil, err
+	}
+	c.CgroupPath, c.cg = cg.Path(), cg
+	// Record the container before anything exists on the host: if this
+	// process is killed from here on, `delete` finds the cgroup to remove
+	// (a record without a pid reads as stopped).
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if err := cg.Prepare(); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	mark("create: cgroup ready")
+	// A thread of ours moves into the cgroup now, to fork the init there
+	// later. Not under a pids limit of 1: the thread and the init would
+	// not both fit for the instant of the fork; the init is moved in then.
+	var cgThread *cgroupThread
+	if !b.tightPids() {
+		cgThread = newCgroupThread(cg)
+		defer func() {
+			if !forked {
+				cgThread.release()
 			}
+		}()
+	}
+	prepared = make(chan error, 1)
+	go func() {
+		res, err := b.resources()
+		if err == nil {
+			err = cg.Set(res)
 		}
 		prepared <- err
 	}()
@@ -215,24 +225,18 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		late = newNSThread(ns.late)
 		defer late.release()
 	}
-	if err := <-dirsReady; err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	c.CgroupPath, c.cg = cg.Path(), cg
 	cfg.CgroupPath = c.CgroupPath
-	mark("create: cgroup ready")
 	// A thread about to fork must not use up the slot the init needs under
 	// a pids limit of 1; then the init is moved in after all. (The quick
 	// view does not hold the limit: look at the raw config.)
-	bornInCgroup := !b.tightPids()
-	if bornInCgroup {
-		req.cgroup = cg
-	}
+	req.cgroup = cgThread
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
 		return nil, err
 	}
+	forked = true
+	bornInCgroup := req.bornInCgroup
 	mark("create: spawned")
 	defer sock.Close()
 	c.Pid = cmd.Process.Pid

@@ -43,9 +43,12 @@ type spawnRequest struct {
 	// extra are descriptors passed to the child from fd 3 up.
 	extra                 []*os.File
 	stdin, stdout, stderr *os.File
-	// cgroup, if set, is where the child is born (cgroups.Manager.ForkInto):
-	// no process move, so no wait for the kernel's grace period.
-	cgroup cgroups.Manager
+	// cgroup, if set, is a thread already inside the child's cgroup, which
+	// forks it there: no process move, so no wait for the kernel's grace
+	// period.
+	cgroup *cgroupThread
+	// bornInCgroup reports, after spawn, whether cgroup forked the child.
+	bornInCgroup bool
 	// first, if set, is queued on the sync socket before the child starts.
 	first *syncMsg
 	// foreground keeps the child tied to us (for run and exec without
@@ -171,19 +174,9 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		return cmd, parentSock, nil
 	}
 	errc := make(chan error, 1)
-	onDisposableThread(func() {
-		// The thread also carries the container's cgroup membership when
-		// req.cgroup is set; it is discarded afterwards.
-		if req.cgroup != nil {
-			fd, err := req.cgroup.ForkInto()
-			if err != nil {
-				errc <- err
-				return
-			}
-			if fd >= 0 {
-				defer unix.Close(fd)
-				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-			}
+	fork := func(cgroupFD int) {
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
 		}
 		for _, f := range perThread {
 			if err := unix.Setns(int(f.Fd()), 0); err != nil {
@@ -196,11 +189,73 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 			return
 		}
 		errc <- nil
-	})
+	}
+	req.bornInCgroup = false
+	if req.cgroup != nil {
+		// If the thread could not enter the cgroup (a kernel without
+		// thread-level moves), the child is forked outside and the caller
+		// moves it in.
+		req.bornInCgroup = req.cgroup.fork(fork) == nil
+	}
+	if !req.bornInCgroup {
+		onDisposableThread(func() { fork(-1) })
+	}
 	if err := <-errc; err != nil {
 		return nil, nil, err
 	}
 	return cmd, parentSock, nil
+}
+
+// cgroupThread is a discardable thread of ours that has moved itself into a
+// container's cgroup (cgroups.Manager.ForkInto) and waits to fork the
+// container's init there. Starting it as soon as the cgroup exists takes
+// the move off the path the start waits on.
+type cgroupThread struct {
+	ready chan error     // the move's outcome
+	work  chan func(int) // the fork to run, given the cgroup2 fd or -1
+}
+
+func newCgroupThread(m cgroups.Manager) *cgroupThread {
+	t := &cgroupThread{ready: make(chan error, 1), work: make(chan func(int))}
+	onDisposableThread(func() {
+		fd, err := m.ForkInto()
+		t.ready <- err
+		if err != nil {
+			return
+		}
+		if fd >= 0 {
+			defer unix.Close(fd)
+		}
+		if fn, ok := <-t.work; ok {
+			fn(fd)
+		}
+	})
+	return t
+}
+
+// fork runs fn on the thread, once it is inside the cgroup.
+func (t *cgroupThread) fork(fn func(cgroupFD int)) error {
+	if err := <-t.ready; err != nil {
+		return err
+	}
+	t.work <- fn
+	return nil
+}
+
+// release lets an unused thread go.
+func (t *cgroupThread) release() {
+	select {
+	case err := <-t.ready:
+		if err == nil {
+			close(t.work)
+		}
+	default:
+		go func() {
+			if err := <-t.ready; err == nil {
+				close(t.work)
+			}
+		}()
+	}
 }
 
 // onDisposableThread runs fn in a new goroutine on an OS thread of its own
