@@ -30,16 +30,16 @@ type Manager interface {
 	// so a container's view of its own cgroup can be built while the (slow
 	// on v1) move of its init is still to come. Apply calls it too.
 	Prepare() error
-	// ForkInto makes the calling OS thread's future children start inside
-	// the cgroup, without moving any process: on v1 the thread moves itself
-	// (a write of "0" to each hierarchy's tasks file, which the kernel
-	// performs without the RCU grace period a process move waits for, 5-15
-	// ms here); on v2 (and the unified half of a hybrid host) it returns a
-	// cgroup directory descriptor for clone3's CLONE_INTO_CGROUP, or -1.
-	// The thread must be locked to its goroutine and never unlocked: it
-	// stays in the cgroup, so it must be discarded after the fork. The
-	// cgroup must be complete (Prepare and Set) first.
-	ForkInto() (cgroupFD int, err error)
+	// EnterThread makes the calling OS thread's future children start
+	// inside the cgroup, without moving any process: on v1 the thread moves
+	// itself (a write of "0" to each hierarchy's tasks file, which the
+	// kernel performs without the RCU grace period a process move waits
+	// for, 5-15 ms here); on v2 (and the unified half of a hybrid host) it
+	// returns a cgroup directory descriptor for clone3's CLONE_INTO_CGROUP,
+	// or -1. leave moves the thread back where it was. The caller keeps the
+	// thread locked to its goroutine meanwhile, and the cgroup must be
+	// complete enough for what the children do first (Prepare, at least).
+	EnterThread() (leave func() error, cgroupFD int, err error)
 	// Apply creates the cgroup (all controllers) and moves pid into it.
 	Apply(pid int) error
 	// Set writes the limits in r. Fields that are nil are left alone, so

@@ -30,6 +30,8 @@ type v1Manager struct {
 	// mnts maps each mounted controller to its mountpoint (for cpuset,
 	// whose initialisation walks up to the hierarchy root).
 	mnts map[string]string
+	// mts keeps each controller's mount, to find other cgroups' directories.
+	mts map[string]mount
 	// unified is the cgroup's directory in the v2 hierarchy of a hybrid
 	// host, "" on a pure legacy host.
 	unified string
@@ -40,11 +42,12 @@ type v1Manager struct {
 var _ Manager = (*v1Manager)(nil)
 
 func newV1(ms mounts, p string) *v1Manager {
-	m := &v1Manager{path: p, dirs: map[string]string{}, mnts: map[string]string{}}
+	m := &v1Manager{path: p, dirs: map[string]string{}, mnts: map[string]string{}, mts: map[string]mount{}}
 	for _, c := range v1Order {
 		if mt, ok := ms.v1[c]; ok {
 			m.dirs[c] = mt.join(p)
 			m.mnts[c] = mt.dir
+			m.mts[c] = mt
 		}
 	}
 	if ms.v2.dir != "" {
@@ -97,21 +100,49 @@ func (m *v1Manager) Prepare() error {
 	return nil
 }
 
-func (m *v1Manager) ForkInto() (int, error) {
-	for _, d := range m.uniqueDirs() {
+func (m *v1Manager) EnterThread() (func() error, int, error) {
+	data, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, -1, err
+	}
+	orig, err := parseProcCgroup(string(data))
+	if err != nil {
+		return nil, -1, err
+	}
+	var back []string // tasks files to write "0" to on leaving
+	leave := func() error {
+		var first error
+		for _, f := range back {
+			if err := writeFile(path.Dir(f), path.Base(f), "0"); err != nil && first == nil {
+				first = fmt.Errorf("cgroups: move thread back: %w", err)
+			}
+		}
+		return first
+	}
+	seen := map[string]bool{}
+	for _, c := range v1Order {
+		d, ok := m.dirs[c]
+		if !ok || seen[d] {
+			continue
+		}
+		seen[d] = true
 		if err := writeFile(d, "tasks", "0"); err != nil {
-			return -1, fmt.Errorf("cgroups: move thread: %w", err)
+			_ = leave()
+			return nil, -1, fmt.Errorf("cgroups: move thread: %w", err)
+		}
+		if p, ok := orig[c]; ok {
+			back = append(back, path.Join(m.mts[c].join(p), "tasks"))
 		}
 	}
 	if m.v2 == nil {
-		return -1, nil
+		return leave, -1, nil
 	}
 	// Best effort, as in Apply: the hybrid host's v2 half holds hugetlb.
 	fd, err := unix.Open(m.unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, nil
+		return leave, -1, nil
 	}
-	return fd, nil
+	return leave, fd, nil
 }
 
 func (m *v1Manager) Apply(pid int) error {

@@ -30,12 +30,13 @@ func (m *v2Manager) Path() string { return m.path }
 // Apply creates the cgroup, delegates every available controller down to
 // it, and moves pid in. On an existing cgroup (exec into a running
 // container) it only writes cgroup.procs.
-func (m *v2Manager) ForkInto() (int, error) {
+func (m *v2Manager) EnterThread() (func() error, int, error) {
+	// v2 has clone3(CLONE_INTO_CGROUP): the thread itself stays put.
 	fd, err := unix.Open(m.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("cgroups: open %s: %w", m.dir, err)
+		return nil, -1, fmt.Errorf("cgroups: open %s: %w", m.dir, err)
 	}
-	return fd, nil
+	return func() error { return nil }, fd, nil
 }
 
 func (m *v2Manager) Apply(pid int) error {

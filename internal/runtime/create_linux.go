@@ -107,7 +107,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	var cg cgroups.Manager
 	var cmd *exec.Cmd
-	forked := false         // the cgroup thread, if any, has been used
 	var prepared chan error // cgroup being made, until received
 	defer func() {
 		if retErr == nil {
@@ -147,18 +146,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	mark("create: cgroup ready")
-	// A thread of ours moves into the cgroup now, to fork the init there
-	// later. Not under a pids limit of 1: the thread and the init would
-	// not both fit for the instant of the fork; the init is moved in then.
-	var cgThread *cgroupThread
-	if !b.tightPids() {
-		cgThread = newCgroupThread(cg)
-		defer func() {
-			if !forked {
-				cgThread.release()
-			}
-		}()
-	}
 	prepared = make(chan error, 1)
 	go func() {
 		res, err := b.resources()
@@ -229,13 +216,17 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	// A thread about to fork must not use up the slot the init needs under
 	// a pids limit of 1; then the init is moved in after all. (The quick
 	// view does not hold the limit: look at the raw config.)
-	req.cgroup = cgThread
+	// The init is born in its cgroup, except under a pids limit of 1: the
+	// forking thread and the init would not both fit for that instant; the
+	// init is moved in afterwards then.
+	if !b.tightPids() {
+		req.cgroup = cg
+	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
 	if err != nil {
 		return nil, err
 	}
-	forked = true
 	bornInCgroup := req.bornInCgroup
 	mark("create: spawned")
 	defer sock.Close()

@@ -43,10 +43,10 @@ type spawnRequest struct {
 	// extra are descriptors passed to the child from fd 3 up.
 	extra                 []*os.File
 	stdin, stdout, stderr *os.File
-	// cgroup, if set, is a thread already inside the child's cgroup, which
-	// forks it there: no process move, so no wait for the kernel's grace
-	// period.
-	cgroup *cgroupThread
+	// cgroup, if set, is where the child is born: the forking thread enters
+	// it first (cgroups.Manager.EnterThread), so no process is moved and
+	// nothing waits for the kernel's grace period.
+	cgroup cgroups.Manager
 	// bornInCgroup reports, after spawn, whether cgroup forked the child.
 	bornInCgroup bool
 	// first, if set, is queued on the sync socket before the child starts.
@@ -191,71 +191,54 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		errc <- nil
 	}
 	req.bornInCgroup = false
-	if req.cgroup != nil {
-		// If the thread could not enter the cgroup (a kernel without
-		// thread-level moves), the child is forked outside and the caller
-		// moves it in.
-		req.bornInCgroup = req.cgroup.fork(fork) == nil
-	}
-	if !req.bornInCgroup {
+	switch {
+	case req.cgroup != nil && len(perThread) == 0:
+		// Fork from this thread, inside the cgroup, then step back out.
+		goruntime.LockOSThread()
+		leave, fd, err := req.cgroup.EnterThread()
+		if err == nil {
+			req.bornInCgroup = true
+			fork(fd)
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			forkErr := <-errc
+			lerr := leave()
+			goruntime.UnlockOSThread()
+			if lerr != nil && forkErr == nil {
+				_ = cmd.Process.Kill()
+				_, _ = cmd.Process.Wait()
+			}
+			if lerr != nil {
+				return nil, nil, lerr
+			}
+			errc <- forkErr
+			break
+		}
+		goruntime.UnlockOSThread()
+		onDisposableThread(func() { fork(-1) }) // the caller moves the child in
+	case req.cgroup != nil:
+		// Joining namespaces too: a thread that is discarded afterwards
+		// does both and never has to step back out.
+		onDisposableThread(func() {
+			_, fd, err := req.cgroup.EnterThread()
+			if err != nil {
+				fork(-1)
+				return
+			}
+			req.bornInCgroup = true
+			if fd >= 0 {
+				defer unix.Close(fd)
+			}
+			fork(fd)
+		})
+	default:
 		onDisposableThread(func() { fork(-1) })
 	}
 	if err := <-errc; err != nil {
 		return nil, nil, err
 	}
 	return cmd, parentSock, nil
-}
-
-// cgroupThread is a discardable thread of ours that has moved itself into a
-// container's cgroup (cgroups.Manager.ForkInto) and waits to fork the
-// container's init there. Starting it as soon as the cgroup exists takes
-// the move off the path the start waits on.
-type cgroupThread struct {
-	ready chan error     // the move's outcome
-	work  chan func(int) // the fork to run, given the cgroup2 fd or -1
-}
-
-func newCgroupThread(m cgroups.Manager) *cgroupThread {
-	t := &cgroupThread{ready: make(chan error, 1), work: make(chan func(int))}
-	onDisposableThread(func() {
-		fd, err := m.ForkInto()
-		t.ready <- err
-		if err != nil {
-			return
-		}
-		if fd >= 0 {
-			defer unix.Close(fd)
-		}
-		if fn, ok := <-t.work; ok {
-			fn(fd)
-		}
-	})
-	return t
-}
-
-// fork runs fn on the thread, once it is inside the cgroup.
-func (t *cgroupThread) fork(fn func(cgroupFD int)) error {
-	if err := <-t.ready; err != nil {
-		return err
-	}
-	t.work <- fn
-	return nil
-}
-
-// release lets an unused thread go.
-func (t *cgroupThread) release() {
-	select {
-	case err := <-t.ready:
-		if err == nil {
-			close(t.work)
-		}
-	default:
-		go func() {
-			if err := <-t.ready; err == nil {
-				close(t.work)
-			}
-		}()
-	}
 }
 
 // onDisposableThread runs fn in a new goroutine on an OS thread of its own
