@@ -40,6 +40,10 @@ type Manager interface {
 	// thread locked to its goroutine meanwhile, and the cgroup must be
 	// complete enough for what the children do first (Prepare, at least).
 	EnterThread() (leave func() error, cgroupFD int, err error)
+	// ThreadFiles lists the files a thread writes "0" to, to move itself
+	// into the cgroup (v1 tasks files, which skip the grace period), or nil
+	// where only whole processes move (v2).
+	ThreadFiles() []string
 	// Apply creates the cgroup (all controllers) and moves pid into it.
 	Apply(pid int) error
 	// Set writes the limits in r. Fields that are nil are left alone, so

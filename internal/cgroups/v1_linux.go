@@ -100,6 +100,14 @@ func (m *v1Manager) Prepare() error {
 	return nil
 }
 
+func (m *v1Manager) ThreadFiles() []string {
+	var out []string
+	for _, d := range m.uniqueDirs() {
+		out = append(out, path.Join(d, "tasks"))
+	}
+	return out
+}
+
 func (m *v1Manager) EnterThread() (func() error, int, error) {
 	data, err := os.ReadFile("/proc/thread-self/cgroup")
 	if err != nil {

@@ -30,6 +30,8 @@ func (m *v2Manager) Path() string { return m.path }
 // Apply creates the cgroup, delegates every available controller down to
 // it, and moves pid in. On an existing cgroup (exec into a running
 // container) it only writes cgroup.procs.
+func (m *v2Manager) ThreadFiles() []string { return nil }
+
 func (m *v2Manager) EnterThread() (func() error, int, error) {
 	// v2 has clone3(CLONE_INTO_CGROUP): the thread itself stays put.
 	fd, err := unix.Open(m.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

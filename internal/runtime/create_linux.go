@@ -60,11 +60,11 @@ type Created struct {
 //
 // The order is chosen for speed, since this is the path every container
 // start takes. What the init's clone needs (its namespaces) comes from a
-// quick look at config.json; the cgroup is built meanwhile and the init is
-// born inside it, so no process is moved between cgroups (a move waits for
-// an RCU grace period, 5-15 ms here); the full spec is parsed while the
-// init's Go runtime starts up, and new network/IPC/UTS namespaces are built
-// by a thread of ours at the same time.
+// quick look at config.json, so the init starts at once; the full spec is
+// parsed while its Go runtime starts up; the cgroup is built meanwhile and
+// the init enters it without the grace-period wait of a process move
+// (cgroupjob_linux.go); new network/IPC/UTS namespaces are built by a
+// thread of ours at the same time.
 func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -105,54 +105,21 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		Config:  b.raw,
 		dir:     dir,
 	}
-	var cg cgroups.Manager
 	var cmd *exec.Cmd
-	var prepared chan error // cgroup being made, until received
+	job := startCgroupJob(b, id, *c)
 	defer func() {
 		if retErr == nil {
 			return
 		}
-		if prepared != nil {
-			<-prepared
-		}
+		<-job.finished
 		if cmd != nil && cmd.Process != nil {
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
 		}
-		if cg != nil {
-			_ = cg.Destroy()
+		if job.m != nil {
+			_ = job.m.Destroy()
 		}
 		_ = os.RemoveAll(dir)
-	}()
-
-	// The cgroup is built beside the rest of the set-up and the init is
-	// born inside it (cgroups.Manager.ForkInto), so no process is ever moved
-	// and nothing waits for the kernel's grace period. The fork needs only
-	// the directories; the limits, from a partial decode of config.json, go
-	// on meanwhile, and the init creates nothing the limits govern (device
-	// nodes) and runs nothing of the workload's before msgPrepared says they
-	// are complete.
-	if cg, err = cgroups.New(q.cgroupsPath(), id); err != nil {
-		return nil, err
-	}
-	c.CgroupPath, c.cg = cg.Path(), cg
-	// Record the container before anything exists on the host: if this
-	// process is killed from here on, `delete` finds the cgroup to remove
-	// (a record without a pid reads as stopped).
-	if err := c.save(); err != nil {
-		return nil, err
-	}
-	if err := cg.Prepare(); err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	mark("create: cgroup ready")
-	prepared = make(chan error, 1)
-	go func() {
-		res, err := b.resources()
-		if err == nil {
-			err = cg.Set(res)
-		}
-		prepared <- err
 	}()
 
 	ns, err := planNamespaces(q.linux())
@@ -212,15 +179,21 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		late = newNSThread(ns.late)
 		defer late.release()
 	}
-	cfg.CgroupPath = c.CgroupPath
-	// A thread about to fork must not use up the slot the init needs under
-	// a pids limit of 1; then the init is moved in after all. (The quick
-	// view does not hold the limit: look at the raw config.)
-	// The init is born in its cgroup, except under a pids limit of 1: the
-	// forking thread and the init would not both fit for that instant; the
-	// init is moved in afterwards then.
-	if !b.tightPids() {
-		req.cgroup = cg
+	// How the init enters its cgroup (cgroupjob_linux.go).
+	selfMove := cgroups.DetectMode() != cgroups.Unified && !ns.userNS
+	if !selfMove {
+		// Born inside: the directories must exist before the fork.
+		if err := <-job.known; err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		if err := <-job.dirs; err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		// Under a pids limit of 1 the forking thread and the init would not
+		// both fit for that instant: the init is moved in afterwards then.
+		if !b.tightPids() {
+			req.cgroup = job.m
+		}
 	}
 	mark("create: spawn")
 	cmd, sock, err := spawn(req)
@@ -247,6 +220,17 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
 	cfg.Spec, cfg.Process = s, s.Process
+	if selfMove {
+		if err := <-job.known; err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		if err := <-job.dirs; err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	cg := job.m
+	c.CgroupPath, c.cg = cg.Path(), cg
+	cfg.CgroupPath = c.CgroupPath
 	if late != nil {
 		cfg.LateNSDir = late.wait()
 	}
@@ -257,18 +241,21 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	mark("create: config sent")
 	state := &specs.State{Version: specs.Version, ID: id, Status: StatusCreating, Pid: c.Pid, Bundle: b.dir, Annotations: s.Annotations}
-	err = <-prepared
-	prepared = nil
-	if err != nil {
+	if err := <-job.done; err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	if err := writeMsg(sock, &syncMsg{Type: msgPrepared}); err != nil {
-		return nil, initFailed(sock, err)
-	}
-	if !bornInCgroup {
+	prepared := &syncMsg{Type: msgPrepared}
+	switch {
+	case selfMove && !needsUnified(job.res):
+		prepared.Files = cg.ThreadFiles()
+	case !bornInCgroup || selfMove:
+		// The fallbacks: a process move, with its grace period.
 		if err := cg.Apply(c.Pid); err != nil {
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
+	}
+	if err := writeMsg(sock, prepared); err != nil {
+		return nil, initFailed(sock, err)
 	}
 	mark("create: init in cgroup")
 	if s.Process.OOMScoreAdj != nil {

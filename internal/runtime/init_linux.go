@@ -54,8 +54,18 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return nil
 		}
 		prepared = true
-		_, err := expect(sock, msgPrepared)
-		return err
+		m, err := expect(sock, msgPrepared)
+		if err != nil {
+			return err
+		}
+		// Move this thread (the one that becomes the workload) into the
+		// cgroup, if the parent left that to us: see cgroupjob_linux.go.
+		for _, f := range m.Files {
+			if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+				return fmt.Errorf("enter cgroup: %w", err)
+			}
+		}
+		return nil
 	}
 	waitPlaced := func() error {
 		if placed {
@@ -129,6 +139,11 @@ func (cfg *initConfig) run(sock *os.File) error {
 		if err := runHooks("createContainer", s.Hooks.CreateContainer, state); err != nil {
 			return err
 		}
+	}
+	// The cgroup's files are reachable by their host paths only until the
+	// root switch.
+	if err := waitPrepared(); err != nil {
+		return err
 	}
 	switch {
 	case cfg.NewMount && cfg.NoPivot:

@@ -49,6 +49,9 @@ type syncMsg struct {
 	Config *initConfig `json:"config,omitempty"`
 	// State comes with msgPlaced: the init's host pid is known only then.
 	State *specs.State `json:"state,omitempty"`
+	// Files come with msgPrepared: the cgroup files the init's thread
+	// writes "0" to, to move itself in (see cgroupjob_linux.go).
+	Files []string `json:"files,omitempty"`
 }
 
 // initConfig is everything the init needs, sent once.
@@ -109,6 +112,8 @@ func writeMsg(w io.Writer, m *syncMsg) error {
 		m.Config.encode(e)
 	case msgPlaced:
 		encodeState(e, m.State)
+	case msgPrepared:
+		e.Strings(m.Files)
 	}
 	binary.BigEndian.PutUint32(e.B, uint32(len(e.B)-4))
 	_, err := w.Write(e.B)
@@ -142,6 +147,8 @@ func readMsg(r io.Reader) (*syncMsg, error) {
 		m.Config = decodeConfig(d)
 	case msgPlaced:
 		m.State = decodeState(d)
+	case msgPrepared:
+		m.Files = d.ReadStrings()
 	}
 	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("sync: %s message: %w", m.Type, err)
