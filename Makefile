@@ -17,16 +17,16 @@ CACHE    := .cache
 FIXTURES := $(CACHE)/fixtures
 
 # Binaries built from ./cmd/<name> into bin/<name>. Add berth and berthd here once
-# their main packages exist. All are linked statically: the runtime re-executes
-# itself inside containers whose rootfs has no libc of ours, and cgo is on for its
-# small C constructor (joining namespaces before the Go runtime starts).
+# their main packages exist. All are pure Go and static: the runtime re-executes
+# itself inside containers whose rootfs has no libc of ours. Its process entry point
+# is internal/linux/nsenter's assembly entry (-E), which joins namespaces before the
+# Go runtime starts; a binary linked with -E must import that package.
 BINARIES ?= berth-runtime
 
-# netgo/osusergo keep net and os/user from pulling glibc's NSS (which cannot be
-# linked statically) into the cgo build.
+# netgo/osusergo keep net and os/user pure Go.
 GO_TAGS    ?= netgo osusergo
-GO_LDFLAGS ?= -s -w -extldflags -static
-GO_BUILD    = CGO_ENABLED=1 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(GO_LDFLAGS)'
+GO_LDFLAGS ?= -s -w -E github.com/berth-dev/berth/internal/linux/nsenter.entry
+GO_BUILD    = CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(GO_LDFLAGS)'
 
 # The runtime the demo and the e2e scripts drive (override: make demo RUNTIME=runc).
 RUNTIME ?= $(CURDIR)/$(BIN_DIR)/berth-runtime

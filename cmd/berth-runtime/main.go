@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/berth-dev/berth/internal/linux/nsenter" // joins mnt/user namespaces before Go starts
+	"github.com/berth-dev/berth/internal/linux/nsenter" // the process entry point joins namespaces before Go starts
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -72,7 +72,10 @@ var commands = map[string]command{
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		err := runtime.Init()
+		err := nsenter.Unhandled()
+		if err == nil {
+			err = runtime.Init()
+		}
 		fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
 		os.Exit(1)
 	}

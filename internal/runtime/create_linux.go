@@ -349,12 +349,17 @@ func runCreateHooks(sock *os.File, h *specs.Hooks, state *specs.State) error {
 	if _, err := expect(sock, msgHooks); err != nil {
 		return err
 	}
+	// prestart is runc's older hook: it sees the container as created,
+	// as runc shows it; createRuntime sees it being created.
+	created := *state
+	created.Status = StatusCreated
 	//nolint:staticcheck // Prestart is deprecated but still honoured.
 	for _, run := range []struct {
 		kind  string
 		hooks []specs.Hook
-	}{{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}} {
-		if err := runHooks(run.kind, run.hooks, state); err != nil {
+		state *specs.State
+	}{{"prestart", h.Prestart, &created}, {"createRuntime", h.CreateRuntime, state}} {
+		if err := runHooks(run.kind, run.hooks, run.state); err != nil {
 			_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
 			return err
 		}

@@ -61,7 +61,10 @@ func (c *Container) poststart() {
 	}
 	s, err := c.Spec()
 	if err == nil {
+		// The state as of the start, like runc: a workload that is quick to
+		// exit must not make the hooks see a stopped container.
 		st := c.State()
+		st.Status, st.Pid = StatusRunning, c.Pid
 		err = runHooks("poststart", s.Hooks.Poststart, &st.State)
 	}
 	if err != nil {

@@ -55,9 +55,9 @@ func BuildStatic(dir, pkg, out string) error {
 		goBin = "go"
 	}
 	cmd := exec.Command(goBin, "build", "-trimpath", "-tags", "netgo osusergo",
-		"-ldflags", "-s -w -extldflags -static", "-o", out, pkg)
+		"-ldflags", "-s -w -E github.com/berth-dev/berth/internal/linux/nsenter.entry", "-o", out, pkg)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
 	}

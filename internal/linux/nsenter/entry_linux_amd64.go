@@ -1,0 +1,4 @@
+package nsenter
+
+// entry is the process entry point, in entry_linux_amd64.s.
+func entry()
