@@ -158,7 +158,7 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 // namespacePlan is how the init gets each of its namespaces.
 type namespacePlan struct {
 	clone          uintptr // created by clone(2)
-	unshareInChild uintptr // created by the nsenter constructor, after joins
+	unshareInChild uintptr // created by the nsenter entry point, after joins
 	join           map[specs.LinuxNamespaceType]string
 	uidMaps        []syscall.SysProcIDMap
 	gidMaps        []syscall.SysProcIDMap
@@ -190,7 +190,7 @@ func planNamespaces(l *quickLinux) (*namespacePlan, error) {
 	p.clone = flags
 	if join[specs.UserNamespace] != "" {
 		// Namespaces owned by a joined user namespace must be created from
-		// inside it: the child's constructor does that after joining.
+		// inside it: the child's nsenter entry point does that after joining.
 		if flags&unix.CLONE_NEWPID != 0 {
 			return nil, fmt.Errorf("joining a user namespace by path while creating a new PID namespace is not supported: %w", errdefs.ErrNotSupported)
 		}

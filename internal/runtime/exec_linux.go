@@ -146,7 +146,7 @@ func sameNamespace(pid int, t specs.LinuxNamespaceType) (bool, error) {
 	return os.SameFile(a, b), nil
 }
 
-// runExec is the exec'd process's side, after the nsenter constructor and
+// runExec is the exec'd process's side, after the nsenter entry point and
 // the parent's thread have put it in every namespace of the container.
 func (cfg *initConfig) runExec(sock *os.File) error {
 	if cfg.ConsoleFd >= 0 {

@@ -84,8 +84,8 @@ func execProcess(p *specs.Process, path string, preserveFds int, l *specs.Linux)
 
 // setUser switches the thread's credentials. These are raw per-thread
 // syscalls, not syscall.Setresuid, which changes every thread of the process
-// (through libc's signal broadcast in a cgo binary, a round trip to each
-// thread): only this thread survives execve, so only it needs them.
+// (a round trip to each thread): only this thread survives execve, so only
+// it needs them.
 //
 // With no capabilities section, the kernel's rules apply unchanged: a
 // non-root user ends with no capabilities.

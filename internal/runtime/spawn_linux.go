@@ -59,12 +59,13 @@ type spawnRequest struct {
 // spawn starts the berth-runtime binary as a child in the requested
 // namespaces and returns the child and our end of its sync socket.
 //
-// Namespaces are joined in two ways. Network, IPC, UTS, PID, cgroup and time
+// Namespaces are joined in two ways. Network, IPC, UTS, PID and cgroup
 // namespaces are per-thread for setns(2), so we join them on a locked OS
 // thread that then forks the child: the child inherits that thread's
 // namespaces (for PID, "for children" is exactly what a fork needs). User,
-// mount and time namespaces cannot be entered by a multi-threaded process, so the child enters those itself in a C constructor before
-// its Go runtime starts (internal/linux/nsenter). The thread that joined
+// mount and time namespaces cannot be entered by a multi-threaded process,
+// so the child enters those itself in its process entry point, before its
+// Go runtime starts (internal/linux/nsenter). The thread that joined
 // namespaces is never unlocked, so Go discards it afterwards instead of
 // reusing it for other goroutines.
 func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error) {

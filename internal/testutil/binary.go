@@ -14,7 +14,7 @@ const RuntimeEnv = "BERTH_RUNTIME"
 
 // RuntimeBinary returns the berth-runtime the tests drive: $BERTH_RUNTIME when
 // set, else a fresh build of ./cmd/berth-runtime in a temporary directory, made
-// with the Makefile's flags (static, cgo on for the nsenter constructor,
+// with the Makefile's flags (pure Go, static, the nsenter entry point,
 // netgo/osusergo). Building (rather than using bin/berth-runtime) means the
 // tests never run a stale binary. cleanup removes the temporary directory; it
 // is a no-op when $BERTH_RUNTIME is used.
