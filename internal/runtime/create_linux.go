@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -427,13 +426,18 @@ func (req *spawnRequest) addConsole(cfg *initConfig, console *os.File, socket st
 	return done, nil
 }
 
+// dialConsoleSocket connects to --console-socket. Plain syscalls: the Go
+// net package would cost every start its initialisation for one connect.
 func dialConsoleSocket(path string) (*os.File, error) {
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("console socket %s: %w", path, err)
 	}
-	defer conn.Close()
-	return conn.File()
+	return os.NewFile(uintptr(fd), "console-socket"), nil
 }
 
 // writePidFile writes the pid atomically, as containerd expects.

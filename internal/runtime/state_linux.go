@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -72,13 +71,25 @@ type Runtime struct {
 	Root string
 }
 
-var validID = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_+.-]*$`)
+
+// validID accepts what runc accepts: ^[a-zA-Z0-9][a-zA-Z0-9_+.-]*$ (no
+// regexp: compiling one costs every start of the runtime).
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '+' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return id != ""
+}
 
 func checkID(id string) error {
 	if id == "" {
 		return fmt.Errorf("container id cannot be empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if len(id) > 1024 || !validID.MatchString(id) {
+	if len(id) > 1024 || !validID(id) {
 		return fmt.Errorf("invalid container id %q: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
