@@ -34,8 +34,9 @@ type cgroupJob struct {
 	m   cgroups.Manager
 	res *specs.LinuxResources
 	// Each gets one error, in this order: m is set and the container
-	// recorded; the directories exist; the limits are set. finished is
-	// closed when the job has stopped touching anything.
+	// recorded; the directories exist; the limits are set (done also
+	// carries any earlier error). finished is closed when the job has
+	// stopped touching anything.
 	known, dirs, done chan error
 	finished          chan struct{}
 }

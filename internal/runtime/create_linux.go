@@ -74,6 +74,17 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	b := o.bundle
 	q := &b.quick
+	// The full spec decodes (over a millisecond of reflection on first use)
+	// beside everything else; the init needs it only once it has started.
+	type parseResult struct {
+		s   *specs.Spec
+		err error
+	}
+	parsed := make(chan parseResult, 1)
+	go func() {
+		s, err := b.spec()
+		parsed <- parseResult{s, err}
+	}()
 	if q.terminal() && o.ConsoleSocket == "" && o.Console == nil {
 		return nil, fmt.Errorf("process.terminal is set but no --console-socket was given: %w", errdefs.ErrInvalidArgument)
 	}
@@ -207,11 +218,10 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
 
-	// While the init's Go runtime starts: the full spec, for the init and
-	// for the cgroup's limits.
-	s, err := b.spec()
-	if err != nil {
-		return nil, err
+	pr := <-parsed
+	s := pr.s
+	if pr.err != nil {
+		return nil, pr.err
 	}
 	c.spec, c.Annotations = s, s.Annotations
 	if s.Hooks != nil {
@@ -220,10 +230,9 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
 	cfg.Spec, cfg.Process = s, s.Process
 	if selfMove {
+		// The config needs only the cgroup's path; its directories and
+		// limits are awaited below, before msgPrepared.
 		if err := <-job.known; err != nil {
-			return nil, fmt.Errorf("cgroup: %w", err)
-		}
-		if err := <-job.dirs; err != nil {
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
 	}

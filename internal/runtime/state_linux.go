@@ -71,7 +71,6 @@ type Runtime struct {
 	Root string
 }
 
-
 // validID accepts what runc accepts: ^[a-zA-Z0-9][a-zA-Z0-9_+.-]*$ (no
 // regexp: compiling one costs every start of the runtime).
 func validID(id string) bool {
