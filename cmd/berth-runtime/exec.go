@@ -20,7 +20,6 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdExec(g *globals, args []string) error {
-	runtime.Prewarm()
 	fs := newFlags("exec")
 	o := &runtime.ExecOptions{}
 	var processFile, cwd, userSpec string

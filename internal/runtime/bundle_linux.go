@@ -146,15 +146,6 @@ func (b *bundleSpec) tightPids() bool {
 	return l != nil && *l > 0 && *l < 2
 }
 
-// LoadSpec reads and checks a bundle's config.json.
-func LoadSpec(bundle string) (*specs.Spec, error) {
-	b, err := readBundle(bundle)
-	if err != nil {
-		return nil, err
-	}
-	return b.spec()
-}
-
 // namespacePlan is how the init gets each of its namespaces.
 type namespacePlan struct {
 	clone          uintptr // created by clone(2)

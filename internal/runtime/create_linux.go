@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,7 +226,7 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if s.Hooks != nil {
 		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
 	}
-	c.NamespacePaths = namespacePaths(c.Pid, s.Linux, ns.join)
+	c.NamespacePaths = namespacePaths(c.Pid, s.Linux)
 	cfg.Spec, cfg.Process = s, s.Process
 	if selfMove {
 		// The config needs only the cgroup's path; its directories and
@@ -286,10 +285,8 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	if o.AutoStart {
 		// The sync socket is close-on-exec in the init: EOF means the
 		// workload is running; a message means it could not be started.
-		if m, err := readMsg(sock); err != nil && !errors.Is(err, io.EOF) {
+		if err := awaitExec(sock); err != nil {
 			return nil, err
-		} else if m != nil {
-			return nil, fmt.Errorf("sync: unexpected %q", m.Type)
 		}
 		mark("create: started")
 	}
@@ -383,7 +380,8 @@ func initFailed(sock *os.File, err error) error {
 	return fmt.Errorf("init exited during setup: %w", err)
 }
 
-func namespacePaths(pid int, l *specs.Linux, join map[specs.LinuxNamespaceType]string) map[specs.LinuxNamespaceType]string {
+// namespacePaths names the init's namespace files, which exec joins.
+func namespacePaths(pid int, l *specs.Linux) map[specs.LinuxNamespaceType]string {
 	out := map[specs.LinuxNamespaceType]string{}
 	for _, ns := range l.Namespaces {
 		out[ns.Type] = fmt.Sprintf("/proc/%d/ns/%s", pid, linux.NamespaceProcName(ns.Type))
@@ -506,8 +504,3 @@ func withDefaultDevices(l *specs.Linux) *specs.LinuxResources {
 	res.Devices = rules
 	return &res
 }
-
-// Prewarm starts the kernel work that the container's first cgroup move
-// waits for (see cgroups.Prewarm). Front ends call it first thing when
-// they are about to create or exec, so that it overlaps their parsing.
-func Prewarm() { cgroups.Prewarm() }

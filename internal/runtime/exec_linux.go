@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 
@@ -113,14 +111,8 @@ func (r *Runtime) Exec(id string, o *ExecOptions) (_ *exec.Cmd, retErr error) {
 	if _, err := expect(sock, msgReady); err != nil {
 		return nil, err
 	}
-	// The sync socket is close-on-exec: EOF means execve succeeded.
-	if m, err := readMsg(sock); err == nil || !errors.Is(err, io.EOF) {
-		if m != nil && m.Type == msgError {
-			return nil, errors.New(m.Error)
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
+	if err := awaitExec(sock); err != nil {
+		return nil, err
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {

@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -49,8 +48,6 @@ type spawnRequest struct {
 	cgroup cgroups.Manager
 	// bornInCgroup reports, after spawn, whether cgroup forked the child.
 	bornInCgroup bool
-	// first, if set, is queued on the sync socket before the child starts.
-	first *syncMsg
 	// foreground keeps the child tied to us (for run and exec without
 	// --detach); otherwise it starts a session of its own.
 	setsid bool
@@ -82,22 +79,6 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 		}
 	}()
 
-	queued := make(chan error, 1)
-	if req.first != nil {
-		// Usually fits in the socket buffer at once; a goroutine keeps a
-		// very large config from blocking us before the child reads.
-		go func() { queued <- writeMsg(parentSock, req.first) }()
-	} else {
-		queued <- nil
-	}
-	defer func() {
-		if retErr != nil {
-			parentSock.Close() // unblocks a writer stuck on a full buffer
-		}
-		if err := <-queued; err != nil && retErr == nil {
-			retErr = fmt.Errorf("send config to container process: %w", err)
-		}
-	}()
 	exe, err := selfExe()
 	if err != nil {
 		return nil, nil, err
@@ -398,10 +379,4 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
 	}
 	return out
-}
-
-// copyAll is a tiny io.Copy wrapper that ignores the expected errors of a
-// closed terminal.
-func copyAll(dst io.Writer, src io.Reader) {
-	_, _ = io.Copy(dst, src)
 }

@@ -13,22 +13,22 @@ import (
 )
 
 // The parent runtime process and the container's init talk over a stream
-// socketpair with length-prefixed JSON messages. The exchange for create:
+// socketpair with length-prefixed binary messages. The exchange for create:
 //
-//	parent -> init   msgConfig   (queued before the init starts)
-//	parent -> init   msgPrepared (the cgroup's directories exist)
+//	parent -> init   msgConfig
+//	parent -> init   msgPrepared (the cgroup is complete; maybe files to enter it)
 //	parent -> init   msgPlaced   (the init is in its cgroup; its OCI state)
 //	init   -> parent msgHooks    (mounts done; run createRuntime hooks)
 //	parent -> init   msgHooksDone
 //	init   -> parent msgReady    (about to wait for `start`)
 //
-// The init is usually born inside its cgroup (create), so msgPrepared and
-// msgPlaced follow the config at once; when it must be moved in instead (a
-// pids limit of 1, or exec), they mark the cgroup's directories existing
-// and the move done. The init waits for msgPrepared before it bind-mounts
-// its cgroup, for msgPlaced before anything that needs its place in the
-// cgroup (a cgroup namespace, hooks) and, always, before it reports ready:
-// it can never reach the workload outside its cgroup.
+// How the init gets into its cgroup is in cgroupjob_linux.go: on v1 its own
+// thread enters when msgPrepared lists the files to write; otherwise it was
+// born inside, or the parent moved it in before msgPrepared. The init waits
+// for msgPrepared before it bind-mounts its cgroup or creates device nodes
+// and before its root switch, for msgPlaced before anything that needs its
+// place in the cgroup (a cgroup namespace, hooks) and, always, before it
+// reports ready: it can never reach the workload outside its cgroup.
 //
 // Either side may send msgError instead; the init then exits. If the parent
 // dies, the init reads EOF and exits, so a killed `create` leaves no
@@ -44,47 +44,47 @@ const (
 )
 
 type syncMsg struct {
-	Type   string      `json:"type"`
-	Error  string      `json:"error,omitempty"`
-	Config *initConfig `json:"config,omitempty"`
+	Type   string
+	Error  string
+	Config *initConfig
 	// State comes with msgPlaced: the init's host pid is known only then.
-	State *specs.State `json:"state,omitempty"`
+	State *specs.State
 	// Files come with msgPrepared: the cgroup files the init's thread
 	// writes "0" to, to move itself in (see cgroupjob_linux.go).
-	Files []string `json:"files,omitempty"`
+	Files []string
 }
 
 // initConfig is everything the init needs, sent once.
 type initConfig struct {
-	ID      string      `json:"id"`
-	Bundle  string      `json:"bundle"`
-	Rootfs  string      `json:"rootfs"`
-	Spec    *specs.Spec `json:"spec"`
-	NoPivot bool        `json:"no_pivot,omitempty"`
+	ID      string
+	Bundle  string
+	Rootfs  string
+	Spec    *specs.Spec
+	NoPivot bool
 	// Exec is set when the process joins a running container.
-	Exec    bool           `json:"exec,omitempty"`
-	Process *specs.Process `json:"process"`
+	Exec    bool
+	Process *specs.Process
 	// UserNS: the container has its own user namespace.
-	UserNS   bool `json:"userns,omitempty"`
-	CgroupNS bool `json:"cgroupns,omitempty"`
-	NewMount bool `json:"new_mount,omitempty"`
-	NewUTS   bool `json:"new_uts,omitempty"`
-	TimeNS   bool `json:"timens,omitempty"`
+	UserNS   bool
+	CgroupNS bool
+	NewMount bool
+	NewUTS   bool
+	TimeNS   bool
 	// LateNS are new namespaces (network, IPC, UTS clone flags) the init
 	// enters first thing: from LateNSDir (a /proc/PID/task/TID/ns directory
 	// of a parent thread that made them meanwhile) or by unsharing.
-	LateNS    uint64 `json:"late_ns,omitempty"`
-	LateNSDir string `json:"late_ns_dir,omitempty"`
+	LateNS    uint64
+	LateNSDir string
 	// AutoStart: exec the workload once ready, without waiting for start.
-	AutoStart bool `json:"autostart,omitempty"`
+	AutoStart bool
 	// CgroupPath is the container's cgroup, created before the init.
-	CgroupPath string `json:"cgroup_path"`
+	CgroupPath string
 	// Descriptor numbers in the init; -1 when absent.
-	ConsoleFd  int `json:"console_fd"`
-	ListenFd   int `json:"listen_fd"`
-	PreserveFd int `json:"preserve_fds"`
+	ConsoleFd  int
+	ListenFd   int
+	PreserveFd int
 	// Hooks tells the init to pause for the parent's createRuntime hooks.
-	Hooks bool `json:"hooks,omitempty"`
+	Hooks bool
 }
 
 // Messages are framed as a 4-byte big-endian length, a type byte and a
@@ -233,6 +233,20 @@ func decodeState(d *specwire.Decoder) *specs.State {
 		}
 	}
 	return st
+}
+
+// awaitExec waits for the process at the other end of sock to become its
+// workload. Its end of the socket is close-on-exec, so EOF means execve
+// succeeded; a message says why it did not.
+func awaitExec(sock *os.File) error {
+	m, err := readMsg(sock)
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("sync: unexpected %q before exec", m.Type)
 }
 
 // expect reads one message and checks its type.

@@ -71,10 +71,12 @@ func BenchmarkAppendSpec(b *testing.B) {
 // The number that matters is the first decode in a process that has never
 // decoded anything: that is the container init's situation, and where
 // encoding/json pays for building its per-type decoders by reflection.
-// TestFreshProcessDecode re-executes this test binary, once per sample, to
-// run TestFreshProcessChild, which times one decode (and then a second,
-// warm one) and prints the durations. It reports and asserts nothing:
-// run it with -v to read the numbers.
+// BenchmarkFreshProcessDecode re-executes this test binary, once per
+// iteration, to run TestFreshProcessChild, which times one decode (and then
+// a second, warm one) and prints the durations; the benchmark reports their
+// medians as first-ns and warm-ns. A benchmark, not a test: timings are
+// measured on request (go test -run '^$' -bench FreshProcess), never
+// asserted in CI.
 const (
 	envFreshCodec   = "SPECWIRE_FRESH_CODEC"
 	envFreshPayload = "SPECWIRE_FRESH_PAYLOAD"
@@ -84,7 +86,7 @@ const (
 func TestFreshProcessChild(t *testing.T) {
 	codec := os.Getenv(envFreshCodec)
 	if codec == "" {
-		t.Skip("run by TestFreshProcessDecode in a fresh process")
+		t.Skip("run by BenchmarkFreshProcessDecode in a fresh process")
 	}
 	data, err := os.ReadFile(os.Getenv(envFreshPayload))
 	if err != nil {
@@ -113,43 +115,39 @@ func TestFreshProcessChild(t *testing.T) {
 	fmt.Printf("%s %d %d\n", freshMarker, d[0].Nanoseconds(), d[1].Nanoseconds())
 }
 
-func TestFreshProcessDecode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts dozens of processes")
-	}
-	if os.Getenv(envFreshCodec) != "" {
-		t.Skip("in the child")
-	}
-	const samples = 15
-	dir := t.TempDir()
+func BenchmarkFreshProcessDecode(b *testing.B) {
+	dir := b.TempDir()
 	for _, bs := range benchSpecs {
 		s := withoutDropped(bs.spec())
 		js, err := json.Marshal(s)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		payloads := map[string][]byte{"json": js, "specwire": AppendSpec(nil, s)}
 		for _, codec := range []string{"json", "specwire"} {
 			path := filepath.Join(dir, bs.name+"."+codec)
 			if err := os.WriteFile(path, payloads[codec], 0o600); err != nil {
-				t.Fatal(err)
+				b.Fatal(err)
 			}
-			var first, warm []time.Duration
-			for range samples {
-				cmd := exec.Command(os.Args[0], "-test.run=^TestFreshProcessChild$", "-test.count=1")
-				cmd.Env = append(os.Environ(), envFreshCodec+"="+codec, envFreshPayload+"="+path)
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					t.Fatalf("child: %v\n%s", err, out)
+			b.Run(bs.name+"/"+codec, func(b *testing.B) {
+				var first, warm []time.Duration
+				for range b.N {
+					cmd := exec.Command(os.Args[0], "-test.run=^TestFreshProcessChild$", "-test.count=1")
+					cmd.Env = append(os.Environ(), envFreshCodec+"="+codec, envFreshPayload+"="+path)
+					out, err := cmd.CombinedOutput()
+					if err != nil {
+						b.Fatalf("child: %v\n%s", err, out)
+					}
+					f, w, err := parseFresh(out)
+					if err != nil {
+						b.Fatalf("%v\n%s", err, out)
+					}
+					first, warm = append(first, f), append(warm, w)
 				}
-				f, w, err := parseFresh(out)
-				if err != nil {
-					t.Fatalf("%v\n%s", err, out)
-				}
-				first, warm = append(first, f), append(warm, w)
-			}
-			t.Logf("%-12s %-8s %6d bytes: first decode median %8v (min %8v), second %8v",
-				bs.name, codec, len(payloads[codec]), median(first), slices.Min(first), median(warm))
+				b.ReportMetric(float64(median(first)), "first-ns")
+				b.ReportMetric(float64(median(warm)), "warm-ns")
+				b.ReportMetric(float64(len(payloads[codec])), "bytes")
+			})
 		}
 	}
 }
