@@ -33,7 +33,7 @@ func layer(pkg string) int {
 		return 1
 	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups", "internal/specwire"):
 		return 2
-	case first("internal/build", "internal/registry", "internal/image", "internal/network", "internal/volume", "internal/runtime"):
+	case first("internal/build", "internal/registry", "internal/image", "internal/imagearchive", "internal/network", "internal/volume", "internal/runtime"):
 		return 3
 	case first("internal/client", "internal/engine"):
 		return 4
