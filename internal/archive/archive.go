@@ -1,16 +1,16 @@
 // Package archive reads and writes image layers (tar streams, optionally
 // compressed) and applies them to directories without ever writing outside.
 //
-// CONTRACT (implementation pending: helper "archive").
+// Apply resolves every entry with openat2(2) RESOLVE_IN_ROOT relative to the
+// target directory, so a symlink planted by an earlier entry (or an earlier
+// layer) is followed inside the directory, never out of it, and the final
+// path component is always created by *at calls that do not follow it.
 package archive
 
 import (
 	"context"
-	"errors"
 	"io"
 )
-
-var errPending = errors.New("archive: not implemented yet")
 
 // WhiteoutFormat says how Apply represents a layer's deletions.
 type WhiteoutFormat int
@@ -39,9 +39,19 @@ type ApplyOptions struct {
 // that would escape is an error wrapping errdefs.ErrInvalidArgument naming
 // the entry. Ownership, modes, mtimes, xattrs, device nodes, hardlinks and
 // symlinks come out as the tar says.
+//
+// Names are cleaned; absolute names are made relative to dir (as Docker
+// does); names that still climb out ("../x") are rejected. An entry replaces
+// what dir already holds at its path, except that a directory entry over an
+// existing directory keeps its content. Nothing is fsynced: call SyncDir once
+// when the whole snapshot is written.
 func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
-	return 0, errPending
+	return apply(ctx, dir, r, opts)
 }
+
+// SyncDir flushes the filesystem holding dir to stable storage with one
+// syncfs(2), which is far cheaper than an fsync per extracted file.
+func SyncDir(dir string) error { return syncDir(dir) }
 
 // Compression of a layer blob.
 type Compression int
@@ -52,17 +62,17 @@ const (
 	Zstd
 )
 
-// Decompress sniffs r's magic bytes and returns the uncompressed stream.
-func Decompress(r io.Reader) (io.ReadCloser, Compression, error) { return nil, 0, errPending }
-
-// Compress returns a writer that compresses into w (Uncompressed passes through).
-func Compress(w io.Writer, c Compression) (io.WriteCloser, error) { return nil, errPending }
 
 // Diff writes, as an uncompressed OCI layer tar, the changes recorded in an
 // overlayfs upper directory (0/0 character devices become `.wh.` entries,
 // opaque directories get `.wh..wh..opq`). lowers (top first) let it resolve
 // hardlinks and decide what a whiteout hides. Used by commit and build.
-func Diff(ctx context.Context, w io.Writer, upper string, lowers []string) error { return errPending }
+//
+// Entries come in lexical path order with a directory before its content, so
+// the same upper directory always gives the same bytes (and the same DiffID).
+func Diff(ctx context.Context, w io.Writer, upper string, lowers []string) error {
+	return diff(ctx, w, upper, lowers)
+}
 
 // TarOptions tune Tar.
 type TarOptions struct {
@@ -72,4 +82,8 @@ type TarOptions struct {
 
 // Tar writes the tree under dir as an uncompressed tar (export, import, cp).
 // It never follows symlinks.
-func Tar(ctx context.Context, w io.Writer, dir string, opts TarOptions) error { return errPending }
+// Entries come in lexical path order; files that share an inode are written
+// once and then as hardlinks to the first name.
+func Tar(ctx context.Context, w io.Writer, dir string, opts TarOptions) error {
+	return tarTree(ctx, w, dir, opts)
+}
