@@ -17,17 +17,17 @@
 // come in any order and those name the blobs streamed before them.
 //
 // Formats written:
-//   - docker-archive: manifest.json ([{Config, RepoTags, Layers}] with
+//   - docker-archive: docker 25+'s layout, which docker and podman (4.3,
+//     measured) both load: manifest.json ([{Config, RepoTags, Layers}] with
 //     familiar names such as "busybox:latest"), the legacy repositories
-//     file, and blobs/sha256/<hex> members: the config and the uncompressed
-//     layer tars (named by their diff_ids). This is docker 25+'s layout
-//     without its OCI index.json; `podman load` (4.3) and `docker load`
-//     follow the paths in manifest.json. index.json is left out on purpose:
-//     podman tries an archive as OCI layout before docker-archive and would
-//     then take the names from the OCI annotations instead of RepoTags.
-//   - OCI archive: oci-layout, index.json (one descriptor per name, with
-//     io.containerd.image.name = full name and org.opencontainers.image.ref.name
-//     = tag) and blobs as stored, compressed.
+//     file, blobs/sha256/<hex> members (config and uncompressed layer tars
+//     named by their diff_ids), and an OCI index.json and oci-layout over a
+//     manifest of those uncompressed blobs.
+//   - OCI archive: oci-layout, index.json and blobs as stored, compressed.
+//
+// Both index.json files carry one descriptor per name, annotated with
+// io.containerd.image.name = full name and org.opencontainers.image.ref.name
+// = tag, as containerd and docker 25+ write them.
 //
 // Load accepts both, also the classic docker layout (<id>/layer.tar,
 // <hex>.json, with symlinks between members), and gzip or zstd compression
@@ -66,7 +66,7 @@ func Save(ctx context.Context, w io.Writer, cs *content.Store, entries []Entry, 
 	if format != DockerArchive && format != OCIArchive {
 		return fmt.Errorf("save: %w: unknown format %d", errdefs.ErrInvalidArgument, format)
 	}
-	s := &saver{ctx: ctx, cs: cs, tw: tar.NewWriter(w), written: map[digest.Digest]bool{}}
+	s := &saver{ctx: ctx, cs: cs, tw: tar.NewWriter(w), written: map[digest.Digest]int64{}}
 	images := make([]image, 0, len(entries))
 	for _, e := range entries {
 		img, err := s.readImage(e)

@@ -22,7 +22,7 @@ type saver struct {
 	ctx     context.Context
 	cs      *content.Store
 	tw      *tar.Writer
-	written map[digest.Digest]bool
+	written map[digest.Digest]int64 // blob → size in the archive
 	dirs    bool
 }
 
@@ -87,28 +87,28 @@ func (s *saver) file(name string, b []byte) error {
 
 func blobPath(d digest.Digest) string { return "blobs/" + d.Algorithm().String() + "/" + d.Encoded() }
 
-// blob streams a stored blob into the archive as it is.
-func (s *saver) blob(d digest.Digest) error {
-	if s.written[d] {
-		return nil
+// blob streams a stored blob into the archive as it is and returns its size.
+func (s *saver) blob(d digest.Digest) (int64, error) {
+	if size, ok := s.written[d]; ok {
+		return size, nil
 	}
 	f, err := s.cs.Open(s.ctx, d)
 	if err != nil {
-		return fmt.Errorf("blob %s: %w", d, err)
+		return 0, fmt.Errorf("blob %s: %w", d, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("blob %s: %w", d, err)
+		return 0, fmt.Errorf("blob %s: %w", d, err)
 	}
 	if err := s.header(blobPath(d), st.Size()); err != nil {
-		return fmt.Errorf("blob %s: %w", d, err)
+		return 0, fmt.Errorf("blob %s: %w", d, err)
 	}
-	if _, err := io.Copy(s.tw, ctxReader{s.ctx, f}); err != nil {
-		return fmt.Errorf("blob %s: %w", d, err)
+	if _, err := io.CopyN(s.tw, ctxReader{s.ctx, f}, st.Size()); err != nil {
+		return 0, fmt.Errorf("blob %s: %w", d, err)
 	}
-	s.written[d] = true
-	return nil
+	s.written[d] = st.Size()
+	return st.Size(), nil
 }
 
 // uncompressedLayer writes a layer as the uncompressed tar a docker-archive
@@ -116,25 +116,25 @@ func (s *saver) blob(d digest.Digest) error {
 // tar header needs the size before the content, and a first pass that only
 // counts (and checks the diff_id) costs CPU but neither memory nor a
 // temporary copy of the layer on disk.
-func (s *saver) uncompressedLayer(layer ocispec.Descriptor, diffID digest.Digest) error {
-	if s.written[diffID] {
-		return nil
+func (s *saver) uncompressedLayer(layer ocispec.Descriptor, diffID digest.Digest) (int64, error) {
+	if size, ok := s.written[diffID]; ok {
+		return size, nil
 	}
 	if layer.Digest == diffID {
 		return s.blob(diffID)
 	}
 	size, err := s.decompressed(layer.Digest, diffID, nil, -1)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := s.header(blobPath(diffID), size); err != nil {
-		return fmt.Errorf("layer %s: %w", layer.Digest, err)
+		return 0, fmt.Errorf("layer %s: %w", layer.Digest, err)
 	}
 	if _, err := s.decompressed(layer.Digest, diffID, s.tw, size); err != nil {
-		return err
+		return 0, err
 	}
-	s.written[diffID] = true
-	return nil
+	s.written[diffID] = size
+	return size, nil
 }
 
 // decompressed reads blob d uncompressed into w (or only counts, w nil) and
@@ -171,25 +171,55 @@ func (s *saver) decompressed(d, diffID digest.Digest, w io.Writer, size int64) (
 	return n, nil
 }
 
-// saveDocker writes the layout `docker save` has written since docker 25
-// minus its OCI index: blobs/sha256/<hex> members named in manifest.json,
-// plus the legacy repositories file. Podman, skopeo and every docker load
-// follow the paths in manifest.json, so no <id>/layer.tar tree is needed.
+// saveDocker writes the layout `docker save` has written since docker 25:
+// blobs/sha256/<hex> members (the config and the uncompressed layer tars,
+// named by their diff_ids), manifest.json naming them, the legacy
+// repositories file, and an OCI index.json over a manifest of those same
+// uncompressed blobs. Every docker load and `podman load` follow
+// manifest.json; podman 4.3 prefers the OCI index when it names a single
+// image, and then keeps the full name (docker.io/library/busybox:latest,
+// not localhost/busybox:latest) — measured with podman 4.3 on Debian 12.
 func (s *saver) saveDocker(images []image) error {
-	var manifest []dockerManifestEntry
+	manifest := []dockerManifestEntry{}
 	repos := map[string]map[string]string{}
+	var index []ocispec.Descriptor
 	for _, img := range images {
-		if err := s.blob(img.manifest.Config.Digest); err != nil {
+		cfgSize, err := s.blob(img.manifest.Config.Digest)
+		if err != nil {
 			return err
 		}
-		me := dockerManifestEntry{Config: blobPath(img.manifest.Config.Digest), RepoTags: []string{}}
+		me := dockerManifestEntry{Config: blobPath(img.manifest.Config.Digest), RepoTags: []string{}, Layers: []string{}}
+		m := ocispec.Manifest{
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.manifest.Config.Digest, Size: cfgSize},
+			Layers:    []ocispec.Descriptor{},
+		}
+		m.SchemaVersion = 2
 		for i, layer := range img.manifest.Layers {
 			diffID := img.config.RootFS.DiffIDs[i]
-			if err := s.uncompressedLayer(layer, diffID); err != nil {
+			size, err := s.uncompressedLayer(layer, diffID)
+			if err != nil {
 				return err
 			}
 			me.Layers = append(me.Layers, blobPath(diffID))
+			m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffID, Size: size})
 		}
+		mb, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb)), Platform: img.entry.Manifest.Platform}
+		if _, done := s.written[mdesc.Digest]; !done {
+			if err := s.file(blobPath(mdesc.Digest), mb); err != nil {
+				return err
+			}
+			s.written[mdesc.Digest] = mdesc.Size
+		}
+		named, err := indexDescriptors(mdesc, img.entry.Names)
+		if err != nil {
+			return err
+		}
+		index = append(index, named...)
 		for _, name := range img.entry.Names {
 			familiar, repo, tag, ok, err := tagged(name)
 			if err != nil {
@@ -208,6 +238,9 @@ func (s *saver) saveDocker(images []image) error {
 		}
 		manifest = append(manifest, me)
 	}
+	if err := s.index(index); err != nil {
+		return err
+	}
 	if len(repos) > 0 {
 		b, err := json.Marshal(repos)
 		if err != nil {
@@ -224,24 +257,63 @@ func (s *saver) saveDocker(images []image) error {
 	return s.file("manifest.json", b)
 }
 
-// saveOCI writes an OCI image layout with blobs as stored (compressed) and
-// one index.json descriptor per name, annotated both ways (see ociName).
-func (s *saver) saveOCI(images []image) error {
+// indexDescriptors returns the index.json descriptors for one manifest:
+// one per name, annotated the way containerd and docker 25+ do (full name
+// and tag; see ociName), or one unannotated for an unnamed image.
+func indexDescriptors(desc ocispec.Descriptor, names []string) ([]ocispec.Descriptor, error) {
+	if len(names) == 0 {
+		return []ocispec.Descriptor{desc}, nil
+	}
+	var out []ocispec.Descriptor
+	for _, name := range names {
+		full, err := normalizeName(name)
+		if err != nil {
+			return nil, err
+		}
+		_, _, tag, ok, err := tagged(full)
+		if err != nil {
+			return nil, err
+		}
+		named := desc
+		named.Annotations = map[string]string{annotationContainerdName: full}
+		if ok {
+			named.Annotations[annotationRefName] = tag
+		}
+		out = append(out, named)
+	}
+	return out, nil
+}
+
+// index writes oci-layout and index.json.
+func (s *saver) index(manifests []ocispec.Descriptor) error {
 	if err := s.file(ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return err
 	}
-	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: manifests}
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
 	idx.SchemaVersion = 2
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	return s.file(ocispec.ImageIndexFile, b)
+}
+
+// saveOCI writes an OCI image layout with blobs as stored (compressed).
+func (s *saver) saveOCI(images []image) error {
+	var index []ocispec.Descriptor
 	for _, img := range images {
 		for _, d := range append([]ocispec.Descriptor{img.entry.Manifest, img.manifest.Config}, img.manifest.Layers...) {
-			if err := s.blob(d.Digest); err != nil {
+			if _, err := s.blob(d.Digest); err != nil {
 				return err
 			}
 		}
 		desc := ocispec.Descriptor{
 			MediaType: img.entry.Manifest.MediaType,
 			Digest:    img.entry.Manifest.Digest,
-			Size:      img.entry.Manifest.Size,
+			Size:      s.written[img.entry.Manifest.Digest],
 			Platform:  img.entry.Manifest.Platform,
 		}
 		if desc.MediaType == "" {
@@ -250,36 +322,11 @@ func (s *saver) saveOCI(images []image) error {
 		if desc.MediaType == "" {
 			desc.MediaType = ocispec.MediaTypeImageManifest
 		}
-		if desc.Size == 0 {
-			info, err := s.cs.Info(s.ctx, desc.Digest)
-			if err != nil {
-				return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-			}
-			desc.Size = info.Size
+		named, err := indexDescriptors(desc, img.entry.Names)
+		if err != nil {
+			return err
 		}
-		if len(img.entry.Names) == 0 {
-			idx.Manifests = append(idx.Manifests, desc)
-		}
-		for _, name := range img.entry.Names {
-			full, err := normalizeName(name)
-			if err != nil {
-				return err
-			}
-			_, _, tag, ok, err := tagged(full)
-			if err != nil {
-				return err
-			}
-			named := desc
-			named.Annotations = map[string]string{annotationContainerdName: full}
-			if ok {
-				named.Annotations[annotationRefName] = tag
-			}
-			idx.Manifests = append(idx.Manifests, named)
-		}
+		index = append(index, named...)
 	}
-	b, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
-	return s.file(ocispec.ImageIndexFile, b)
+	return s.index(index)
 }
