@@ -11,9 +11,9 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -56,12 +56,12 @@ func importImage(ctx context.Context, r io.Reader, cs *content.Store, opts Impor
 }
 
 // importLayer stores the rootfs tar gzip-compressed, computing its diff_id
-// (uncompressed digest) and blob digest in the same single pass. The stream
+// (uncompressed digest) as it compresses; the store digests the blob. The stream
 // is read through a tar reader so that something that is not a tar is an
 // error rather than an image that fails at its first run; the bytes stored
 // are the input's, unchanged.
 func importLayer(ctx context.Context, r io.Reader, cs *content.Store) (ocispec.Descriptor, digest.Digest, error) {
-	rc, _, err := decompress(r)
+	rc, _, err := archive.Decompress(r)
 	if err != nil {
 		return ocispec.Descriptor{}, "", fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
 	}
@@ -71,9 +71,10 @@ func importLayer(ctx context.Context, r io.Reader, cs *content.Store) (ocispec.D
 		return ocispec.Descriptor{}, "", err
 	}
 	defer w.Close()
-	blobDigester := digest.Canonical.Digester()
-	counter := &countWriter{w: io.MultiWriter(w, blobDigester.Hash())}
-	zw := gzip.NewWriter(counter)
+	zw, err := archive.Compress(w, archive.Gzip)
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
 	diffDigester := digest.Canonical.Digester()
 	tee := io.TeeReader(ctxReader{ctx, rc}, io.MultiWriter(zw, diffDigester.Hash()))
 	tr := tar.NewReader(tee)
@@ -97,22 +98,12 @@ func importLayer(ctx context.Context, r io.Reader, cs *content.Store) (ocispec.D
 	if err := zw.Close(); err != nil {
 		return ocispec.Descriptor{}, "", err
 	}
-	if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
+	desc, err := w.Commit(ctx)
+	if err != nil {
 		return ocispec.Descriptor{}, "", err
 	}
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: blobDigester.Digest(), Size: counter.n}
+	desc.MediaType = ocispec.MediaTypeImageLayerGzip
 	return desc, diffDigester.Digest(), nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // storeJSON marshals v and stores it as a blob of mediaType.

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -40,15 +41,14 @@ var metaMembers = map[string]bool{
 // member went into the content store as it streamed by (its descriptor is
 // kept by member name), except the few small metadata files.
 type archiveContents struct {
-	blobs    map[string]ocispec.Descriptor // member name → stored blob
-	digests  map[digest.Digest]bool        // every digest stored from this archive
-	meta     map[string][]byte             // metaMembers found
-	links    map[string]string             // link member → member it names
-	ingested int                           // members streamed into the store
+	blobs   map[string]ocispec.Descriptor // member name → stored blob
+	digests map[digest.Digest]bool        // every digest stored from this archive
+	meta    map[string][]byte             // metaMembers found
+	links   map[string]string             // link member → member it names
 }
 
 func (l *loader) load(r io.Reader) ([]Entry, error) {
-	rc, _, err := decompress(r)
+	rc, _, err := archive.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w: %v", errdefs.ErrInvalidArgument, err)
 	}
@@ -140,7 +140,6 @@ func (l *loader) scan(tr *tar.Reader) (*archiveContents, error) {
 		}
 		ac.blobs[name] = desc
 		ac.digests[desc.Digest] = true
-		ac.ingested++
 	}
 	return ac, nil
 }
@@ -204,7 +203,7 @@ func blobDigest(name string) (digest.Digest, bool) {
 
 // ingest streams one member into the store. A member whose path names its
 // digest is verified against it by the store; any other member (classic
-// <id>/layer.tar, <hex>.json) is hashed as it is written. Nothing is held
+// <id>/layer.tar, <hex>.json) is hashed by the store as it is written. Nothing is held
 // in memory beyond a copy buffer.
 func (l *loader) ingest(name string, size int64, r io.Reader) (ocispec.Descriptor, error) {
 	if d, ok := blobDigest(name); ok {
@@ -230,17 +229,14 @@ func (l *loader) ingest(name string, size int64, r io.Reader) (ocispec.Descripto
 		return ocispec.Descriptor{}, err
 	}
 	defer w.Close()
-	// The digest is computed here as well as in the store so that a blob
-	// already committed (Commit reporting AlreadyExists) is still named.
-	dg := digest.Canonical.Digester()
-	n, err := io.Copy(io.MultiWriter(w, dg.Hash()), ctxReader{l.ctx, r})
+	if _, err := io.Copy(w, ctxReader{l.ctx, r}); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := w.Commit(l.ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if _, err := w.Commit(l.ctx); err != nil && !errdefs.IsAlreadyExists(err) {
-		return ocispec.Descriptor{}, err
-	}
-	return ocispec.Descriptor{Digest: dg.Digest(), Size: n}, nil
+	return ocispec.Descriptor{Digest: desc.Digest, Size: desc.Size}, nil
 }
 
 // ingestRef names an ingest whose digest is not known yet; random, so two

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -123,8 +124,8 @@ func (l *loader) layerMediaType(desc ocispec.Descriptor, diffID digest.Digest) (
 		return "", err
 	}
 	defer f.Close()
-	rc, c, err := decompress(f)
-	if err != nil || c == uncompressed {
+	rc, c, err := archive.Decompress(f)
+	if err != nil || c == archive.Uncompressed {
 		return "", fmt.Errorf("%w: diff_id mismatch: content is %s, config says %s", errdefs.ErrInvalidArgument, desc.Digest, diffID)
 	}
 	defer rc.Close()
@@ -135,7 +136,7 @@ func (l *loader) layerMediaType(desc ocispec.Descriptor, diffID digest.Digest) (
 	if dg.Digest() != diffID {
 		return "", fmt.Errorf("%w: diff_id mismatch: uncompressed content is %s, config says %s", errdefs.ErrInvalidArgument, dg.Digest(), diffID)
 	}
-	if c == zstded {
+	if c == archive.Zstd {
 		return ocispec.MediaTypeImageLayerZstd, nil
 	}
 	return mediaTypeDockerLayerGzip, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -146,7 +147,7 @@ func (s *saver) decompressed(d, diffID digest.Digest, w io.Writer, size int64) (
 		return 0, fmt.Errorf("layer %s: %w", d, err)
 	}
 	defer f.Close()
-	rc, _, err := decompress(f)
+	rc, _, err := archive.Decompress(f)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", d, err)
 	}
