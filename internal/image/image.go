@@ -3,13 +3,24 @@
 // snapshots (fetch → verify → decompress → unpack), shared by pull, load and
 // import.
 //
-// CONTRACT (implementation pending: helper "image").
+// State lives under the store's root:
+//
+//	images.json  every image record and the unpacked size of every layer
+//	             snapshot, rewritten atomically (temp, fsync, rename) under
+//	images.lock  an exclusive flock for every read-modify-write;
+//	gc.lock      held shared by every Fetch (a lease: what it writes is not
+//	             referenced by an image yet) and exclusively by GC.
+//
+// Readers take no lock: a rename is atomic, so they see the old or the new
+// file, never half of one.
 package image
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/berth-dev/berth/internal/content"
@@ -17,8 +28,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-var errPending = errors.New("image: not implemented yet")
 
 // Image is one stored image. ID is the config digest (Docker's image ID).
 type Image struct {
@@ -29,16 +38,33 @@ type Image struct {
 	Created  time.Time          // when the store got it
 	ChainID  digest.Digest      // top layer's snapshot name ("" for an image with no layers)
 	Platform ocispec.Platform
+	// LastTagTime is when a name was last put on the image (inspect's
+	// Metadata.LastTagTime); zero for an image never tagged here.
+	LastTagTime time.Time `json:",omitempty"`
 }
 
-// Store keeps image records under <root>/images (atomic files + a
-// cross-process lock) on top of a content store and a snapshotter.
-type Store struct{}
+// Store keeps image records under <root> (atomic files + a cross-process
+// lock) on top of a content store and a snapshotter.
+type Store struct {
+	root string
+	cs   *content.Store
+	sn   snapshot.Snapshotter
+}
 
 // NewStore opens the image store.
 func NewStore(root string, cs *content.Store, sn snapshot.Snapshotter) (*Store, error) {
-	return nil, errPending
+	if cs == nil || sn == nil {
+		return nil, fmt.Errorf("image store %s: content store and snapshotter are required", root)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	return &Store{root: root, cs: cs, sn: sn}, nil
 }
+
+// Content and Snapshotter return the stores the image store is built on.
+func (s *Store) Content() *content.Store           { return s.cs }
+func (s *Store) Snapshotter() snapshot.Snapshotter { return s.sn }
 
 // Fetcher returns a blob's bytes (a registry, an archive being loaded).
 type Fetcher interface {
@@ -60,47 +86,23 @@ type Progress struct {
 type FetchOptions struct {
 	Fetcher  Fetcher
 	Manifest ocispec.Descriptor // the platform manifest (Docker schema 2 or OCI)
-	Progress func(Progress)     // may be nil; called from several goroutines, serialized by the caller
+	// Progress may be nil. Fetch serializes its calls (one at a time, from
+	// whichever goroutine has news), so it needs no locking of its own.
+	Progress func(Progress)
 	// Parallel bounds concurrent layer downloads (0 = 3, Docker's default).
 	Parallel int
-}
-
-// Fetch stores a manifest, its config and its layers in the content store
-// and unpacks the layers into snapshots, streaming each layer from the
-// fetcher through the digest check into its snapshot (one read). Layers
-// whose snapshot already exists are not fetched. It returns the image
-// (not yet named: see Tag). Nothing becomes visible unless verified.
-func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) { return Image{}, errPending }
-
-// Tag points name (normalized) at the image identified by target.
-func (s *Store) Tag(ctx context.Context, name string, img Image) error { return errPending }
-
-// Get finds an image by name, full or short ID (sha256: optional), or digest reference.
-func (s *Store) Get(ctx context.Context, ref string) (Image, error) { return Image{}, errPending }
-
-// List returns all images.
-func (s *Store) List(ctx context.Context) ([]Image, error) { return nil, errPending }
-
-// Manifest and Config read an image's manifest and config from the content store.
-func (s *Store) Manifest(ctx context.Context, img Image) (ocispec.Manifest, error) {
-	return ocispec.Manifest{}, errPending
-}
-func (s *Store) Config(ctx context.Context, img Image) (ocispec.Image, error) {
-	return ocispec.Image{}, errPending
-}
-
-// Delete removes names or images like `docker rmi`: untag by name, delete by
-// ID when no name is left; inUse reports image IDs containers use (refused
-// with errdefs.ErrConflict unless force). Returns Docker's Untagged/Deleted lines.
-func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse func(digest.Digest) bool) ([]DeleteItem, error) {
-	return nil, errPending
 }
 
 // DeleteItem is one line of rmi output.
 type DeleteItem struct{ Untagged, Deleted string }
 
-// GC removes blobs and snapshots no image references (and, for snapshots,
-// that keep(key) does not protect: container snapshots) and crash leftovers.
-func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (reclaimed int64, err error) {
-	return 0, errPending
+// Lease keeps GC away while the caller writes blobs or snapshots that no
+// image references yet (imagearchive.Load before Tag, a build). Fetch takes
+// one itself. Call release when the result is recorded (or abandoned).
+func (s *Store) Lease(ctx context.Context) (release func(), err error) {
+	l, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), false)
+	if err != nil {
+		return nil, fmt.Errorf("image lease: %w", err)
+	}
+	return func() { l.unlock() }, nil
 }

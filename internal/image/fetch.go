@@ -1,0 +1,495 @@
+package image
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// Fetch stores a manifest, its config and its layers in the content store
+// and unpacks the layers into snapshots, streaming each layer from the
+// fetcher through the digest checks into its snapshot (one read). Layers
+// whose snapshot already exists are not unpacked again. Nothing becomes
+// visible unless verified. The image is recorded (dangling if new, keeping
+// its names if known) so that GC keeps it; Tag names it.
+func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
+	if opts.Fetcher == nil {
+		return Image{}, fmt.Errorf("fetch %s: %w: no fetcher", opts.Manifest.Digest, errdefs.ErrInvalidArgument)
+	}
+	release, err := s.Lease(ctx)
+	if err != nil {
+		return Image{}, err
+	}
+	defer release()
+
+	mb, err := s.fetchSmall(ctx, opts.Fetcher, opts.Manifest)
+	if err != nil {
+		return Image{}, fmt.Errorf("fetch manifest: %w", err)
+	}
+	m, err := parseManifest(mb)
+	if err != nil {
+		return Image{}, fmt.Errorf("fetch manifest %s: %w", opts.Manifest.Digest, err)
+	}
+	cb, err := s.fetchSmall(ctx, opts.Fetcher, m.Config)
+	if err != nil {
+		return Image{}, fmt.Errorf("fetch config: %w", err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cb, &cfg); err != nil {
+		return Image{}, fmt.Errorf("%w: config %s: %v", errdefs.ErrInvalidArgument, m.Config.Digest, err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) != len(m.Layers) {
+		return Image{}, fmt.Errorf("%w: config %s lists %d diff IDs for %d layers", errdefs.ErrInvalidArgument, m.Config.Digest, len(diffIDs), len(m.Layers))
+	}
+	for _, d := range diffIDs {
+		if err := d.Validate(); err != nil {
+			return Image{}, fmt.Errorf("%w: config %s: diff ID %q: %v", errdefs.ErrInvalidArgument, m.Config.Digest, d, err)
+		}
+	}
+	chain := ChainIDs(diffIDs)
+
+	u := &unpacker{
+		s:        s,
+		fetcher:  opts.Fetcher,
+		progress: &progressSink{fn: opts.Progress},
+		overlay:  s.sn.OverlayWhiteouts(),
+	}
+	sizes, err := u.run(ctx, m.Layers, diffIDs, chain, opts.Parallel)
+	if err != nil {
+		return Image{}, err
+	}
+
+	target := opts.Manifest
+	if target.MediaType == "" {
+		target.MediaType = m.MediaType
+		if target.MediaType == "" {
+			target.MediaType = ocispec.MediaTypeImageManifest
+		}
+	}
+	target.Size = int64(len(mb))
+	img := Image{
+		ID:      m.Config.Digest,
+		Target:  target,
+		Created: time.Now().UTC(),
+		Platform: ocispec.Platform{
+			OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion,
+		},
+	}
+	if len(chain) > 0 {
+		img.ChainID = chain[len(chain)-1]
+	}
+	err = s.update(ctx, func(r *records) error {
+		img = *r.upsert(img)
+		for i, sz := range sizes {
+			if sz >= 0 {
+				r.Layers[chain[i]] = sz
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("record image %s: %w", img.ID, err)
+	}
+	return img, nil
+}
+
+// unpacker is one Fetch's layer pipeline.
+type unpacker struct {
+	s        *Store
+	fetcher  Fetcher
+	progress *progressSink
+	overlay  bool
+	sem      chan struct{}   // bounds concurrent downloads
+	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
+}
+
+type layerTask struct {
+	i       int
+	desc    ocispec.Descriptor
+	diffID  digest.Digest
+	chainID digest.Digest
+	parent  digest.Digest // "" for the base layer
+	id      string        // short digest for progress
+}
+
+// run unpacks every layer and returns each one's unpacked size (-1 for a
+// layer that already existed). The first failure cancels the others; each
+// removes its own active snapshot, so nothing half-written stays visible.
+//
+// With overlay whiteouts every layer unpacks at once into an empty active
+// snapshot and only the commits go in order (a layer's commit names its
+// parent, which must be committed). The native snapshotter copies the
+// parent into the new snapshot, so layer i is prepared only after i-1 is
+// committed; its download still runs ahead into the content store.
+func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs, chain []digest.Digest, parallel int) ([]int64, error) {
+	if parallel <= 0 {
+		parallel = 3
+	}
+	u.sem = make(chan struct{}, parallel)
+	u.done = make([]chan struct{}, len(layers))
+	sizes := make([]int64, len(layers))
+	for i := range layers {
+		u.done[i] = make(chan struct{})
+		sizes[i] = -1
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, l := range layers {
+		t := layerTask{i: i, desc: l, diffID: diffIDs[i], chainID: chain[i], id: shortID(l.Digest)}
+		if i > 0 {
+			t.parent = chain[i-1]
+		}
+		g.Go(func() error {
+			n, err := u.layer(gctx, t)
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", t.desc.Digest, err)
+			}
+			sizes[t.i] = n
+			close(u.done[t.i])
+			return nil
+		})
+	}
+	return sizes, g.Wait()
+}
+
+func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
+	exists, err := u.committed(ctx, t.chainID)
+	if err != nil {
+		return 0, err
+	}
+	if exists {
+		// The snapshot is what containers need; the blob is what save and
+		// push need, so fetch it if a differently compressed twin left
+		// only the snapshot behind.
+		if err := u.acquire(ctx); err != nil {
+			return 0, err
+		}
+		defer u.release()
+		if err := u.download(ctx, t, false); err != nil {
+			return 0, err
+		}
+		u.progress.emit(t.id, "Already exists", 0, 0)
+		return -1, nil
+	}
+	u.progress.emit(t.id, "Waiting", 0, t.desc.Size)
+	if u.overlay {
+		return u.stream(ctx, t)
+	}
+	return u.sequential(ctx, t)
+}
+
+// stream unpacks one layer in a single pass: fetcher → content ingest
+// (compressed digest) → decompress → diff ID hash → Apply.
+func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr error) {
+	if err := u.acquire(ctx); err != nil {
+		return 0, err
+	}
+	held := true
+	defer func() {
+		if held {
+			u.release()
+		}
+	}()
+	src, w, err := u.open(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	if w != nil {
+		defer w.Close()
+	} else if exists, err := u.committed(ctx, t.chainID); err != nil || exists {
+		// Another process fetched this blob while we waited for its
+		// ingest lock, and has unpacked it too.
+		if err == nil {
+			u.progress.emit(t.id, "Already exists", 0, 0)
+		}
+		return -1, err
+	}
+	key, dir, err := u.prepare(ctx, t, "")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = u.s.sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	n, err := u.extract(ctx, t, src, w, dir, archive.WhiteoutsOverlay)
+	if err != nil {
+		return 0, err
+	}
+	u.release()
+	held = false
+	return n, u.commit(ctx, t, key, dir)
+}
+
+// sequential is the native snapshotter's path: download into the content
+// store while earlier layers unpack, then unpack on top of the parent.
+func (u *unpacker) sequential(ctx context.Context, t layerTask) (_ int64, retErr error) {
+	if err := u.acquire(ctx); err != nil {
+		return 0, err
+	}
+	err := u.download(ctx, t, true)
+	u.release()
+	if err != nil {
+		return 0, err
+	}
+	if err := u.waitParent(ctx, t); err != nil {
+		return 0, err
+	}
+	if exists, err := u.committed(ctx, t.chainID); err != nil || exists {
+		if err == nil {
+			u.progress.emit(t.id, "Already exists", 0, 0)
+		}
+		return -1, err
+	}
+	key, dir, err := u.prepare(ctx, t, t.parent.String())
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = u.s.sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	src, err := u.s.cs.Open(ctx, t.desc.Digest)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	n, err := u.extract(ctx, t, src, nil, dir, archive.WhiteoutsApply)
+	if err != nil {
+		return 0, err
+	}
+	return n, u.commit(ctx, t, key, dir)
+}
+
+// open returns the layer's compressed bytes: from the content store when
+// the blob is there, else from the fetcher together with the ingest they
+// must be written to. When another process holds the ingest, content's
+// Writer waits for it and then reports ErrAlreadyExists: read its result.
+func (u *unpacker) open(ctx context.Context, t layerTask) (io.ReadCloser, *content.Writer, error) {
+	if _, err := u.s.cs.Info(ctx, t.desc.Digest); err == nil {
+		f, err := u.s.cs.Open(ctx, t.desc.Digest)
+		return f, nil, err
+	} else if !errdefs.IsNotFound(err) {
+		return nil, nil, err
+	}
+	w, err := u.s.cs.Writer(ctx, t.desc.Digest.String(), t.desc)
+	if errdefs.IsAlreadyExists(err) {
+		f, err := u.s.cs.Open(ctx, t.desc.Digest)
+		return f, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := u.fetcher.Fetch(ctx, t.desc)
+	if err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	return rc, w, nil
+}
+
+// download puts the blob in the content store unless it is there.
+func (u *unpacker) download(ctx context.Context, t layerTask, report bool) error {
+	src, w, err := u.open(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if w == nil {
+		return nil
+	}
+	defer w.Close()
+	var r io.Reader = src
+	if report {
+		r = u.progress.reader(src, t.id, t.desc.Size)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	if report {
+		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
+	}
+	if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
+		return err
+	}
+	if report {
+		u.progress.emit(t.id, "Download complete", 0, 0)
+	}
+	return nil
+}
+
+// extract applies the compressed stream src to dir, writing it to w on the
+// way when w is not nil, and verifies both digests: the compressed one by
+// committing w (the content store checks it), the uncompressed one
+// against the config's diff ID. It returns the uncompressed size.
+func (u *unpacker) extract(ctx context.Context, t layerTask, src io.Reader, w *content.Writer, dir string, wf archive.WhiteoutFormat) (int64, error) {
+	var r io.Reader = src
+	if w != nil {
+		r = io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w)
+	}
+	dec, _, err := archive.Decompress(r)
+	if err != nil {
+		return 0, fmt.Errorf("decompress: %w", err)
+	}
+	defer dec.Close()
+	h := t.diffID.Algorithm().Hash()
+	tr := io.TeeReader(dec, h)
+	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf})
+	if err != nil {
+		return 0, fmt.Errorf("apply: %w", err)
+	}
+	// Apply may stop at the end-of-archive marker and the decompressor at
+	// the end of its stream: both digests must cover every byte.
+	tail, err := io.Copy(io.Discard, tr)
+	if err != nil {
+		return 0, fmt.Errorf("decompress: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return 0, fmt.Errorf("read: %w", err)
+	}
+	if w != nil {
+		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
+		if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
+			return 0, err
+		}
+		u.progress.emit(t.id, "Download complete", 0, 0)
+	}
+	if got := digest.NewDigest(t.diffID.Algorithm(), h); got != t.diffID {
+		return 0, fmt.Errorf("%w: uncompressed layer digest %s does not match diff ID %s", errdefs.ErrInvalidArgument, got, t.diffID)
+	}
+	n += tail
+	u.progress.emit(t.id, "Extracting", n, n)
+	return n, nil
+}
+
+func (u *unpacker) prepare(ctx context.Context, t layerTask, parent string) (key, dir string, err error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	key = "extract-" + hex.EncodeToString(b[:]) + "-" + t.chainID.String()
+	dir, err = u.s.sn.Prepare(ctx, key, parent, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("prepare snapshot: %w", err)
+	}
+	return key, dir, nil
+}
+
+// commit makes layer t's snapshot durable and visible once its parent is.
+func (u *unpacker) commit(ctx context.Context, t layerTask, key, dir string) error {
+	if err := u.waitParent(ctx, t); err != nil {
+		return err
+	}
+	if err := archive.SyncDir(dir); err != nil {
+		return fmt.Errorf("sync snapshot: %w", err)
+	}
+	err := u.s.sn.Commit(ctx, t.chainID.String(), key, t.parent.String())
+	if err != nil && !errdefs.IsAlreadyExists(err) { // a concurrent unpack won: same content
+		return fmt.Errorf("commit snapshot: %w", err)
+	}
+	u.progress.emit(t.id, "Pull complete", 0, 0)
+	return nil
+}
+
+func (u *unpacker) waitParent(ctx context.Context, t layerTask) error {
+	if t.i == 0 {
+		return nil
+	}
+	select {
+	case <-u.done[t.i-1]:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (u *unpacker) committed(ctx context.Context, chainID digest.Digest) (bool, error) {
+	info, err := u.s.sn.Stat(ctx, chainID.String())
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat snapshot %s: %w", chainID, err)
+	}
+	return info.Kind == snapshot.KindCommitted, nil
+}
+
+func (u *unpacker) acquire(ctx context.Context) error {
+	select {
+	case u.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (u *unpacker) release() { <-u.sem }
+
+func shortID(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		e = e[:12]
+	}
+	return e
+}
+
+// progressSink serializes progress events from the layer goroutines.
+type progressSink struct {
+	mu sync.Mutex
+	fn func(Progress)
+}
+
+func (p *progressSink) emit(id, action string, cur, total int64) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fn(Progress{ID: id, Action: action, Current: cur, Total: total})
+}
+
+// reader reports "Downloading" as r is read, at most every 100ms (a
+// terminal redraws no faster, and a callback per 32 KiB read would cost
+// more than the read).
+func (p *progressSink) reader(r io.Reader, id string, total int64) io.Reader {
+	if p.fn == nil {
+		return r
+	}
+	return &progressReader{r: r, p: p, id: id, total: total}
+}
+
+type progressReader struct {
+	r     io.Reader
+	p     *progressSink
+	id    string
+	n     int64
+	total int64
+	last  time.Time
+}
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	n, err := pr.r.Read(b)
+	pr.n += int64(n)
+	if now := time.Now(); now.Sub(pr.last) >= 100*time.Millisecond || (errors.Is(err, io.EOF) && pr.n > 0) {
+		pr.last = now
+		pr.p.emit(pr.id, "Downloading", pr.n, pr.total)
+	}
+	return n, err
+}

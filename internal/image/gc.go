@@ -1,0 +1,140 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/opencontainers/go-digest"
+)
+
+// GC removes blobs and snapshots no image references (and, for snapshots,
+// that keep(key) does not protect: container snapshots, and with them their
+// parent layers) and crash leftovers (ingests, half-made snapshot
+// directories, active snapshots of an unpack that died).
+//
+// It takes gc.lock exclusively, so it waits for every Fetch and Lease in
+// flight: what they wrote is not referenced by an image yet, and sweeping
+// it would break a concurrent pull. It holds the records lock throughout, so
+// no image appears or vanishes between mark and sweep.
+func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (reclaimed int64, err error) {
+	gl, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), true)
+	if err != nil {
+		return 0, fmt.Errorf("gc: %w", err)
+	}
+	defer gl.unlock()
+	il, err := lockFile(ctx, filepath.Join(s.root, "images.lock"), true)
+	if err != nil {
+		return 0, fmt.Errorf("gc: %w", err)
+	}
+	defer il.unlock()
+	r, err := s.load()
+	if err != nil {
+		return 0, fmt.Errorf("gc: %w", err)
+	}
+
+	// Mark.
+	blobs := map[digest.Digest]bool{}
+	snaps := map[string]bool{}
+	for _, img := range r.Images {
+		blobs[img.Target.Digest] = true
+		blobs[img.ID] = true
+		// An image whose manifest or config is unreadable keeps what we
+		// can still name; the rest of the store is not held hostage.
+		if m, err := s.Manifest(ctx, img); err == nil {
+			for _, l := range m.Layers {
+				blobs[l.Digest] = true
+			}
+		}
+		if c, err := s.Config(ctx, img); err == nil {
+			for _, id := range ChainIDs(c.RootFS.DiffIDs) {
+				snaps[id.String()] = true
+			}
+		} else if img.ChainID != "" {
+			snaps[img.ChainID.String()] = true
+		}
+	}
+	infos := map[string]snapshot.Info{}
+	if err := s.sn.Walk(ctx, func(i snapshot.Info) error { infos[i.Key] = i; return nil }); err != nil {
+		return 0, fmt.Errorf("gc: walk snapshots: %w", err)
+	}
+	// A marked snapshot holds its whole parent chain.
+	var hold func(key string)
+	hold = func(key string) {
+		for key != "" {
+			snaps[key] = true
+			key = infos[key].Parent
+		}
+	}
+	for key := range infos {
+		if snaps[key] || (keep != nil && keep(key)) {
+			hold(key)
+		}
+	}
+
+	// Sweep snapshots, children before parents (Remove refuses a parent).
+	children := map[string]int{}
+	for _, i := range infos {
+		if i.Parent != "" {
+			children[i.Parent]++
+		}
+	}
+	var errs []error
+	for removed := true; removed; {
+		removed = false
+		for key, i := range infos {
+			if snaps[key] || children[key] > 0 {
+				continue
+			}
+			size, _ := s.sn.Usage(ctx, key)
+			if err := s.sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove snapshot %s: %w", key, err))
+				snaps[key] = true // leave it; do not retry forever
+				continue
+			}
+			reclaimed += size
+			delete(infos, key)
+			delete(r.Layers, digest.Digest(key))
+			if i.Parent != "" {
+				children[i.Parent]--
+			}
+			removed = true
+		}
+	}
+
+	// Sweep blobs.
+	var dead []content.Info
+	if err := s.cs.Walk(ctx, func(i content.Info) error {
+		if !blobs[i.Digest] {
+			dead = append(dead, i)
+		}
+		return nil
+	}); err != nil {
+		return reclaimed, fmt.Errorf("gc: walk content: %w", err)
+	}
+	for _, i := range dead {
+		if err := s.cs.Delete(ctx, i.Digest); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove blob %s: %w", i.Digest, err))
+			continue
+		}
+		reclaimed += i.Size
+	}
+
+	if err := s.cs.CleanIngests(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.sn.Cleanup(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.save(r); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return reclaimed, fmt.Errorf("gc: %w", err)
+	}
+	return reclaimed, nil
+}
