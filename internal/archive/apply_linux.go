@@ -149,16 +149,23 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	}
 	pfd, err := a.root.parent(parentRel)
 	if err != nil {
-		if errors.Is(err, unix.ENOTDIR) {
-			return invalid(hdr.Name, "parent is not a directory")
-		}
-		return fmt.Errorf("entry %q: %w", hdr.Name, err)
+		return parentErr(hdr.Name, err)
 	}
 	if err := a.create(pfd, name, base, hdr, tr); err != nil {
 		return fmt.Errorf("entry %q: %w", hdr.Name, err)
 	}
 	a.created[name] = struct{}{}
 	return nil
+}
+
+// parentErr classifies a parent directory that cannot be reached: a path
+// through a file, a symlink loop, or a symlink that leads (inside the root)
+// to nothing. Those are properties of the layer, not of the host.
+func parentErr(entry string, err error) error {
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EXDEV) {
+		return invalid(entry, fmt.Sprintf("parent is not a directory inside the target (%v)", err))
+	}
+	return fmt.Errorf("entry %q: %w", entry, err)
 }
 
 // replace clears the way for a new entry at base: like Docker, an existing
@@ -291,7 +298,7 @@ func (a *applier) link(pfd int, name, base string, hdr *tar.Header) error {
 func (a *applier) whiteout(entry, parentRel, base string) error {
 	pfd, err := a.root.parent(parentRel)
 	if err != nil {
-		return fmt.Errorf("whiteout %q: %w", entry, err)
+		return parentErr(entry, err)
 	}
 	if base == whiteoutOpaque {
 		return a.opaque(entry, pfd, parentRel)
