@@ -16,17 +16,18 @@ BIN_DIR  := bin
 CACHE    := .cache
 FIXTURES := $(CACHE)/fixtures
 
-# Binaries built from ./cmd/<name> into bin/<name>. Add berth and berthd here once
-# their main packages exist. All are pure Go and static: the runtime re-executes
-# itself inside containers whose rootfs has no libc of ours. Its process entry point
-# is internal/linux/nsenter's assembly entry (-E), which joins namespaces before the
-# Go runtime starts; a binary linked with -E must import that package.
-BINARIES ?= berth-runtime
+# Binaries built from ./cmd/<name> into bin/<name>. All are pure Go and static: the
+# runtime re-executes itself inside containers whose rootfs has no libc of ours. Its
+# process entry point is internal/linux/nsenter's assembly entry (-E), which joins
+# namespaces before the Go runtime starts; only a binary that imports that package
+# may be linked with -E, so the flag is per binary (ENTRY_<name>).
+BINARIES ?= berth-runtime berth
 
 # netgo/osusergo keep net and os/user pure Go.
 GO_TAGS    ?= netgo osusergo
-GO_LDFLAGS ?= -s -w -E github.com/berth-dev/berth/internal/linux/nsenter.entry
-GO_BUILD    = CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(GO_LDFLAGS)'
+GO_LDFLAGS ?= -s -w
+ENTRY_berth-runtime := -E github.com/berth-dev/berth/internal/linux/nsenter.entry
+GO_BUILD    = CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)'
 
 # The runtime the demo and the e2e scripts drive (override: make demo RUNTIME=runc).
 RUNTIME ?= $(CURDIR)/$(BIN_DIR)/berth-runtime
@@ -53,7 +54,7 @@ build: $(addprefix $(BIN_DIR)/,$(BINARIES))
 # Always hand over to `go build`: its cache knows better than make what changed.
 $(BIN_DIR)/%: FORCE
 	@mkdir -p $(BIN_DIR)
-	$(GO_BUILD) -o $@ ./cmd/$*
+	$(GO_BUILD) -ldflags '$(GO_LDFLAGS) $(ENTRY_$*)' -o $@ ./cmd/$*
 	@# A binary that silently came out dynamic would work here and fail inside a
 	@# container; check.
 	@if ! file -L $@ | grep -Eq 'statically linked|static-pie linked'; then \

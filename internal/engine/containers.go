@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+)
+
+// Container is a container's durable record: <root>/containers/<id>/container.json.
+// The configuration uses the Docker Engine API's types, so `inspect`, `ps`
+// and the API server share one model.
+type Container struct {
+	ID         string
+	Name       string
+	Created    time.Time
+	ImageRef   string // the image as the user named it
+	ImageID    string
+	Config     container.Config
+	HostConfig container.HostConfig
+	// Snapshot is the key of the container's writable snapshot.
+	Snapshot string
+	// Driver is the snapshotter that holds Snapshot.
+	Driver string
+}
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+func (e *Engine) containersDir() string { return filepath.Join(e.opts.Root, "containers") }
+
+// lockContainers takes the cross-process lock that serializes container
+// record mutations (names are unique across processes).
+func (e *Engine) lockContainers() (func(), error) {
+	if err := os.MkdirAll(e.containersDir(), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(e.containersDir(), ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// addContainer writes a new record, refusing a duplicate name.
+func (e *Engine) addContainer(c *Container) error {
+	unlock, err := e.lockContainers()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all, err := e.listContainers()
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.Name == c.Name {
+			return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+c.Name, o.ID, errdefs.ErrConflict)
+		}
+	}
+	return e.writeContainer(c)
+}
+
+func (e *Engine) writeContainer(c *Container) error {
+	dir := filepath.Join(e.containersDir(), c.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "container.json"), b, 0o600)
+}
+
+// listContainers reads every record; a directory without a readable record
+// (a create killed before its first write) is skipped.
+func (e *Engine) listContainers() ([]*Container, error) {
+	ents, err := os.ReadDir(e.containersDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(e.containersDir(), ent.Name(), "container.json"))
+		if err != nil {
+			continue
+		}
+		var c Container
+		if json.Unmarshal(b, &c) == nil && c.ID == ent.Name() {
+			out = append(out, &c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// lookupContainer finds a container by full ID, unique ID prefix or name.
+func (e *Engine) lookupContainer(ref string) (*Container, error) {
+	all, err := e.listContainers()
+	if err != nil {
+		return nil, err
+	}
+	ref = strings.TrimPrefix(ref, "/")
+	var hits []*Container
+	for _, c := range all {
+		if c.ID == ref || c.Name == ref {
+			return c, nil
+		}
+		if strings.HasPrefix(c.ID, ref) {
+			hits = append(hits, c)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return nil, fmt.Errorf("multiple containers match %q: %w", ref, errdefs.ErrInvalidArgument)
+}
+
+// imageInUse reports whether any container uses the image.
+func (e *Engine) imageInUse(id string) bool {
+	all, _ := e.listContainers()
+	for _, c := range all {
+		if c.ImageID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic replaces path with data: a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

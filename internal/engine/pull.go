@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Event reports progress of one blob in a pull, push or load, in the shape
+// of Docker's JSON progress messages: ID is the short digest, Status the
+// action ("Downloading", "Pull complete", "Pushed", …), Current/Total bytes.
+type Event struct {
+	ID      string
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// Platform is "os/arch[/variant]"; "" picks the host's.
+	Platform string
+	// Events receives per-layer progress; it may be nil. Calls are serialized.
+	Events func(Event)
+}
+
+// PullResult says what a pull did.
+type PullResult struct {
+	Name     string // normalized reference pulled
+	Digest   string // repo@sha256:… of what the reference resolved to
+	ImageID  string
+	UpToDate bool // the store already had exactly this image under Name
+}
+
+// Pull resolves ref on its registry and stores the image for the platform,
+// unpacked and ready to run, under ref's name (a digest reference leaves the
+// image untagged but findable by digest, like Docker).
+func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullResult, error) {
+	name, err := registry.Normalize(ref)
+	if err != nil {
+		return PullResult{}, err
+	}
+	platform, err := ParsePlatform(opts.Platform)
+	if err != nil {
+		return PullResult{}, err
+	}
+	res, err := e.registry.Resolve(ctx, name, &platform)
+	if err != nil {
+		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
+	}
+	out := PullResult{Name: res.Name, Digest: res.Digest}
+	if cur, err := e.images.Get(ctx, res.Name); err == nil && cur.Target.Digest == res.Manifest.Digest {
+		out.ImageID = cur.ID.String()
+		out.UpToDate = true
+		return out, e.images.AddDigest(ctx, cur, res.Digest)
+	}
+	progress := serialize(opts.Events)
+	img, err := e.images.Fetch(ctx, image.FetchOptions{
+		Fetcher:  e.registry.Fetcher(res.Repo),
+		Manifest: res.Manifest,
+		Progress: func(p image.Progress) {
+			progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
+		},
+	})
+	if err != nil {
+		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
+	}
+	if !strings.Contains(res.Name, "@") {
+		if err := e.images.Tag(ctx, res.Name, img); err != nil {
+			return PullResult{}, err
+		}
+	}
+	if err := e.images.AddDigest(ctx, img, res.Digest); err != nil {
+		return PullResult{}, err
+	}
+	out.ImageID = img.ID.String()
+	return out, nil
+}
+
+// ParsePlatform parses "os/arch[/variant]"; "" is the host platform.
+func ParsePlatform(s string) (ocispec.Platform, error) {
+	if s == "" {
+		return ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
+	}
+	f := strings.Split(s, "/")
+	if len(f) < 2 || len(f) > 3 || f[0] == "" || f[1] == "" {
+		return ocispec.Platform{}, fmt.Errorf("invalid platform %q: want os/arch[/variant]: %w", s, errdefs.ErrInvalidArgument)
+	}
+	p := ocispec.Platform{OS: f[0], Architecture: f[1]}
+	if len(f) == 3 {
+		p.Variant = f[2]
+	}
+	return p, nil
+}
+
+// serialize makes fn safe to call from several goroutines.
+func serialize(fn func(Event)) func(Event) {
+	if fn == nil {
+		return func(Event) {}
+	}
+	ch := make(chan struct{}, 1)
+	return func(ev Event) {
+		ch <- struct{}{}
+		fn(ev)
+		<-ch
+	}
+}
