@@ -208,7 +208,7 @@ func addDebianTop(tw *tar.Writer, rootfs string) error {
 		if err := dir(filepath.Dir(f[0])); err != nil {
 			return err
 		}
-		if err := writeFile(tw, f[0], 0o644, []byte(f[1])); err != nil {
+		if err := tarFile(tw, f[0], 0o644, []byte(f[1])); err != nil {
 			return err
 		}
 	}
@@ -224,7 +224,7 @@ func addRandom(tw *tar.Writer, dir string, n int64) error {
 	for i := 0; n > 0; i++ {
 		size := min(n, chunk)
 		_, _ = rng.Read(buf[:size]) // ChaCha8.Read never fails
-		if err := writeFile(tw, fmt.Sprintf("%s/random-%03d.bin", dir, i), 0o644, buf[:size]); err != nil {
+		if err := tarFile(tw, fmt.Sprintf("%s/random-%03d.bin", dir, i), 0o644, buf[:size]); err != nil {
 			return err
 		}
 		n -= size
@@ -574,7 +574,7 @@ func addEntry(tw *tar.Writer, rootfs, rel string, links map[uint64]string) error
 	return err
 }
 
-func writeFile(tw *tar.Writer, name string, mode int64, data []byte) error {
+func tarFile(tw *tar.Writer, name string, mode int64, data []byte) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: imageCreated}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
@@ -669,7 +669,7 @@ func HostileImages() ([]HostileImage, error) {
 	}
 	const climb = "../../../../../../../../../.."
 	file := func(name, content string) func(*tar.Writer) error {
-		return func(tw *tar.Writer) error { return writeFile(tw, name, 0o644, []byte(content)) }
+		return func(tw *tar.Writer) error { return tarFile(tw, name, 0o644, []byte(content)) }
 	}
 	link := func(typ byte, name, target string) func(*tar.Writer) error {
 		return func(tw *tar.Writer) error {
