@@ -1,0 +1,228 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// threeLayers has a whiteout and an opaque directory in its top layer and
+// one layer of each compression.
+func threeLayers(t *testing.T, mutate func(*ocispec.Image)) testImage {
+	return buildImage(t, "three", []layer{
+		{comp: archive.Gzip, entries: []entry{
+			dir("etc/"), file("etc/a", "a1"), file("etc/b", "b1"),
+			dir("opq/"), file("opq/old", "old"),
+			dir("bin/"), file("bin/sh", "sh"), symlink("link", "etc/a"),
+		}},
+		{comp: archive.Zstd, entries: []entry{dir("etc/"), file("etc/a", "a2"), file("etc/c", "c2")}},
+		{comp: archive.Uncompressed, entries: []entry{
+			file("etc/.wh.b", ""), dir("opq/"), file("opq/.wh..wh..opq", ""), file("opq/new", "new"),
+		}},
+	}, mutate)
+}
+
+func TestFetchUnpacksLayers(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ti := threeLayers(t, nil)
+	f := newFetcher(ti)
+
+	var mu sync.Mutex
+	actions := map[string][]string{}
+	img, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest, Parallel: 2, Progress: func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		actions[p.ID] = append(actions[p.ID], p.Action)
+	}})
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	if img.ID != ti.config || img.ChainID != ti.top() || img.Target.Digest != ti.manifest.Digest {
+		t.Fatalf("image = %+v, want ID %s chain %s", img, ti.config, ti.top())
+	}
+	if img.Platform.OS != "linux" || img.Platform.Architecture != "amd64" {
+		t.Errorf("platform = %+v", img.Platform)
+	}
+	for _, l := range ti.layers {
+		got := strings.Join(actions[shortID(l.Digest)], ",")
+		for _, want := range []string{"Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("layer %s progress %q lacks %q", shortID(l.Digest), got, want)
+			}
+		}
+	}
+	for _, c := range ti.chain {
+		if i, err := s.sn.Stat(ctx, c.String()); err != nil || i.Kind != snapshot.KindCommitted {
+			t.Errorf("snapshot %s: %+v, %v", c, i, err)
+		}
+	}
+	for d := range ti.blobs {
+		if _, err := s.cs.Info(ctx, d); err != nil {
+			t.Errorf("blob %s not stored: %v", d, err)
+		}
+	}
+	for k, kind := range snapshots(t, s) {
+		if kind != snapshot.KindCommitted {
+			t.Errorf("active snapshot %s left behind", k)
+		}
+	}
+
+	// The top chain, mounted, is the image's filesystem.
+	if _, err := s.sn.Prepare(ctx, "ctr", img.ChainID.String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := s.sn.Mounts(ctx, "ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.MountAll(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := snapshot.UnmountAll(target); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	for _, tc := range []struct{ path, want string }{
+		{"etc/a", "a2"}, {"etc/b", ""}, {"etc/c", "c2"}, {"opq/old", ""}, {"opq/new", "new"}, {"bin/sh", "sh"},
+	} {
+		b, err := os.ReadFile(filepath.Join(target, tc.path))
+		switch {
+		case tc.want == "" && !errors.Is(err, os.ErrNotExist):
+			t.Errorf("%s: want deleted, got %q, %v", tc.path, b, err)
+		case tc.want != "" && string(b) != tc.want:
+			t.Errorf("%s = %q, %v; want %q", tc.path, b, err, tc.want)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(target, "link")); err != nil || l != "etc/a" {
+		t.Errorf("link -> %q, %v", l, err)
+	}
+
+	// A second fetch finds every layer and fetches none.
+	before := f.total.Load()
+	actions = map[string][]string{}
+	if _, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest, Progress: func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		actions[p.ID] = append(actions[p.ID], p.Action)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.total.Load() - before; n != 0 {
+		t.Errorf("second fetch fetched %d blobs", n)
+	}
+	for _, l := range ti.layers {
+		if got := strings.Join(actions[shortID(l.Digest)], ","); got != "Already exists" {
+			t.Errorf("layer %s progress on refetch = %q", shortID(l.Digest), got)
+		}
+	}
+}
+
+func TestFetchRejectsBadLayer(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		broken int // the layer whose snapshot must not exist
+		setup  func(t *testing.T) (testImage, *memFetcher)
+	}{
+		{"compressed digest", 1, func(t *testing.T) (testImage, *memFetcher) {
+			ti := threeLayers(t, nil)
+			f := newFetcher(ti)
+			f.corrupt[ti.layers[1].Digest] = true
+			return ti, f
+		}},
+		{"diff ID", 2, func(t *testing.T) (testImage, *memFetcher) {
+			ti := threeLayers(t, func(c *ocispec.Image) { c.RootFS.DiffIDs[2] = digest.FromString("not this layer") })
+			return ti, newFetcher(ti)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			ti, f := tc.setup(t)
+			_, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest})
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("fetch error = %v, want invalid argument", err)
+			}
+			if imgs, err := s.List(ctx); err != nil || len(imgs) != 0 {
+				t.Errorf("images after failed fetch: %+v, %v", imgs, err)
+			}
+			for k, kind := range snapshots(t, s) {
+				if kind != snapshot.KindCommitted {
+					t.Errorf("active snapshot %s left behind", k)
+				}
+				if k == ti.chain[tc.broken].String() {
+					t.Errorf("snapshot of the bad layer was committed")
+				}
+			}
+			if _, err := s.cs.Info(ctx, ti.layers[1].Digest); tc.broken == 1 && !errdefs.IsNotFound(err) {
+				t.Errorf("corrupt blob stored: %v", err)
+			}
+			if _, err := s.GC(ctx, nil); err != nil {
+				t.Fatalf("gc: %v", err)
+			}
+			if n := len(snapshots(t, s)); n != 0 {
+				t.Errorf("%d snapshots after gc", n)
+			}
+			if b := blobs(t, s); len(b) != 0 {
+				t.Errorf("blobs after gc: %v", b)
+			}
+		})
+	}
+}
+
+// Two berth processes pulling one image at once: each opens its own stores
+// on the same root (separate locks, as separate processes would have).
+func TestFetchConcurrent(t *testing.T) {
+	s1 := newStore(t)
+	s2 := openStore(t, filepath.Dir(s1.root))
+	ti := threeLayers(t, nil)
+	f := newFetcher(ti)
+	f.delay = 200 * 1000 // 200µs per 4 KiB read: long enough to overlap
+	var wg sync.WaitGroup
+	imgs := make([]Image, 2)
+	errs := make([]error, 2)
+	for i, s := range []*Store{s1, s2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			imgs[i], errs[i] = s.Fetch(context.Background(), FetchOptions{Fetcher: f, Manifest: ti.manifest})
+		}()
+	}
+	wg.Wait()
+	for i := range errs {
+		if errs[i] != nil {
+			t.Fatalf("fetch %d: %v", i, errs[i])
+		}
+	}
+	if imgs[0].ID != imgs[1].ID || imgs[0].ChainID != ti.top() {
+		t.Fatalf("images differ: %+v / %+v", imgs[0], imgs[1])
+	}
+	for _, l := range ti.layers {
+		if n := f.fetched(l.Digest); n != 1 {
+			t.Errorf("layer %s downloaded %d times, want once", shortID(l.Digest), n)
+		}
+	}
+	for k, kind := range snapshots(t, s1) {
+		if kind != snapshot.KindCommitted {
+			t.Errorf("active snapshot %s left behind", k)
+		}
+	}
+	if list, _ := s1.List(context.Background()); len(list) != 1 {
+		t.Errorf("%d image records, want 1", len(list))
+	}
+}
