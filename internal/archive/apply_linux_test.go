@@ -30,7 +30,7 @@ func TestApplyHostile(t *testing.T) {
 	tests := []struct {
 		name    string
 		entries []tent
-		invalid bool                          // must fail with ErrInvalidArgument
+		invalid bool                           // must fail with ErrInvalidArgument
 		check   func(t *testing.T, dir string) // what must hold inside dir
 	}{
 		{name: "dotdot", entries: []tent{file("../outside/pwned", "x")}, invalid: true},

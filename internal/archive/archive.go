@@ -62,7 +62,6 @@ const (
 	Zstd
 )
 
-
 // Diff writes, as an uncompressed OCI layer tar, the changes recorded in an
 // overlayfs upper directory (0/0 character devices become `.wh.` entries,
 // opaque directories get `.wh..wh..opq`). lowers (top first) let it resolve

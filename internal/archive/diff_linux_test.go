@@ -123,12 +123,12 @@ func TestDiffOverlay(t *testing.T) {
 		}
 	}
 	m := func(rel string) string { return filepath.Join(merged, rel) }
-	must(os.Remove(m("srv/owned")))                     // whiteout
-	must(os.RemoveAll(m("usr/bin")))                    // whiteouts…
-	must(os.Mkdir(m("usr/bin"), 0o750))                 // …then an opaque dir
+	must(os.Remove(m("srv/owned")))     // whiteout
+	must(os.RemoveAll(m("usr/bin")))    // whiteouts…
+	must(os.Mkdir(m("usr/bin"), 0o750)) // …then an opaque dir
 	must(os.WriteFile(m("usr/bin/new"), []byte("new"), 0o755))
 	must(os.WriteFile(m("srv/emptyfile"), []byte("now with content"), 0o600)) // copy-up
-	must(os.Lchown(m("srv/null"), 7, 8))                                     // device copy-up
+	must(os.Lchown(m("srv/null"), 7, 8))                                      // device copy-up
 	must(os.MkdirAll(m("newdir/sub"), 0o755))
 	must(os.WriteFile(m("newdir/f1"), []byte("linked"), 0o644))
 	must(os.Link(m("newdir/f1"), m("newdir/f2")))
@@ -146,14 +146,14 @@ func TestDiffOverlay(t *testing.T) {
 	}
 	entries := tarEntries(t, layer.Bytes())
 	for name, typ := range map[string]byte{
-		"srv/.wh.owned":         tar.TypeReg,
-		"usr/bin/":              tar.TypeDir,
-		"usr/bin/.wh..wh..opq":  tar.TypeReg,
-		"newdir/f1":             tar.TypeReg,
-		"newdir/f2":             tar.TypeLink,
-		"newdir/fifo":           tar.TypeFifo,
-		"srv/null":              tar.TypeChar,
-		"srv/emptyfile":         tar.TypeReg,
+		"srv/.wh.owned":        tar.TypeReg,
+		"usr/bin/":             tar.TypeDir,
+		"usr/bin/.wh..wh..opq": tar.TypeReg,
+		"newdir/f1":            tar.TypeReg,
+		"newdir/f2":            tar.TypeLink,
+		"newdir/fifo":          tar.TypeFifo,
+		"srv/null":             tar.TypeChar,
+		"srv/emptyfile":        tar.TypeReg,
 	} {
 		if got, ok := entries[name]; !ok || got != typ {
 			t.Errorf("diff entry %s: type %q (present %v), want %q", name, got, ok, typ)
