@@ -51,6 +51,11 @@ func parse(ref string) (name.Reference, error) {
 	if err != nil {
 		return nil, invalid(ref, err)
 	}
+	// go-containerregistry accepts tags starting with '.' or '-'; docker
+	// (and the distribution spec's [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) do not.
+	if t, ok := r.(name.Tag); ok && strings.HasPrefix(t.TagStr(), ".") || ok && strings.HasPrefix(t.TagStr(), "-") {
+		return nil, invalid(ref, errBadTag)
+	}
 	return r, nil
 }
 
@@ -58,7 +63,10 @@ type constErr string
 
 func (e constErr) Error() string { return string(e) }
 
-const errEmpty = constErr("empty reference")
+const (
+	errEmpty  = constErr("empty reference")
+	errBadTag = constErr("a tag must start with a letter, digit or underscore")
+)
 
 // repoName is a repository's normalized name: "docker.io/library/busybox".
 func repoName(r name.Repository) string {
