@@ -1,0 +1,132 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+func readConfig(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("config.json: %v\n%s", err, data)
+	}
+	return m
+}
+
+// TestLoginLogout logs in to a registry with Basic auth through
+// $DOCKER_CONFIG, checks what config.json holds (and that nothing else in
+// it changed), uses the stored credentials, and logs out.
+func TestLoginLogout(t *testing.T) {
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "basic"})
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "docker")
+	t.Setenv("DOCKER_CONFIG", dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other := base64.StdEncoding.EncodeToString([]byte("u:p"))
+	orig := `{"auths":{"other.test":{"auth":"` + other + `"}},"psFormat":"table {{.ID}}","plugins":{"x":{"k":"v"}},"experimentalThing":[1,2]}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	c := New(Options{})
+	if err := c.Login(ctx, "http://"+reg.Host+"/v2/", reg.User, reg.Password); err != nil {
+		t.Fatal(err)
+	}
+	cfg := readConfig(t, dir)
+	auths := cfg["auths"].(map[string]any)
+	want := base64.StdEncoding.EncodeToString([]byte(reg.User + ":" + reg.Password))
+	if got := auths[reg.Host].(map[string]any)["auth"]; got != want {
+		t.Errorf("auths[%s].auth = %v, want %s", reg.Host, got, want)
+	}
+	if auths["other.test"].(map[string]any)["auth"] != other || cfg["psFormat"] != "table {{.ID}}" ||
+		cfg["plugins"].(map[string]any)["x"].(map[string]any)["k"] != "v" || len(cfg["experimentalThing"].([]any)) != 2 {
+		t.Errorf("other fields changed: %v", cfg)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "config.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("config.json mode: %v %v", fi.Mode(), err)
+	}
+
+	// A fresh client (fresh transports) pushes with the stored credentials.
+	store := newBlobStore()
+	img := buildImage(t, store, "amd64", [][]byte{randomLayer(t, 1<<10)})
+	if _, err := New(Options{}).Push(ctx, reg.Host+"/login/app:1", store, img.PushImage, nil); err != nil {
+		t.Fatalf("push with stored credentials: %v", err)
+	}
+
+	if err := c.Logout(reg.Host); err != nil {
+		t.Fatal(err)
+	}
+	auths = readConfig(t, dir)["auths"].(map[string]any)
+	if _, ok := auths[reg.Host]; ok || auths["other.test"] == nil {
+		t.Errorf("after logout auths = %v", auths)
+	}
+	if err := c.Logout(reg.Host); !errdefs.IsNotFound(err) {
+		t.Errorf("second logout: %v, want ErrNotFound", err)
+	}
+	if _, err := New(Options{}).Resolve(ctx, reg.Host+"/login/app:1", nil); !errors.Is(err, errdefs.ErrPermission) {
+		t.Errorf("pull after logout: %v, want ErrPermission", err)
+	}
+}
+
+// TestLoginCredentialHelper stores credentials through a
+// docker-credential-* helper named by credsStore, like docker.
+func TestLoginCredentialHelper(t *testing.T) {
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "token"})
+	ctx := context.Background()
+	bin := t.TempDir()
+	secrets := filepath.Join(t.TempDir(), "secret.json")
+	helper := `#!/bin/sh
+case "$1" in
+store) cat > "$BERTH_TEST_SECRETS" ;;
+get) if [ -f "$BERTH_TEST_SECRETS" ]; then cat "$BERTH_TEST_SECRETS"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+erase) rm -f "$BERTH_TEST_SECRETS" ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-berthtest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("BERTH_TEST_SECRETS", secrets)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"credsStore":"berthtest"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{ConfigDir: dir})
+	if err := c.Login(ctx, reg.Host, reg.User, reg.Password); err != nil {
+		t.Fatal(err)
+	}
+	var stored struct{ ServerURL, Username, Secret string }
+	data, err := os.ReadFile(secrets)
+	if err != nil || json.Unmarshal(data, &stored) != nil || stored.Username != reg.User || stored.Secret != reg.Password || stored.ServerURL != reg.Host {
+		t.Fatalf("helper holds %q (%v)", data, err)
+	}
+	if entry := readConfig(t, dir)["auths"].(map[string]any)[reg.Host].(map[string]any); len(entry) != 0 {
+		t.Errorf("config.json holds a secret beside the helper: %v", entry)
+	}
+	store := newBlobStore()
+	img := buildImage(t, store, "amd64", [][]byte{randomLayer(t, 1<<10)})
+	if _, err := New(Options{ConfigDir: dir}).Push(ctx, reg.Host+"/helper/app:1", store, img.PushImage, nil); err != nil {
+		t.Fatalf("push with helper credentials: %v", err)
+	}
+	if err := c.Logout(reg.Host); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(secrets); !os.IsNotExist(err) {
+		t.Errorf("helper still holds the secret: %v", err)
+	}
+}
