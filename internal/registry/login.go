@@ -81,6 +81,7 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if err := cf.save(); err != nil {
 		return fmt.Errorf("login %s: %w", host, err)
 	}
+	c.forget(reg.RegistryStr())
 	return nil
 }
 
@@ -118,6 +119,9 @@ func (c *Client) Logout(server string) error {
 	}
 	if err := cf.save(); err != nil {
 		return fmt.Errorf("logout %s: %w", host, err)
+	}
+	if reg, err := c.registry(host); err == nil {
+		c.forget(reg.RegistryStr())
 	}
 	return nil
 }

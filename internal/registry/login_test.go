@@ -44,6 +44,9 @@ func TestLoginLogout(t *testing.T) {
 	}
 
 	c := New(Options{})
+	if _, err := c.Resolve(ctx, reg.Host+"/login/app:1", nil); !errors.Is(err, errdefs.ErrPermission) {
+		t.Fatalf("pull before login: %v, want ErrPermission", err)
+	}
 	if err := c.Login(ctx, "http://"+reg.Host+"/v2/", reg.User, reg.Password); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +70,10 @@ func TestLoginLogout(t *testing.T) {
 	if _, err := New(Options{}).Push(ctx, reg.Host+"/login/app:1", store, img.PushImage, nil); err != nil {
 		t.Fatalf("push with stored credentials: %v", err)
 	}
+	// So does the client that logged in, although it had been anonymous.
+	if _, err := c.Resolve(ctx, reg.Host+"/login/app:1", nil); err != nil {
+		t.Fatalf("pull by the client that logged in: %v", err)
+	}
 
 	if err := c.Logout(reg.Host); err != nil {
 		t.Fatal(err)
@@ -80,6 +87,10 @@ func TestLoginLogout(t *testing.T) {
 	}
 	if _, err := New(Options{}).Resolve(ctx, reg.Host+"/login/app:1", nil); !errors.Is(err, errdefs.ErrPermission) {
 		t.Errorf("pull after logout: %v, want ErrPermission", err)
+	}
+	// The client that logged out drops its authenticated transports too.
+	if _, err := c.Resolve(ctx, reg.Host+"/login/app:1", nil); !errors.Is(err, errdefs.ErrPermission) {
+		t.Errorf("pull by the same client after logout: %v, want ErrPermission", err)
 	}
 }
 

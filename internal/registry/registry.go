@@ -49,6 +49,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -84,10 +85,16 @@ type Client struct {
 // ready is closed when rt or err is set, so concurrent users of the same
 // registry and scope share one ping and one token exchange.
 type cachedTransport struct {
-	ready chan struct{}
-	rt    http.RoundTripper
-	err   error
+	ready   chan struct{}
+	rt      http.RoundTripper
+	err     error
+	created time.Time
 }
+
+// transportTTL bounds how long credentials read from config.json are
+// reused: another process's `login` or `logout` is seen within it. (Tokens
+// are refreshed by the bearer transport itself when they expire.)
+const transportTTL = 5 * time.Minute
 
 // New returns a Client.
 func New(opts Options) *Client {
@@ -168,8 +175,11 @@ func (c *Client) transport(ctx context.Context, reg name.Registry, scopes []stri
 
 	c.mu.Lock()
 	ct, ok := c.transports[key]
+	if ok && ct.done() && time.Since(ct.created) > transportTTL {
+		ok = false
+	}
 	if !ok {
-		ct = &cachedTransport{ready: make(chan struct{})}
+		ct = &cachedTransport{ready: make(chan struct{}), created: time.Now()}
 		c.transports[key] = ct
 	}
 	c.mu.Unlock()
@@ -193,11 +203,34 @@ func (c *Client) transport(ctx context.Context, reg name.Registry, scopes []stri
 	if err != nil {
 		ct.err = classify(err, "registry "+reg.RegistryStr())
 		c.mu.Lock()
-		delete(c.transports, key)
+		if c.transports[key] == ct {
+			delete(c.transports, key)
+		}
 		c.mu.Unlock()
 	}
 	close(ct.ready)
 	return ct.rt, ct.err
+}
+
+func (ct *cachedTransport) done() bool {
+	select {
+	case <-ct.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// forget drops the cached transports of a registry host, so that the next
+// request reads the credentials Login or Logout just changed.
+func (c *Client) forget(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.transports {
+		if strings.HasPrefix(k, host+"|") {
+			delete(c.transports, k)
+		}
+	}
 }
 
 // configDir is where config.json lives.
