@@ -339,10 +339,12 @@ func (u *unpacker) download(ctx context.Context, t layerTask, report bool) error
 // way when w is not nil, and verifies both digests: the compressed one by
 // committing w (the content store checks it), the uncompressed one
 // against the config's diff ID. It returns the uncompressed size.
-func (u *unpacker) extract(ctx context.Context, t layerTask, src io.Reader, w *content.Writer, dir string, wf archive.WhiteoutFormat) (int64, error) {
+func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, w *content.Writer, dir string, wf archive.WhiteoutFormat) (int64, error) {
 	var r io.Reader = src
 	if w != nil {
-		r = io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w)
+		ra := newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src})
+		defer ra.Close()
+		r = ra
 	}
 	dec, _, err := archive.Decompress(r)
 	if err != nil {
@@ -448,6 +450,11 @@ func shortID(d digest.Digest) string {
 		e = e[:12]
 	}
 	return e
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // progressSink serializes progress events from the layer goroutines.

@@ -1,0 +1,102 @@
+package image
+
+import (
+	"io"
+	"sync"
+)
+
+// readAhead reads src in a goroutine of its own, up to readAheadChunks
+// chunks ahead of the consumer. A layer then moves through two stages at
+// once: receiving (network, the content ingest's write and digest) and
+// unpacking (decompression, the diff ID digest, file creation), instead of
+// one stalling the other.
+type readAhead struct {
+	src   io.ReadCloser
+	full  chan []byte
+	free  chan []byte
+	stop  chan struct{}
+	done  chan struct{}
+	err   error // set by the reader goroutine before it closes full
+	cur   []byte
+	chunk []byte // the buffer cur points into, returned to free when used
+	once  sync.Once
+}
+
+const (
+	readAheadChunk  = 256 << 10
+	readAheadChunks = 16
+)
+
+func newReadAhead(src io.ReadCloser) *readAhead {
+	ra := &readAhead{
+		src:  src,
+		full: make(chan []byte, readAheadChunks),
+		free: make(chan []byte, readAheadChunks+1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go ra.fill()
+	return ra
+}
+
+func (ra *readAhead) fill() {
+	defer close(ra.done)
+	defer close(ra.full)
+	for {
+		var buf []byte
+		select {
+		case buf = <-ra.free:
+		default:
+			buf = make([]byte, readAheadChunk)
+		}
+		n, err := io.ReadFull(ra.src, buf[:cap(buf)])
+		if n > 0 {
+			select {
+			case ra.full <- buf[:n]:
+			case <-ra.stop:
+				ra.err = io.ErrClosedPipe
+				return
+			}
+		}
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		if err != nil {
+			ra.err = err
+			return
+		}
+	}
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	if len(ra.cur) == 0 {
+		if ra.chunk != nil {
+			select {
+			case ra.free <- ra.chunk[:cap(ra.chunk)]:
+			default: // the reader has finished; let the buffer go
+			}
+			ra.chunk = nil
+		}
+		buf, ok := <-ra.full
+		if !ok {
+			return 0, ra.err // full is closed only after err is set (or on stop)
+		}
+		ra.chunk, ra.cur = buf, buf
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close stops the reader goroutine and waits for it, so that nothing
+// writes to the ingest behind the caller's back afterwards. Closing src
+// first unblocks a read stuck on the network.
+func (ra *readAhead) Close() error {
+	var err error
+	ra.once.Do(func() {
+		close(ra.stop)
+		err = ra.src.Close()
+		<-ra.done
+	})
+	return err
+}
