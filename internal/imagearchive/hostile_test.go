@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,6 +60,32 @@ func TestLoadClassicLayout(t *testing.T) {
 		if l.Digest != want[i] || l.MediaType != mediaTypeDockerLayer {
 			t.Errorf("layer %d: %+v, want %s", i, l, want[i])
 		}
+	}
+}
+
+// TestLoadCompressedDockerLayer: `docker load` accepts compressed layer
+// tars; the blob is kept compressed and checked against the diff_id.
+func TestLoadCompressedDockerLayer(t *testing.T) {
+	raw := rootfs(t, "gz")
+	var gz bytes.Buffer
+	zw, _ := archive.Compress(&gz, archive.Gzip)
+	zw.Write(raw)
+	zw.Close()
+	_, members := classic(t, raw)
+	layerName := strings.Repeat("a", 64) + "/layer.tar"
+	for i := range members {
+		if members[i].name == layerName {
+			members[i].body = gz.Bytes()
+		}
+	}
+	cs := newStore(t)
+	entries, err := Load(context.Background(), bytes.NewReader(tarball(t, members...)), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, cfg := imageOf(t, cs, entries[0])
+	if m.Layers[0].Digest != digest.FromBytes(gz.Bytes()) || m.Layers[0].MediaType != mediaTypeDockerLayerGzip || cfg.RootFS.DiffIDs[0] != digest.FromBytes(raw) {
+		t.Errorf("layer %+v, diff_ids %v", m.Layers[0], cfg.RootFS.DiffIDs)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -24,6 +26,7 @@ type saver struct {
 	cs      *content.Store
 	tw      *tar.Writer
 	written map[digest.Digest]int64 // blob → size in the archive
+	sizes   map[digest.Digest]*measurement
 	dirs    bool
 }
 
@@ -116,7 +119,9 @@ func (s *saver) blob(d digest.Digest) (int64, error) {
 // holds, named by its diff_id. A compressed blob is decompressed twice: a
 // tar header needs the size before the content, and a first pass that only
 // counts (and checks the diff_id) costs CPU but neither memory nor a
-// temporary copy of the layer on disk.
+// temporary copy of the layer on disk. The first passes run ahead, in
+// parallel (see measureAhead), so the archive is written at the speed of
+// one decompression per layer.
 func (s *saver) uncompressedLayer(layer ocispec.Descriptor, diffID digest.Digest) (int64, error) {
 	if size, ok := s.written[diffID]; ok {
 		return size, nil
@@ -124,25 +129,86 @@ func (s *saver) uncompressedLayer(layer ocispec.Descriptor, diffID digest.Digest
 	if layer.Digest == diffID {
 		return s.blob(diffID)
 	}
-	size, err := s.decompressed(layer.Digest, diffID, nil, -1)
-	if err != nil {
-		return 0, err
+	m := s.sizes[diffID]
+	if m == nil { // not measured ahead: measure now
+		m = &measurement{done: make(chan struct{})}
+		m.size, m.err = s.decompressed(s.ctx, layer.Digest, diffID, nil, -1)
+		close(m.done)
 	}
-	if err := s.header(blobPath(diffID), size); err != nil {
+	select {
+	case <-m.done:
+	case <-s.ctx.Done():
+		return 0, s.ctx.Err()
+	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	if err := s.header(blobPath(diffID), m.size); err != nil {
 		return 0, fmt.Errorf("layer %s: %w", layer.Digest, err)
 	}
-	if _, err := s.decompressed(layer.Digest, diffID, s.tw, size); err != nil {
+	if _, err := s.decompressed(s.ctx, layer.Digest, diffID, s.tw, m.size); err != nil {
 		return 0, err
 	}
-	s.written[diffID] = size
-	return size, nil
+	s.written[diffID] = m.size
+	return m.size, nil
+}
+
+// measurement is the uncompressed size of one compressed layer, measured
+// ahead of the writer.
+type measurement struct {
+	done chan struct{}
+	size int64
+	err  error
+}
+
+// measureAhead starts measuring every compressed layer, in archive order
+// and at most GOMAXPROCS at a time. stop cancels what is still running and
+// waits for it.
+func (s *saver) measureAhead(images []image) (stop func()) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.sizes = map[digest.Digest]*measurement{}
+	type job struct{ blob, diffID digest.Digest }
+	var jobs []job
+	for _, img := range images {
+		for i, l := range img.manifest.Layers {
+			diffID := img.config.RootFS.DiffIDs[i]
+			if l.Digest == diffID || s.sizes[diffID] != nil {
+				continue
+			}
+			s.sizes[diffID] = &measurement{done: make(chan struct{})}
+			jobs = append(jobs, job{l.Digest, diffID})
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, j := range jobs {
+			m := s.sizes[j.diffID]
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				m.err = ctx.Err()
+				close(m.done)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				m.size, m.err = s.decompressed(ctx, j.blob, j.diffID, nil, -1)
+				close(m.done)
+			}()
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
 }
 
 // decompressed reads blob d uncompressed into w (or only counts, w nil) and
 // checks its digest against diffID. With size ≥ 0, exactly size bytes go to
 // w, so a blob changed between the passes cannot corrupt the tar stream.
-func (s *saver) decompressed(d, diffID digest.Digest, w io.Writer, size int64) (int64, error) {
-	f, err := s.cs.Open(s.ctx, d)
+func (s *saver) decompressed(ctx context.Context, d, diffID digest.Digest, w io.Writer, size int64) (int64, error) {
+	f, err := s.cs.Open(ctx, d)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", d, err)
 	}
@@ -159,9 +225,9 @@ func (s *saver) decompressed(d, diffID digest.Digest, w io.Writer, size int64) (
 	}
 	var n int64
 	if size >= 0 {
-		n, err = io.CopyN(dst, ctxReader{s.ctx, rc}, size)
+		n, err = io.CopyN(dst, ctxReader{ctx, rc}, size)
 	} else {
-		n, err = io.Copy(dst, ctxReader{s.ctx, rc})
+		n, err = io.Copy(dst, ctxReader{ctx, rc})
 	}
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: decompress: %w", d, err)
@@ -181,6 +247,8 @@ func (s *saver) decompressed(d, diffID digest.Digest, w io.Writer, size int64) (
 // image, and then keeps the full name (docker.io/library/busybox:latest,
 // not localhost/busybox:latest) — measured with podman 4.3 on Debian 12.
 func (s *saver) saveDocker(images []image) error {
+	stop := s.measureAhead(images)
+	defer stop()
 	manifest := []dockerManifestEntry{}
 	repos := map[string]map[string]string{}
 	var index []ocispec.Descriptor
