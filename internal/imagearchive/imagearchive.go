@@ -4,34 +4,46 @@
 // blobs between those formats and the content store; the image store then
 // names and unpacks what Load or Import returns.
 //
-// The formats are written and read by hand with archive/tar rather than
-// through go-containerregistry's tarball and layout packages: those model an
-// image as lazily computed layers and, to write a docker-archive, compute
-// uncompressed sizes and digests their own way, while here every blob is
-// already a verified file in the content store. Streaming is the point:
-// Save copies blobs from the store straight into the tar (decompressing
-// layers on the fly for docker-archive), and Load streams each member
-// straight into a store ingest, so neither ever holds a layer in memory.
-// Only the small archive-level files (manifest.json, index.json, oci-layout,
-// repositories; bounded at 16 MiB) are kept in memory, because tar members
-// come in any order and those name the blobs streamed before them.
+// The formats are written and read by hand with archive/tar, not through
+// go-containerregistry: its tarball writer puts layers in compressed
+// (<hex>.tar.gz) where `docker save` puts the uncompressed tars that match
+// the config's diff_ids, its layout package writes directories rather than
+// streams, and fitting the content store under its v1.Image interfaces
+// would be more code than the two formats themselves. Streaming is the
+// point: Save copies blobs from the store straight into the tar
+// (decompressing layers on the fly for docker-archive), and Load streams
+// each member straight into a store ingest, so neither ever holds a layer
+// in memory (a 127 MB image saves and loads in about 11 MB of heap). Only
+// the small archive-level files (manifest.json, index.json, oci-layout,
+// repositories; at most 16 MiB each) are kept in memory: tar members come
+// in any order, and those name blobs that may already have streamed by.
 //
 // Formats written:
-//   - docker-archive: docker 25+'s layout, which docker and podman (4.3,
-//     measured) both load: manifest.json ([{Config, RepoTags, Layers}] with
-//     familiar names such as "busybox:latest"), the legacy repositories
-//     file, blobs/sha256/<hex> members (config and uncompressed layer tars
-//     named by their diff_ids), and an OCI index.json and oci-layout over a
-//     manifest of those uncompressed blobs.
-//   - OCI archive: oci-layout, index.json and blobs as stored, compressed.
+//   - docker-archive: docker 25+'s layout: manifest.json
+//     ([{Config, RepoTags, Layers}] with familiar names such as
+//     "busybox:latest"), the legacy repositories file, blobs/sha256/<hex>
+//     members (the config, and the uncompressed layer tars named by their
+//     diff_ids), plus index.json and oci-layout over an OCI manifest of
+//     those uncompressed blobs. Measured with podman 4.3 (Debian 12): it
+//     loads this layout, and when the index names a single image it takes
+//     that path and keeps the full name (docker.io/library/busybox:latest)
+//     where manifest.json's RepoTags would give localhost/busybox:latest.
+//   - OCI archive: oci-layout, index.json and the blobs as stored
+//     (compressed): every digest survives a Save/Load round trip.
 //
 // Both index.json files carry one descriptor per name, annotated with
 // io.containerd.image.name = full name and org.opencontainers.image.ref.name
 // = tag, as containerd and docker 25+ write them.
 //
-// Load accepts both, also the classic docker layout (<id>/layer.tar,
-// <hex>.json, with symlinks between members), and gzip or zstd compression
-// of the whole archive.
+// Load detects the format: manifest.json means docker-archive (also when an
+// index.json is present, as `docker load` decides), index.json with
+// oci-layout an OCI layout. It also reads the classic docker layout
+// (<id>/layer.tar, <hex>.json, duplicate layers as symlinks between
+// members, as podman and skopeo still write it) and archives compressed as
+// a whole with gzip or zstd. For a docker-archive it records a Docker
+// schema 2 manifest over the layers as the archive holds them, so the
+// image ID (config digest) and diff_ids survive, the manifest digest does
+// not (there was no manifest in the archive to keep).
 package imagearchive
 
 import (
