@@ -162,6 +162,7 @@ func (c *Client) base(reg name.Registry) http.RoundTripper {
 	if c.insecure[reg.RegistryStr()] {
 		rt = c.lax
 	}
+	rt = &retryTransport{inner: rt, backoff: defaultBackoff}
 	rt = &httpGuard{inner: rt, host: reg.RegistryStr(), allowHTTP: c.allowHTTP(reg.RegistryStr())}
 	return transport.NewUserAgent(rt, c.opts.UserAgent)
 }

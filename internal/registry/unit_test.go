@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -184,6 +185,105 @@ func TestFetchVerifies(t *testing.T) {
 			}
 			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want ErrVerify mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetryTransport(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failures  int
+		body      io.Reader // nil: GET
+		wantCalls int
+		wantCode  int
+	}{
+		{"get recovers", 2, nil, 3, http.StatusOK},
+		{"get gives up", 10, nil, 4, http.StatusServiceUnavailable},
+		{"replayable body recovers", 1, strings.NewReader("manifest"), 2, http.StatusOK},
+		{"streamed body is not retried", 1, io.MultiReader(strings.NewReader("blob")), 1, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls++
+				b, _ := io.ReadAll(r.Body)
+				if tc.body != nil && len(b) == 0 {
+					t.Error("retried request lost its body")
+				}
+				if calls <= tc.failures {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			}))
+			defer srv.Close()
+			method := http.MethodGet
+			if tc.body != nil {
+				method = http.MethodPut
+			}
+			req, _ := http.NewRequest(method, srv.URL, tc.body)
+			rt := &retryTransport{inner: http.DefaultTransport, backoff: []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}}
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode || calls != tc.wantCalls {
+				t.Errorf("status %d after %d calls, want %d after %d", resp.StatusCode, calls, tc.wantCode, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestManifestType(t *testing.T) {
+	for _, tc := range []struct{ name, contentType, body, want string }{
+		{"field wins", "application/json", `{"schemaVersion":2,"mediaType":"` + MediaTypeDockerManifest + `"}`, MediaTypeDockerManifest},
+		{"header when no field", ocispec.MediaTypeImageIndex + "; charset=utf-8", `{"schemaVersion":2,"manifests":[]}`, ocispec.MediaTypeImageIndex},
+		{"shape: index", "", `{"schemaVersion":2,"manifests":[]}`, ocispec.MediaTypeImageIndex},
+		{"shape: manifest", "application/json", `{"schemaVersion":2,"config":{},"layers":[]}`, ocispec.MediaTypeImageManifest},
+		{"schema 1 by version", mediaTypeSchema1Signed, `{"schemaVersion":1,"name":"x"}`, mediaTypeSchema1},
+		{"schema 1 by shape", "application/json", `{"fsLayers":[]}`, mediaTypeSchema1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := manifestType(tc.contentType, []byte(tc.body)); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestResolveRefuses serves manifests a real registry would not (tampered
+// or schema 1) and checks Resolve's errors.
+func TestResolveRefuses(t *testing.T) {
+	good := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":{},"layers":[]}`)
+	pinned := digest.FromBytes(good)
+	for _, tc := range []struct {
+		name, ref, body string
+		want            error
+		msg             string
+	}{
+		{"tampered by digest", "x@" + pinned.String(), `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":{},"layers":[ ]}`, ErrVerify, "digest mismatch"},
+		{"schema 1", "x:old", `{"schemaVersion":1,"name":"x","fsLayers":[]}`, errdefs.ErrNotSupported, "schema 1"},
+		{"intact", "x@" + pinned.String(), string(good), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/" {
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			host := strings.TrimPrefix(srv.URL, "http://")
+			_, err := newClient(t).Resolve(context.Background(), host+"/"+tc.ref, nil)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %v, want %v mentioning %q", err, tc.want, tc.msg)
 			}
 		})
 	}
