@@ -348,20 +348,20 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	}
 	dec, _, err := archive.Decompress(r)
 	if err != nil {
-		return 0, fmt.Errorf("decompress: %w", err)
+		return 0, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
 	defer dec.Close()
 	h := t.diffID.Algorithm().Hash()
 	tr := io.TeeReader(dec, h)
 	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf})
 	if err != nil {
-		return 0, fmt.Errorf("apply: %w", err)
+		return 0, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
 	}
 	// Apply may stop at the end-of-archive marker and the decompressor at
 	// the end of its stream: both digests must cover every byte.
 	tail, err := io.Copy(io.Discard, tr)
 	if err != nil {
-		return 0, fmt.Errorf("decompress: %w", err)
+		return 0, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return 0, fmt.Errorf("read: %w", err)
@@ -379,6 +379,25 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	n += tail
 	u.progress.emit(t.id, "Extracting", n, n)
 	return n, nil
+}
+
+// blame explains an unpack failure: bytes that do not match the layer's
+// digest make the decompressor or the tar reader fail first, with a
+// message about gzip or tar; what the user needs to hear is that the blob
+// is corrupt. So the rest of the blob is received and its digest checked;
+// an intact blob leaves the unpack error standing (a hostile tar, a full
+// disk).
+func (u *unpacker) blame(ctx context.Context, r io.Reader, w *content.Writer, err error) error {
+	if w == nil || ctx.Err() != nil {
+		return err
+	}
+	if _, cerr := io.Copy(io.Discard, r); cerr != nil {
+		return err
+	}
+	if _, cerr := w.Commit(ctx); errdefs.IsInvalidArgument(cerr) {
+		return fmt.Errorf("verify: %w", cerr)
+	}
+	return err
 }
 
 func (u *unpacker) prepare(ctx context.Context, t layerTask, parent string) (key, dir string, err error) {

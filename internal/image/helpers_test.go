@@ -208,7 +208,7 @@ func openStore(t *testing.T, root string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn, err := snapshot.New(filepath.Join(root, "snapshots"))
+	sn, err := newSnapshotter(filepath.Join(root, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,3 +259,6 @@ func blobs(t *testing.T, s *Store) map[digest.Digest]bool {
 	}
 	return out
 }
+
+// newSnapshotter opens the snapshotter the tests run on.
+var newSnapshotter = snapshot.New

@@ -21,6 +21,7 @@ func TestViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	imgA, _ = s.Get(ctx, "localhost:5000/a:1")
+	imgB, _ = s.Get(ctx, "b")
 	r, _ := s.load()
 	layerA := []int64{r.Layers[a.chain[0]], r.Layers[a.chain[1]]}
 	if layerA[0] <= 0 || layerA[1] <= 0 {
