@@ -43,7 +43,7 @@
 // a whole with gzip or zstd. For a docker-archive it records a Docker
 // schema 2 manifest over the layers as the archive holds them, so the
 // image ID (config digest) and diff_ids survive, the manifest digest does
-// not (there was no manifest in the archive to keep).
+// not (manifest.json names none).
 package imagearchive
 
 import (

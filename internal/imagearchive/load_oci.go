@@ -69,6 +69,23 @@ func (l *loader) platformManifest(ac *archiveContents, ref string, desc ocispec.
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, err)
 	}
+	if desc.MediaType == "" {
+		// The media type is required in descriptors, but some writers
+		// leave it to the blob itself.
+		var probe struct {
+			MediaType string          `json:"mediaType"`
+			Manifests json.RawMessage `json:"manifests"`
+		}
+		_ = json.Unmarshal(raw, &probe) // a bad blob fails below, by its media type
+		switch {
+		case probe.MediaType != "":
+			desc.MediaType = probe.MediaType
+		case probe.Manifests != nil:
+			desc.MediaType = ocispec.MediaTypeImageIndex
+		default:
+			desc.MediaType = ocispec.MediaTypeImageManifest
+		}
+	}
 	switch desc.MediaType {
 	case ocispec.MediaTypeImageIndex, mediaTypeDockerList:
 		var idx ocispec.Index

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -152,5 +153,45 @@ func TestLoadRejectsHostileArchives(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, c.naming)
 			}
 		})
+	}
+}
+
+// TestLoadOCIIndexPicksPlatform: an index.json entry that is itself an
+// image index (multi-platform) loads as this machine's platform manifest,
+// and a descriptor without a media type is typed by its blob.
+func TestLoadOCIIndexPicksPlatform(t *testing.T) {
+	layer := rootfs(t, "multi")
+	blob := func(b []byte) member { return member{name: "blobs/sha256/" + digest.FromBytes(b).Encoded(), body: b} }
+	desc := func(mt string, b []byte) ocispec.Descriptor {
+		return ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	}
+	members := []member{{name: "oci-layout", body: []byte(`{"imageLayoutVersion":"1.0.0"}`)}, blob(layer)}
+	var children []ocispec.Descriptor
+	var want digest.Digest
+	for _, arch := range []string{"s390x-not-us", runtime.GOARCH} {
+		var img ocispec.Image
+		img.OS, img.Architecture = "linux", arch
+		img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(layer)}}
+		cfg, _ := json.Marshal(img)
+		m, _ := json.Marshal(ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: desc(ocispec.MediaTypeImageConfig, cfg),
+			Layers: []ocispec.Descriptor{desc(ocispec.MediaTypeImageLayer, layer)}})
+		d := desc(ocispec.MediaTypeImageManifest, m)
+		d.Platform = &ocispec.Platform{OS: "linux", Architecture: arch}
+		children = append(children, d)
+		members = append(members, blob(cfg), blob(m))
+		want = d.Digest
+	}
+	idx, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: children})
+	top := desc("", idx)
+	top.Annotations = map[string]string{annotationRefName: "example.com/multi:1"}
+	outer, _ := json.Marshal(ocispec.Index{Manifests: []ocispec.Descriptor{top}})
+	members = append(members, blob(idx), member{name: "index.json", body: outer})
+
+	entries, err := Load(context.Background(), bytes.NewReader(tarball(t, members...)), newStore(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Manifest.Digest != want || entries[0].Names[0] != "example.com/multi:1" {
+		t.Fatalf("entries %+v, want manifest %s", entries, want)
 	}
 }
