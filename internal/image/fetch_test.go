@@ -226,3 +226,63 @@ func TestFetchConcurrent(t *testing.T) {
 		t.Errorf("%d image records, want 1", len(list))
 	}
 }
+
+func TestFetchRejectsBadMetadata(t *testing.T) {
+	ctx := context.Background()
+	index := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) (ocispec.Descriptor, *memFetcher)
+	}{
+		{"corrupt manifest", func(t *testing.T) (ocispec.Descriptor, *memFetcher) {
+			ti := threeLayers(t, nil)
+			f := newFetcher(ti)
+			f.corrupt[ti.manifest.Digest] = true
+			return ti.manifest, f
+		}},
+		{"corrupt config", func(t *testing.T) (ocispec.Descriptor, *memFetcher) {
+			ti := threeLayers(t, nil)
+			f := newFetcher(ti)
+			f.corrupt[ti.config] = true
+			return ti.manifest, f
+		}},
+		{"index instead of manifest", func(t *testing.T) (ocispec.Descriptor, *memFetcher) {
+			f := newFetcher()
+			d := digest.FromBytes(index)
+			f.blobs[d] = index
+			return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: d, Size: int64(len(index))}, f
+		}},
+		{"more layers than diff IDs", func(t *testing.T) (ocispec.Descriptor, *memFetcher) {
+			ti := threeLayers(t, func(c *ocispec.Image) { c.RootFS.DiffIDs = c.RootFS.DiffIDs[:2] })
+			return ti.manifest, newFetcher(ti)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			desc, f := tc.setup(t)
+			if _, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: desc}); !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("fetch = %v, want invalid argument", err)
+			}
+			if n := len(snapshots(t, s)); n != 0 {
+				t.Errorf("%d snapshots after a refused fetch", n)
+			}
+			if list, _ := s.List(ctx); len(list) != 0 {
+				t.Errorf("images after a refused fetch: %v", list)
+			}
+		})
+	}
+}
+
+func TestFetchEmptyImage(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ti := buildImage(t, "scratch", nil, nil)
+	img := fetch(t, s, newFetcher(ti), ti)
+	if img.ChainID != "" || img.ID != ti.config {
+		t.Fatalf("image = %+v", img)
+	}
+	in, err := s.Inspect(ctx, img)
+	if err != nil || in.Size != 0 || len(in.RootFS.Layers) != 0 {
+		t.Fatalf("inspect = %+v, %v", in, err)
+	}
+}
