@@ -1,0 +1,214 @@
+#!/bin/bash
+# run.sh — time to a runnable image: berth pull against podman pull and skopeo copy.
+#
+#   bench/pull/run.sh                (or: make bench-pull, once wired)
+#
+# See README.md next to this script for what is measured and how to read it.
+# Exits non-zero only when something fails; a missed target prints MISS.
+#
+# Environment:
+#   BERTH        berth binary (default: bin/berth; berth-runtime beside it)
+#   RUNS         timed pulls per tool (default 5)
+#   RSS_RUNS     pulls per tool under /usr/bin/time for peak RSS (default 3)
+#   TOOLS        which tools to measure (default "berth podman skopeo")
+#   OUT          where results go (default .cache/bench/pull/<time>)
+#   WORK         scratch directory on the disk under test (default: a fresh
+#                directory under .cache/bench/pull/, removed at the end)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SELF="$ROOT/bench/pull/run.sh"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Phase 2 (inside `unshare -m`): hide the host's container state from skopeo
+# and podman (tmpfs over /var/lib/containers, where skopeo keeps its blob info
+# cache, and /run/libpod), then measure. Both mounts are private to this
+# namespace and vanish with it (podman's --runroot, which must be short,
+# lives in that /run/libpod); podman's storage and temporary files go to
+# $WORK (the same disk as berth's store).
+if [ "${1:-}" = "--measure" ]; then
+	: "${WORK:?}" "${OUT:?}" "${REF:?}" "${RUNS:?}" "${RSS_RUNS:?}" "${TOOLS:?}"
+	mkdir -p /var/lib/containers /run/libpod
+	mount -t tmpfs tmpfs /var/lib/containers
+	mount -t tmpfs tmpfs /run/libpod
+
+	# One command line per tool; each run starts from an empty store.
+	declare -A cmd dir
+	dir[berth]=$WORK/berth
+	cmd[berth]="$BERTH --root $WORK/berth/root --state $WORK/berth/state pull -q $REF"
+	dir[podman]=$WORK/podman
+	cmd[podman]="podman --root $WORK/podman/root --runroot /run/libpod/bench-run --tmpdir $WORK/podman/tmp --storage-driver overlay --events-backend none pull -q --tls-verify=false $REF"
+	dir[skopeo]=$WORK/skopeo
+	cmd[skopeo]="skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$WORK/skopeo/layout:latest"
+
+	# prep-<tool>.sh: unmount whatever the previous run left mounted (podman's
+	# overlay driver bind-mounts its home), remove the store, recreate the
+	# empty directories, flush dirty pages and drop the page cache, so every
+	# run downloads, writes and reads cold.
+	for n in $TOOLS; do
+		cat >"$WORK/prep-$n.sh" <<-EOF
+			set -e
+			findmnt -rn -o TARGET | grep -F "${dir[$n]}/" | sort -r | while read -r m; do umount -l "\$m"; done
+			rm -rf --one-file-system "${dir[$n]}"
+			mkdir -p "${dir[$n]}/tmp" "${dir[$n]}/root" "${dir[$n]}/state"
+			sync
+			echo 3 >/proc/sys/vm/drop_caches
+		EOF
+	done
+
+	# podman and skopeo honour TMPDIR for their big temporary files (podman
+	# writes each layer there before applying it); keep those on this disk.
+	export TMPDIR=$WORK/podman/tmp
+
+	# One untimed pull per tool first: hyperfine would hide why one fails.
+	for n in $TOOLS; do
+		sh "$WORK/prep-$n.sh"
+		# shellcheck disable=SC2086 # the command line splits on spaces
+		${cmd[$n]} >"$OUT/check-$n.log" 2>&1 || die "$n failed: ${cmd[$n]}
+$(tail -n 20 "$OUT/check-$n.log")"
+	done
+
+	echo "== time to a runnable image: hyperfine, $RUNS runs each, caches dropped before every run"
+	args=()
+	for n in $TOOLS; do
+		args+=(--command-name "$n" --prepare "sh $WORK/prep-$n.sh" "${cmd[$n]}")
+	done
+	hyperfine -N --runs "$RUNS" --export-json "$OUT/pull.json" "${args[@]}" ||
+		die "hyperfine failed: a pull exited non-zero (hyperfine hides its output; try the command by hand): ${args[*]}"
+
+	# The last berth run must have produced an image that runs: the time
+	# above then includes everything up to a runnable image (pull unpacks).
+	if [[ " $TOOLS " == *" berth "* ]]; then
+		echo
+		echo "== check: the image berth pulled runs"
+		$BERTH --root "$WORK/berth/root" --state "$WORK/berth/state" run --rm "$REF" cat /etc/debian_version ||
+			die "berth could not run the image it pulled"
+		snaps=$(find "$WORK/berth/root/snapshots" -mindepth 1 -maxdepth 3 -type d 2>/dev/null | wc -l)
+		echo "  berth store: $(du -sh "$WORK/berth/root" | cut -f1), $snaps directories under snapshots/ (layers unpacked at pull)"
+	fi
+
+	echo
+	echo "== peak RSS (/usr/bin/time %M, KiB), $RSS_RUNS runs each"
+	for n in $TOOLS; do
+		: >"$OUT/rss-$n.txt"
+		for ((i = 0; i < RSS_RUNS; i++)); do
+			sh "$WORK/prep-$n.sh"
+			# shellcheck disable=SC2086 # the command line splits on spaces
+			/usr/bin/time -o "$OUT/rss-$n.tmp" -f %M ${cmd[$n]} >/dev/null 2>>"$OUT/rss-errors.log" ||
+				die "$n failed under /usr/bin/time: $(tail -n 3 "$OUT/rss-errors.log")"
+			tail -n1 "$OUT/rss-$n.tmp" >>"$OUT/rss-$n.txt"
+		done
+		rm -f "$OUT/rss-$n.tmp"
+		echo "  $n: $(tr '\n' ' ' <"$OUT/rss-$n.txt")"
+	done
+	for n in $TOOLS; do sh "$WORK/prep-$n.sh" >/dev/null 2>&1 || true; done
+	exit 0
+fi
+
+# ---------------------------------------------------------------------------
+# Phase 1: check tools, build the image, start a registry, push the image with
+# skopeo, measure in a private mount namespace, report.
+[ "$(id -u)" -eq 0 ] || die "needs root (drops the page cache; podman and berth unpack as root)"
+export TOOLS=${TOOLS:-berth podman skopeo}
+need=(hyperfine jq skopeo curl ss shuf unshare findmnt docker-registry go)
+[[ " $TOOLS " == *" podman "* ]] && need+=(podman)
+for t in "${need[@]}"; do
+	command -v "$t" >/dev/null || die "$t not found (make deps)"
+done
+[ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time, or make deps)"
+if [[ " $TOOLS " == *" berth "* ]]; then
+	BERTH=${BERTH:-$ROOT/bin/berth}
+	[ -x "$BERTH" ] || die "$BERTH not found (make build), or TOOLS=\"podman skopeo\" to leave berth out"
+	BERTH=$(cd "$(dirname "$BERTH")" && pwd)/$(basename "$BERTH")
+fi
+export BERTH=${BERTH:-}
+
+export RUNS=${RUNS:-5} RSS_RUNS=${RSS_RUNS:-3}
+export OUT=${OUT:-$ROOT/.cache/bench/pull/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT" "$ROOT/.cache/bench/pull"
+# Scratch space on the repository's disk, not /tmp: the stores of all three
+# tools must be on the same file system for the comparison to be fair.
+WORK=${WORK:-$(mktemp -d "$ROOT/.cache/bench/pull/work.XXXXXX")}
+export WORK
+reg_pid=""
+cleanup() {
+	[ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+	findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done
+	rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: building the Debian test image (cached under .cache/fixtures/images)"
+image=$(cd "$ROOT" && go run ./bench/pull/mkimage) || die "mkimage failed"
+layout=$(jq -r .dir <<<"$image")
+echo "bench: image: $(jq -r .layers <<<"$image") layers," \
+	"$(jq -r '.compressed / 1e6 | floor' <<<"$image") MB compressed," \
+	"$(jq -r '.unpacked / 1e6 | floor' <<<"$image") MB unpacked"
+
+# A registry on a free loopback port, storage in $WORK.
+port=""
+for _ in $(seq 20); do
+	p=$(shuf -i 20000-60000 -n 1)
+	if ! ss -Hltn "sport = :$p" | grep -q .; then port=$p; break; fi
+done
+[ -n "$port" ] || die "no free port"
+mkdir -p "$WORK/registry"
+cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: 127.0.0.1:$port
+EOF
+docker-registry serve "$WORK/registry.yml" >"$OUT/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 100); do
+	curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+	kill -0 "$reg_pid" 2>/dev/null || die "docker-registry exited: $(tail -n 5 "$OUT/registry.log")"
+	sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || die "docker-registry did not answer on 127.0.0.1:$port"
+export REF=127.0.0.1:$port/bench/debian:latest
+skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$(jq -r .tag <<<"$image")" "docker://$REF" ||
+	die "skopeo could not push the image"
+
+echo "bench: registry $(docker-registry --version 2>/dev/null | head -1) at 127.0.0.1:$port; image $REF"
+echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }$(podman --version 2>/dev/null || true); $(skopeo --version); $(hyperfine --version)"
+echo "bench: kernel $(uname -r), $(nproc) CPUs, work dir on $(findmnt -no FSTYPE,SOURCE -T "$WORK")"
+echo
+
+unshare -m --propagation private "$SELF" --measure
+
+# ---------------------------------------------------------------------------
+# Report.
+sec() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$OUT/pull.json"; }
+fmt() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+median_file() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+range() { jq -r --arg n "$1" '.results[] | select(.command == $n) | "\(.min | . * 100 | round / 100)–\(.max | . * 100 | round / 100)"' "$OUT/pull.json"; }
+
+echo
+echo "== summary (JSON and raw numbers in $OUT)"
+printf '%-8s %10s %14s %16s\n' tool "median s" "min–max s" "peak RSS KiB"
+for n in $TOOLS; do
+	printf '%-8s %10s %14s %16s\n' "$n" "$(fmt "$(sec "$n")")" "$(range "$n")" "$(median_file "$OUT/rss-$n.txt")"
+done
+
+if [[ " $TOOLS " == *" berth "* ]]; then
+	berth=$(sec berth)
+	verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "PASS" : "MISS" }'; }
+	echo
+	if [[ " $TOOLS " == *" podman "* ]]; then
+		r=$(awk -v a="$(sec podman)" -v b="$berth" 'BEGIN { print a / b }')
+		echo "podman/berth = $(fmt "$r")   target >= 1.50: $(verdict "$r" 1.5)"
+	fi
+	if [[ " $TOOLS " == *" skopeo "* ]]; then
+		r=$(awk -v a="$(sec skopeo)" -v b="$berth" 'BEGIN { print a / b }')
+		echo "skopeo/berth = $(fmt "$r")   target >= 1.00: $(verdict "$r" 1.0)"
+	fi
+fi
