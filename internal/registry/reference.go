@@ -53,7 +53,7 @@ func parse(ref string) (name.Reference, error) {
 	}
 	// go-containerregistry accepts tags starting with '.' or '-'; docker
 	// (and the distribution spec's [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) do not.
-	if t, ok := r.(name.Tag); ok && strings.HasPrefix(t.TagStr(), ".") || ok && strings.HasPrefix(t.TagStr(), "-") {
+	if t, ok := r.(name.Tag); ok && strings.IndexAny(t.TagStr(), ".-") == 0 {
 		return nil, invalid(ref, errBadTag)
 	}
 	return r, nil
