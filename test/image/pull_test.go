@@ -144,8 +144,8 @@ func TestPullDebianWhiteouts(t *testing.T) {
 	if !slices.Equal(got, wantLines) {
 		t.Errorf("inside the container:\n%q\nwant\n%q", got, wantLines)
 	}
-	// Lower layers still hold what the top layer hides: an older sibling of
-	// a deleted path is there.
+	// The whiteout of /usr/share/doc hides that directory only: its
+	// siblings from the lower layer are still there.
 	if out := b.ok("run", "--rm", ref, "ls", "/usr/share"); !strings.Contains(out, "common-licenses") {
 		t.Errorf("/usr/share lost more than doc:\n%s", out)
 	}
