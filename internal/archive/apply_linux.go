@@ -185,18 +185,51 @@ func replace(pfd int, base string, isDir bool) (keptDir bool, err error) {
 	return false, removeAllAt(pfd, base)
 }
 
+// createAt runs mk, which creates base in pfd without following it; when
+// something is already there it is replaced and mk runs once more. Trying
+// first saves a stat per entry in the common case, an empty directory.
+func createAt(pfd int, base string, mk func() error) error {
+	err := mk()
+	if err != unix.EEXIST {
+		return err
+	}
+	if _, err := replace(pfd, base, false); err != nil {
+		return err
+	}
+	return mk()
+}
+
+// fdWriter writes to a file descriptor.
+type fdWriter int
+
+func (w fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(int(w), p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
 func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Reader) error {
 	mode := uint32(hdr.Mode) & 0o7777
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		kept, err := replace(pfd, base, true)
-		if err != nil {
-			return err
-		}
-		if !kept {
-			if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
-				return &os.PathError{Op: "mkdirat", Path: name, Err: err}
+		err := unix.Mkdirat(pfd, base, 0o700)
+		if err == unix.EEXIST {
+			var kept bool
+			if kept, err = replace(pfd, base, true); err == nil && !kept {
+				err = unix.Mkdirat(pfd, base, 0o700)
 			}
+		}
+		if err != nil {
+			return &os.PathError{Op: "mkdirat", Path: name, Err: err}
 		}
 		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -207,18 +240,18 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		return a.metaFd(fd, name, hdr)
 
 	case tar.TypeReg, tar.TypeRegA:
-		if _, err := replace(pfd, base, false); err != nil {
+		var fd int
+		err := createAt(pfd, base, func() (err error) {
+			fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 			return err
-		}
-		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		})
 		if err != nil {
 			return &os.PathError{Op: "openat", Path: name, Err: err}
 		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
-		// Hide ReaderFrom/WriterTo so CopyBuffer uses our 1 MiB buffer
-		// instead of os.File's 32 KiB fallback.
-		if _, err := io.CopyBuffer(struct{ io.Writer }{f}, struct{ io.Reader }{tr}, a.buf); err != nil {
+		defer unix.Close(fd)
+		// A bare fd writer, not os.File: no fcntl per file, and CopyBuffer
+		// uses our 1 MiB buffer instead of os.File's 32 KiB ReadFrom path.
+		if _, err := io.CopyBuffer(fdWriter(fd), struct{ io.Reader }{tr}, a.buf); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 		if err := a.metaFd(fd, name, hdr); err != nil {
@@ -227,10 +260,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		return setTimesFd(fd, name, accessTime(hdr), hdr.ModTime)
 
 	case tar.TypeSymlink:
-		if _, err := replace(pfd, base, false); err != nil {
-			return err
-		}
-		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+		if err := createAt(pfd, base, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
 			return &os.PathError{Op: "symlinkat", Path: name, Err: err}
 		}
 		return a.metaAt(pfd, name, base, hdr, true)
@@ -239,12 +269,9 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		return a.link(pfd, name, base, hdr)
 
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		if _, err := replace(pfd, base, false); err != nil {
-			return err
-		}
 		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-		if err := unix.Mknodat(pfd, base, kind|(mode&0o777), int(dev)); err != nil {
+		if err := createAt(pfd, base, func() error { return unix.Mknodat(pfd, base, kind|(mode&0o777), int(dev)) }); err != nil {
 			return &os.PathError{Op: "mknodat", Path: name, Err: err}
 		}
 		return a.metaAt(pfd, name, base, hdr, false)
@@ -280,10 +307,7 @@ func (a *applier) link(pfd int, name, base string, hdr *tar.Header) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return invalid(hdr.Name, fmt.Sprintf("hardlink target %q is a directory", hdr.Linkname))
 	}
-	if _, err := replace(pfd, base, false); err != nil {
-		return err
-	}
-	if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
+	if err := createAt(pfd, base, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) }); err != nil {
 		if err == unix.ENOENT {
 			return invalid(hdr.Name, fmt.Sprintf("hardlink target %q is missing", hdr.Linkname))
 		}

@@ -234,3 +234,88 @@ func TestApplyCancel(t *testing.T) {
 		t.Fatalf("Apply = %v, want context.Canceled", err)
 	}
 }
+
+// TestApplyReplace: an entry replaces what its path holds, as in Docker,
+// except that a directory over a directory keeps the content.
+func TestApplyReplace(t *testing.T) {
+	testutil.RequiresRoot(t)
+	tests := []struct {
+		name   string
+		first  []tent
+		second []tent
+		want   map[string]string // rel -> "dir", "link:TARGET", or file content
+		gone   []string
+	}{
+		{
+			name:   "file over directory tree",
+			first:  []tent{dir("x/"), file("x/inner", "i")},
+			second: []tent{file("x", "file now")},
+			want:   map[string]string{"x": "file now"},
+			gone:   []string{"x/inner"},
+		},
+		{
+			name:   "directory over directory keeps content",
+			first:  []tent{dir("x/"), file("x/inner", "i")},
+			second: []tent{{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "x/", Mode: 0o700}}},
+			want:   map[string]string{"x": "dir", "x/inner": "i"},
+		},
+		{
+			name:   "directory over file",
+			first:  []tent{file("x", "f")},
+			second: []tent{dir("x/"), file("x/y", "y")},
+			want:   map[string]string{"x": "dir", "x/y": "y"},
+		},
+		{
+			name:   "symlink over file",
+			first:  []tent{file("x", "f")},
+			second: []tent{symlink("x", "/target")},
+			want:   map[string]string{"x": "link:/target"},
+		},
+		{
+			name:   "hardlink over file",
+			first:  []tent{file("x", "old"), file("t", "target")},
+			second: []tent{hardlink("x", "t")},
+			want:   map[string]string{"x": "target", "t": "target"},
+		},
+		{
+			name:   "file over symlink to a directory",
+			first:  []tent{dir("d/"), file("d/keep", "k"), symlink("x", "d")},
+			second: []tent{file("x", "plain")},
+			want:   map[string]string{"x": "plain", "d/keep": "k"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			applyBytes(t, dir, makeTar(t, tc.first...), WhiteoutsApply)
+			applyBytes(t, dir, makeTar(t, tc.second...), WhiteoutsApply)
+			for rel, want := range tc.want {
+				p := filepath.Join(dir, rel)
+				fi, err := os.Lstat(p)
+				if err != nil {
+					t.Errorf("%s: %v", rel, err)
+					continue
+				}
+				switch {
+				case want == "dir":
+					if !fi.IsDir() {
+						t.Errorf("%s: %v, want a directory", rel, fi.Mode())
+					}
+				case strings.HasPrefix(want, "link:"):
+					if l, _ := os.Readlink(p); l != strings.TrimPrefix(want, "link:") {
+						t.Errorf("%s: link %q, want %s", rel, l, want)
+					}
+				default:
+					if b, _ := os.ReadFile(p); !fi.Mode().IsRegular() || string(b) != want {
+						t.Errorf("%s: %v %q, want file %q", rel, fi.Mode(), b, want)
+					}
+				}
+			}
+			for _, rel := range tc.gone {
+				if _, err := os.Lstat(filepath.Join(dir, rel)); err == nil {
+					t.Errorf("%s still exists", rel)
+				}
+			}
+		})
+	}
+}

@@ -147,8 +147,9 @@ func TestRoundTripDebian(t *testing.T) {
 	dst := t.TempDir()
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
+	var copy bytes.Buffer
 	go func() {
-		err := Tar(context.Background(), pw, src, TarOptions{})
+		err := Tar(context.Background(), io.MultiWriter(pw, &copy), src, TarOptions{})
 		pw.CloseWithError(err)
 		errc <- err
 	}()
@@ -159,5 +160,12 @@ func TestRoundTripDebian(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Tar: %v", err)
 	}
-	compareTrees(t, snapshotTree(t, src, true), snapshotTree(t, dst, true))
+	want := snapshotTree(t, src, true)
+	compareTrees(t, want, snapshotTree(t, dst, true))
+
+	// Again over the result: every entry now replaces an existing one.
+	if _, err := Apply(context.Background(), dst, &copy, ApplyOptions{}); err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	compareTrees(t, want, snapshotTree(t, dst, true))
 }
