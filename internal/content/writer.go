@@ -1,0 +1,193 @@
+package content
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Writer is one ingest in progress. Not safe for concurrent use.
+type Writer struct {
+	s        *Store
+	expected ocispec.Descriptor
+	lock     *ingestLock
+	data     *os.File
+	hash     hash.Hash
+	written  int64
+	done     bool
+}
+
+// ingestKey names the ingest directory. A known digest names it, so every
+// writer of one blob (in any process) meets at the same lock; otherwise the
+// caller's ref does, hashed so that any string is a safe single path element.
+func ingestKey(ref string, expected ocispec.Descriptor) string {
+	if expected.Digest != "" {
+		return expected.Digest.Algorithm().String() + "-" + expected.Digest.Encoded()
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return "ref-" + hex.EncodeToString(sum[:])
+}
+
+// Writer starts an ingest. expected.Digest and expected.Size, when set, are
+// verified at Commit (a Write beyond Size fails at once). When the blob is
+// already committed it returns errdefs.ErrAlreadyExists. When expected.Digest
+// is empty (a blob whose digest is not known in advance, e.g. a layer being
+// compressed), ref names the ingest and Commit computes the digest.
+//
+// When another writer (goroutine or process) holds the same ingest, Writer
+// waits for it, honouring ctx; if that writer committed, the result is
+// ErrAlreadyExists, and if it died, its partial data is discarded.
+func (s *Store) Writer(ctx context.Context, ref string, expected ocispec.Descriptor) (*Writer, error) {
+	if expected.Size < 0 {
+		return nil, fmt.Errorf("ingest %s: negative size %d: %w", expected.Digest, expected.Size, errdefs.ErrInvalidArgument)
+	}
+	if expected.Digest == "" && ref == "" {
+		return nil, fmt.Errorf("ingest: neither digest nor ref given: %w", errdefs.ErrInvalidArgument)
+	}
+	var target string
+	if expected.Digest != "" {
+		p, err := s.blobPath(expected.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		target = p
+		if exists(target) { // fast path: no lock needed to see a committed blob
+			return nil, fmt.Errorf("blob %s: %w", expected.Digest, errdefs.ErrAlreadyExists)
+		}
+	}
+	dir := filepath.Join(s.ingestRoot(), ingestKey(ref, expected))
+	l, err := lockIngest(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s: %w", dir, err)
+	}
+	// The previous holder may have committed while we waited.
+	if target != "" && exists(target) {
+		_ = l.removeAndUnlock()
+		return nil, fmt.Errorf("blob %s: %w", expected.Digest, errdefs.ErrAlreadyExists)
+	}
+	// O_TRUNC: whatever a dead holder left behind is not trusted.
+	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		_ = l.removeAndUnlock()
+		return nil, fmt.Errorf("ingest %s: %w", dir, err)
+	}
+	return &Writer{s: s, expected: expected, lock: l, data: f, hash: sha256.New()}, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Write appends p to the ingest. Data beyond the expected size is refused
+// before it is written: a server sending too much is caught at once, not
+// after downloading the excess.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("write ingest %s: writer is finished: %w", w.expected.Digest, errdefs.ErrConflict)
+	}
+	if w.expected.Size > 0 && w.written+int64(len(p)) > w.expected.Size {
+		return 0, fmt.Errorf("write ingest %s: %d bytes exceed expected size %d: %w",
+			w.expected.Digest, w.written+int64(len(p)), w.expected.Size, errdefs.ErrInvalidArgument)
+	}
+	n, err := w.data.Write(p)
+	w.hash.Write(p[:n])
+	w.written += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write ingest %s: %w", w.expected.Digest, err)
+	}
+	return n, nil
+}
+
+// Commit verifies size and digest, makes the blob durable and visible, and
+// releases the ingest. It returns the blob's descriptor (Digest and Size).
+// A mismatch returns an error wrapping errdefs.ErrInvalidArgument and stores
+// nothing. The Writer is finished afterwards whatever the outcome.
+func (w *Writer) Commit(ctx context.Context) (ocispec.Descriptor, error) {
+	if w.done {
+		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %s: writer is finished: %w", w.expected.Digest, errdefs.ErrConflict)
+	}
+	desc, err := w.commit(ctx)
+	if err != nil {
+		_ = w.Close()
+		return ocispec.Descriptor{}, err
+	}
+	return desc, nil
+}
+
+func (w *Writer) commit(ctx context.Context) (ocispec.Descriptor, error) {
+	if err := ctx.Err(); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if w.expected.Size > 0 && w.written != w.expected.Size {
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s: size mismatch: expected %d, got %d: %w",
+			w.expected.Digest, w.expected.Size, w.written, errdefs.ErrInvalidArgument)
+	}
+	got := digest.NewDigest(digest.SHA256, w.hash)
+	if w.expected.Digest != "" && got != w.expected.Digest {
+		return ocispec.Descriptor{}, fmt.Errorf("commit: digest mismatch: expected %s, got %s: %w",
+			w.expected.Digest, got, errdefs.ErrInvalidArgument)
+	}
+	// Data must be on disk before the rename makes it visible under its
+	// name; otherwise a power loss could leave a named blob with holes.
+	if err := w.data.Sync(); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s: fsync: %w", got, err)
+	}
+	target, err := w.s.blobPath(got)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	// rename(2) replaces a blob that appeared meanwhile (possible only for
+	// ref-named ingests): same digest, same bytes, so either copy is right.
+	if err := os.Rename(w.data.Name(), target); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
+	}
+	if err := syncDir(w.s.blobDir()); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
+	}
+	w.done = true
+	_ = w.data.Close()
+	// The blob is committed; an ingest left by a failed removal is
+	// CleanIngests' job, not the caller's problem.
+	_ = w.lock.removeAndUnlock()
+	return ocispec.Descriptor{MediaType: w.expected.MediaType, Digest: got, Size: w.written}, nil
+}
+
+// Close abandons an uncommitted ingest (removing it) or is a no-op after Commit.
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	cerr := w.data.Close()
+	if err := w.lock.removeAndUnlock(); err != nil {
+		return fmt.Errorf("close ingest: %w", err)
+	}
+	if cerr != nil && !errors.Is(cerr, fs.ErrClosed) {
+		return fmt.Errorf("close ingest: %w", cerr)
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
