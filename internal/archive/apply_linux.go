@@ -239,7 +239,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		a.dirs = append(a.dirs, dirTime{name, accessTime(hdr), hdr.ModTime})
 		return a.metaFd(fd, name, hdr)
 
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader expands sparse files
 		var fd int
 		err := createAt(pfd, base, func() (err error) {
 			fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)

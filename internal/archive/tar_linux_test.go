@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -168,4 +169,52 @@ func TestRoundTripDebian(t *testing.T) {
 		t.Fatalf("second Apply: %v", err)
 	}
 	compareTrees(t, want, snapshotTree(t, dst, true))
+}
+
+// TestApplyGNUTar applies archives written by GNU tar (the other common
+// producer of layers): gnu and posix formats, with a sparse file, xattrs and
+// the tree of buildTree.
+func TestApplyGNUTar(t *testing.T) {
+	testutil.RequiresRoot(t)
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("GNU tar not installed")
+	}
+	src := t.TempDir()
+	buildTree(t, src)
+	// A sparse file: 64 MiB with two small extents of data.
+	f, err := os.Create(filepath.Join(src, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("head"), 0)
+	f.WriteAt([]byte("tail"), 64<<20-4)
+	f.Close()
+	os.Chtimes(filepath.Join(src, "sparse"), time.Unix(1600000000, 0), time.Unix(1600000000, 0))
+	os.Chtimes(src, time.Unix(1600000000, 0), time.Unix(1600000000, 0))
+
+	for _, format := range []string{"gnu", "posix"} {
+		t.Run(format, func(t *testing.T) {
+			cmd := exec.Command("tar", "-c", "--format="+format, "--sparse", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", src, ".")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("tar: %v", err)
+			}
+			dst := t.TempDir()
+			if _, err := Apply(context.Background(), dst, bytes.NewReader(out), ApplyOptions{}); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			want, got := snapshotTree(t, src, true), snapshotTree(t, dst, true)
+			if format == "gnu" {
+				// The gnu format has whole-second times and no xattrs.
+				for _, m := range []map[string]node{want, got} {
+					for k, n := range m {
+						n.Mtime -= n.Mtime % 1e9
+						n.Xattrs = ""
+						m[k] = n
+					}
+				}
+			}
+			compareTrees(t, want, got)
+		})
+	}
 }
