@@ -508,13 +508,19 @@ type progressReader struct {
 	n     int64
 	total int64
 	last  time.Time
+	done  bool // the last event (at EOF) is sent
 }
 
 func (pr *progressReader) Read(b []byte) (int, error) {
 	n, err := pr.r.Read(b)
 	pr.n += int64(n)
-	if now := time.Now(); now.Sub(pr.last) >= 100*time.Millisecond || (errors.Is(err, io.EOF) && pr.n > 0) {
+	if pr.done {
+		return n, err
+	}
+	end := errors.Is(err, io.EOF)
+	if now := time.Now(); now.Sub(pr.last) >= 100*time.Millisecond || end {
 		pr.last = now
+		pr.done = end
 		pr.p.emit(pr.id, "Downloading", pr.n, pr.total)
 	}
 	return n, err

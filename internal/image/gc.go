@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/content"
@@ -129,6 +130,13 @@ func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (rec
 	}
 	if err := s.sn.Cleanup(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	// A writer of images.json holds the records lock, which GC holds now:
+	// any temp file is a dead writer's.
+	if tmps, err := filepath.Glob(filepath.Join(s.root, ".images-*.json")); err == nil {
+		for _, p := range tmps {
+			_ = os.Remove(p)
+		}
 	}
 	if err := s.save(r); err != nil {
 		errs = append(errs, err)

@@ -115,10 +115,16 @@ func TestTagMovesName(t *testing.T) {
 	if b.LastTagTime.IsZero() {
 		t.Error("LastTagTime not set")
 	}
-	for _, bad := range []string{"app@" + fakeID("1").String(), "Bad:Name"} {
-		if err := s.Tag(ctx, bad, b); !errdefs.IsInvalidArgument(err) {
-			t.Errorf("Tag(%q) = %v, want invalid argument", bad, err)
-		}
+	if err := s.Tag(ctx, "Bad:Name", b); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("Tag(Bad:Name) = %v, want invalid argument", err)
+	}
+	// A digest reference becomes a repo digest, not a name.
+	byDigest := "app@" + fakeID("1").String()
+	if err := s.Tag(ctx, byDigest, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, byDigest); err != nil || got.ID != b.ID || !slices.Equal(got.Digests, []string{"docker.io/library/" + byDigest}) || len(got.Names) != 2 {
+		t.Errorf("after tagging by digest: %+v, %v", got, err)
 	}
 	if err := s.Tag(ctx, "x", Image{ID: fakeID("cc")}); !errdefs.IsNotFound(err) {
 		t.Errorf("tagging an unknown image without a manifest = %v, want not found", err)
