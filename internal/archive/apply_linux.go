@@ -69,6 +69,8 @@ type applier struct {
 	buf     []byte
 	asRoot  bool
 	created map[string]struct{}
+	// keptDirs are directories this layer declared where one existed.
+	keptDirs map[string]struct{}
 	dirs    []dirTime
 }
 
@@ -92,7 +94,7 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		}
 		return err
 	}
-	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, created: map[string]struct{}{}}
+	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
 	tr := tar.NewReader(lr)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -226,6 +228,9 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 			var kept bool
 			if kept, err = replace(pfd, base, true); err == nil && !kept {
 				err = unix.Mkdirat(pfd, base, 0o700)
+			}
+			if kept {
+				a.keptDirs[name] = struct{}{}
 			}
 		}
 		if err != nil {
@@ -366,20 +371,49 @@ func (a *applier) opaque(entry string, pfd int, parentRel string) error {
 		}
 		return nil
 	}
-	names, err := f.Readdirnames(-1)
-	if err != nil {
+	if err := a.clearLower(fd, parentRel); err != nil {
 		return fmt.Errorf("opaque whiteout %q: %w", entry, err)
 	}
+	return nil
+}
+
+// clearLower removes from directory fd (at rel) what parent layers put
+// there, keeping what this layer wrote. A directory this layer declared
+// over an existing one keeps its own entries, but the parent layers' content
+// below it goes too: overlayfs would hide it under an opaque directory.
+func (a *applier) clearLower(fd int, rel string) error {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(dup), rel)
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
 	for _, n := range names {
-		rel := n
-		if parentRel != "." {
-			rel = parentRel + "/" + n
+		child := n
+		if rel != "." {
+			child = rel + "/" + n
 		}
-		if _, ok := a.created[rel]; ok {
+		if _, ok := a.created[child]; !ok {
+			if err := removeAllAt(fd, n); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := removeAllAt(fd, n); err != nil {
-			return fmt.Errorf("opaque whiteout %q: %w", entry, err)
+		if _, ok := a.keptDirs[child]; !ok {
+			continue
+		}
+		sub, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "openat", Path: child, Err: err}
+		}
+		err = a.clearLower(sub, child)
+		unix.Close(sub)
+		if err != nil {
+			return err
 		}
 	}
 	return nil

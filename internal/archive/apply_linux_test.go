@@ -319,3 +319,25 @@ func TestApplyReplace(t *testing.T) {
 		})
 	}
 }
+
+func TestSyncDir(t *testing.T) {
+	tests := []struct {
+		name    string
+		dir     string
+		wantErr bool
+	}{
+		{"directory", t.TempDir(), false},
+		{"missing", filepath.Join(t.TempDir(), "nope"), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := SyncDir(tc.dir)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("SyncDir(%s) = %v, want error %v", tc.dir, err, tc.wantErr)
+			}
+			if tc.wantErr && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("SyncDir error %v does not match os.ErrNotExist", err)
+			}
+		})
+	}
+}

@@ -70,7 +70,9 @@ func TestApplyWhiteouts(t *testing.T) {
 	layer := makeTar(t,
 		dir("a/"), file("a/.wh.gone", ""), file("a/.wh.gonedir", ""),
 		file("a/mine", "m"), file("a/.wh.mine", ""), // same layer: not hidden
-		dir("d/"), file("d/new", "n"), file("d/.wh..wh..opq", ""),
+		// The opaque marker after the directory's entries: d/sub is this
+		// layer's, but the parent's d/sub/deep is still hidden.
+		dir("d/"), file("d/new", "n"), dir("d/sub/"), file("d/sub/mine", "m"), file("d/.wh..wh..opq", ""),
 		file("a/.wh.nothing", ""), // whiteout of something no parent holds
 	)
 	root := t.TempDir()
@@ -80,12 +82,12 @@ func TestApplyWhiteouts(t *testing.T) {
 	applyBytes(t, native, parent, WhiteoutsApply)
 	applyBytes(t, native, layer, WhiteoutsApply)
 	got := snapshotTree(t, native, true)
-	for _, gone := range []string{"a/gone", "a/gonedir", "a/gonedir/f", "d/old", "d/sub", "d/sub/deep", "a/nothing"} {
+	for _, gone := range []string{"a/gone", "a/gonedir", "a/gonedir/f", "d/old", "d/sub/deep", "a/nothing"} {
 		if _, ok := got[gone]; ok {
 			t.Errorf("native: %s survived its whiteout", gone)
 		}
 	}
-	for _, kept := range []string{"a/stay", "a/mine", "d/new"} {
+	for _, kept := range []string{"a/stay", "a/mine", "d/new", "d/sub", "d/sub/mine"} {
 		if _, ok := got[kept]; !ok {
 			t.Errorf("native: %s is missing", kept)
 		}
