@@ -71,7 +71,7 @@ type applier struct {
 	created map[string]struct{}
 	// keptDirs are directories this layer declared where one existed.
 	keptDirs map[string]struct{}
-	dirs    []dirTime
+	dirs     []dirTime
 }
 
 func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
