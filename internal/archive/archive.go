@@ -43,8 +43,12 @@ type ApplyOptions struct {
 // Names are cleaned; absolute names are made relative to dir (as Docker
 // does); names that still climb out ("../x") are rejected. An entry replaces
 // what dir already holds at its path, except that a directory entry over an
-// existing directory keeps its content. Nothing is fsynced: call SyncDir once
-// when the whole snapshot is written.
+// existing directory keeps its content. Whiteouts hide only what parent
+// layers hold, never an entry of the same layer (OCI image spec), wherever
+// the marker sits in the stream. overlayfs bookkeeping xattrs
+// (trusted.overlay.*, user.overlay.*) in a tar are dropped: a layer must not
+// steer overlayfs lookups. Nothing is fsynced: call SyncDir once when the
+// whole snapshot is written.
 func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
 	return apply(ctx, dir, r, opts)
 }
