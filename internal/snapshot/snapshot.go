@@ -2,8 +2,6 @@
 // directory per image layer, stacked with overlayfs, plus one writable
 // snapshot per container.
 //
-// CONTRACT (implementation pending: helper "content+snapshot").
-//
 // Lifecycle, as in containerd:
 //
 //	Prepare(key, parent) → active snapshot: a writable directory (Dir) on top
@@ -18,17 +16,20 @@
 // a cross-process lock; metadata is written atomically, so a kill -9 leaves
 // either the old or the new state, and Cleanup removes directories that no
 // metadata references (half-prepared or half-removed snapshots).
+//
+// Two implementations share one on-disk layout, <root>/<driver>/
+// {metadata.json,lock,snapshots/<id>/{fs,work}}: overlay, which stacks
+// committed layers with overlayfs, and native, which copies the parent tree
+// into each new snapshot (for filesystems overlayfs cannot sit on). The
+// shared test suite is in package snapshottest.
 package snapshot
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-var errPending = errors.New("snapshot: not implemented yet")
 
 // Kind says whether a snapshot can still change.
 type Kind int
@@ -86,11 +87,21 @@ type Snapshotter interface {
 }
 
 // New opens the snapshotter under root: overlay when the kernel and the
-// filesystem under root support it, the native copier otherwise.
-func New(root string) (Snapshotter, error) { return nil, errPending }
+// filesystem under root support it, the native copier otherwise. A root that
+// already holds snapshots keeps the driver that made them.
+func New(root string) (Snapshotter, error) { return newDefault(root) }
 
-// MountAll mounts mounts (as returned by Mounts) on target, in order.
-func MountAll(mounts []specs.Mount, target string) error { return errPending }
+// NewOverlay opens the overlay snapshotter under root; errdefs.ErrNotSupported
+// when overlayfs cannot be mounted there.
+func NewOverlay(root string) (Snapshotter, error) { return newOverlay(root) }
+
+// NewNative opens the copying snapshotter under root, which works on any
+// filesystem.
+func NewNative(root string) (Snapshotter, error) { return newNative(root) }
+
+// MountAll mounts mounts (as returned by Mounts) on target, in order. If one
+// fails, the ones already mounted are unmounted again.
+func MountAll(mounts []specs.Mount, target string) error { return mountAll(mounts, target) }
 
 // UnmountAll unmounts target and everything below it (lazily if busy).
-func UnmountAll(target string) error { return errPending }
+func UnmountAll(target string) error { return unmountAll(target) }

@@ -1,0 +1,482 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"golang.org/x/sys/unix"
+)
+
+// record is one snapshot in metadata.json. ID names its directory, so keys
+// (any string) never become paths.
+type record struct {
+	ID      string            `json:"id"`
+	Kind    Kind              `json:"kind"`
+	Parent  string            `json:"parent,omitempty"`
+	Created time.Time         `json:"created"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+type metadata struct {
+	// NextID is the last directory number handed out.
+	NextID    uint64             `json:"nextID"`
+	Snapshots map[string]*record `json:"snapshots"`
+}
+
+// store is the part both drivers share: records, ids, locks, directories.
+// Every mutation runs under an flock on <dir>/lock and rewrites
+// metadata.json atomically, so a kill -9 leaves either the old or the new
+// state. Readers need no lock: rename(2) gives them one file or the other.
+type store struct {
+	dir    string // <root>/<driver>
+	driver string
+}
+
+func openStore(root, driver string) (*store, error) {
+	s := &store{dir: filepath.Join(root, driver), driver: driver}
+	if err := os.MkdirAll(s.snapshotsDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("open %s snapshotter: %w", driver, err)
+	}
+	return s, nil
+}
+
+func (s *store) snapshotsDir() string       { return filepath.Join(s.dir, "snapshots") }
+func (s *store) snapshotDir(id string) string { return filepath.Join(s.snapshotsDir(), id) }
+func (s *store) fsDir(id string) string       { return filepath.Join(s.snapshotDir(id), "fs") }
+func (s *store) workDir(id string) string     { return filepath.Join(s.snapshotDir(id), "work") }
+func (s *store) metadataPath() string         { return filepath.Join(s.dir, "metadata.json") }
+
+func (s *store) read() (*metadata, error) {
+	md := &metadata{Snapshots: map[string]*record{}}
+	b, err := os.ReadFile(s.metadataPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return md, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot metadata: %w", err)
+	}
+	if err := json.Unmarshal(b, md); err != nil {
+		return nil, fmt.Errorf("read snapshot metadata %s: %w", s.metadataPath(), err)
+	}
+	if md.Snapshots == nil {
+		md.Snapshots = map[string]*record{}
+	}
+	return md, nil
+}
+
+// update runs fn on the current metadata under the store lock and writes
+// the result when fn asks for it. fn may ask to write and still fail (Commit
+// onto an existing name drops the active snapshot and reports the clash).
+func (s *store) update(ctx context.Context, fn func(md *metadata) (write bool, err error)) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	md, err := s.read()
+	if err != nil {
+		return err
+	}
+	write, ferr := fn(md)
+	if write {
+		if err := s.write(md); err != nil {
+			return errors.Join(ferr, err)
+		}
+	}
+	return ferr
+}
+
+// write replaces metadata.json: temp file, fsync, rename, fsync dir. The
+// temp name is fixed because only the lock holder writes.
+func (s *store) write(md *metadata) error {
+	b, err := json.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode snapshot metadata: %w", err)
+	}
+	tmp := s.metadataPath() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write snapshot metadata: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.metadataPath())
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write snapshot metadata: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// lock takes the store's flock, polling so that ctx can interrupt the wait
+// (a blocking flock cannot be cancelled). Each call opens the file anew:
+// flock belongs to the open file description, so this excludes goroutines
+// of this process exactly as it excludes other processes.
+func (s *store) lock(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot lock: %w", err)
+	}
+	delay := 100 * time.Microsecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("snapshot lock: %w", &os.PathError{Op: "flock", Path: f.Name(), Err: err})
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, fmt.Errorf("snapshot lock: %w", ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, 10*time.Millisecond)
+	}
+}
+
+// lockDirNB flocks a snapshot directory without waiting. Prepare holds it
+// while the directory exists without a record, so Cleanup (which takes it
+// too) never deletes a snapshot being filled.
+func lockDirNB(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return f, nil
+}
+
+func (s *store) get(md *metadata, key string) (*record, error) {
+	r, ok := md.Snapshots[key]
+	if !ok {
+		return nil, fmt.Errorf("snapshot %q: %w", key, errdefs.ErrNotFound)
+	}
+	return r, nil
+}
+
+func (s *store) Stat(ctx context.Context, key string) (Info, error) {
+	md, err := s.read()
+	if err != nil {
+		return Info{}, err
+	}
+	r, err := s.get(md, key)
+	if err != nil {
+		return Info{}, err
+	}
+	return info(key, r), nil
+}
+
+func info(key string, r *record) Info {
+	return Info{Key: key, Parent: r.Parent, Kind: r.Kind, Created: r.Created, Labels: r.Labels}
+}
+
+func (s *store) Walk(ctx context.Context, fn func(Info) error) error {
+	md, err := s.read()
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(md.Snapshots))
+	for k := range md.Snapshots {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := fn(info(k, md.Snapshots[k])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare creates active snapshot key: the directory first (locked, so
+// Cleanup leaves it alone), then fill (which may take long and runs without
+// the store lock), then the record. A crash before the record leaves an
+// orphan directory for Cleanup.
+func (s *store) prepare(ctx context.Context, key, parent string, labels map[string]string, withWork bool,
+	fill func(fsDir string, parent *record) error) (dir string, retErr error) {
+	var (
+		id      string
+		dirLock *os.File
+		parentR *record
+	)
+	err := s.update(ctx, func(md *metadata) (bool, error) {
+		if _, ok := md.Snapshots[key]; ok {
+			return false, fmt.Errorf("prepare snapshot %q: %w", key, errdefs.ErrAlreadyExists)
+		}
+		if parent != "" {
+			p, ok := md.Snapshots[parent]
+			if !ok || p.Kind != KindCommitted {
+				return false, fmt.Errorf("prepare snapshot %q: parent %q is not a committed snapshot: %w", key, parent, errdefs.ErrNotFound)
+			}
+			parentR = p
+		}
+		md.NextID++
+		id = strconv.FormatUint(md.NextID, 10)
+		d := s.snapshotDir(id)
+		// An id is persisted only with the next write; a crash before it
+		// can leave a directory under an id that is handed out again.
+		if err := os.RemoveAll(d); err != nil {
+			return false, fmt.Errorf("prepare snapshot %q: %w", key, err)
+		}
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return false, fmt.Errorf("prepare snapshot %q: %w", key, err)
+		}
+		l, err := lockDirNB(d)
+		if err != nil {
+			os.RemoveAll(d)
+			return false, fmt.Errorf("prepare snapshot %q: %w", key, err)
+		}
+		dirLock = l
+		return true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	defer dirLock.Close()
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(s.snapshotDir(id))
+		}
+	}()
+	if err := os.Mkdir(s.fsDir(id), 0o755); err != nil {
+		return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
+	}
+	if withWork {
+		if err := os.Mkdir(s.workDir(id), 0o700); err != nil {
+			return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
+		}
+	}
+	if fill != nil {
+		if err := fill(s.fsDir(id), parentR); err != nil {
+			return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
+		}
+	}
+	err = s.update(ctx, func(md *metadata) (bool, error) {
+		// Checked again: the lock was released while filling.
+		if _, ok := md.Snapshots[key]; ok {
+			return false, fmt.Errorf("prepare snapshot %q: %w", key, errdefs.ErrAlreadyExists)
+		}
+		if p, ok := md.Snapshots[parent]; parent != "" && (!ok || p.ID != parentR.ID) {
+			return false, fmt.Errorf("prepare snapshot %q: parent %q was removed meanwhile: %w", key, parent, errdefs.ErrNotFound)
+		}
+		md.Snapshots[key] = &record{ID: id, Kind: KindActive, Parent: parent, Created: time.Now().UTC(), Labels: labels}
+		return true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return s.fsDir(id), nil
+}
+
+// commit turns active key into committed name. checkParent lets a driver
+// refuse a parent other than the one it prepared on.
+func (s *store) commit(ctx context.Context, name, key, parent string, checkParent func(r *record) error) error {
+	var dropped string
+	err := s.update(ctx, func(md *metadata) (bool, error) {
+		r, err := s.get(md, key)
+		if err != nil {
+			return false, fmt.Errorf("commit: %w", err)
+		}
+		if r.Kind != KindActive {
+			return false, fmt.Errorf("commit %q: snapshot is not active: %w", key, errdefs.ErrConflict)
+		}
+		if _, ok := md.Snapshots[name]; ok {
+			// Somebody else committed this layer first: ours is redundant.
+			delete(md.Snapshots, key)
+			dropped = r.ID
+			return true, fmt.Errorf("commit %q: snapshot %q: %w", key, name, errdefs.ErrAlreadyExists)
+		}
+		if parent != "" {
+			if p, ok := md.Snapshots[parent]; !ok || p.Kind != KindCommitted {
+				return false, fmt.Errorf("commit %q: parent %q is not a committed snapshot: %w", key, parent, errdefs.ErrNotFound)
+			}
+		}
+		if checkParent != nil {
+			if err := checkParent(r); err != nil {
+				return false, fmt.Errorf("commit %q: %w", key, err)
+			}
+		}
+		delete(md.Snapshots, key)
+		md.Snapshots[name] = &record{ID: r.ID, Kind: KindCommitted, Parent: parent, Created: time.Now().UTC(), Labels: r.Labels}
+		return true, nil
+	})
+	if dropped != "" {
+		if rerr := os.RemoveAll(s.snapshotDir(dropped)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// Remove deletes the record, then the directory; a crash in between leaves
+// an orphan directory that Cleanup removes.
+func (s *store) Remove(ctx context.Context, key string) error {
+	var id string
+	err := s.update(ctx, func(md *metadata) (bool, error) {
+		r, err := s.get(md, key)
+		if err != nil {
+			return false, fmt.Errorf("remove: %w", err)
+		}
+		for child, c := range md.Snapshots {
+			if c.Parent == key {
+				return false, fmt.Errorf("remove snapshot %q: snapshot %q depends on it: %w", key, child, errdefs.ErrConflict)
+			}
+		}
+		delete(md.Snapshots, key)
+		id = r.ID
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.snapshotDir(id)); err != nil {
+		return fmt.Errorf("remove snapshot %q: %w", key, err)
+	}
+	return nil
+}
+
+// Cleanup removes snapshot directories no record references: half-prepared
+// ones (unless their Prepare still runs and holds the directory's lock) and
+// half-removed ones.
+func (s *store) Cleanup(ctx context.Context) error {
+	return s.update(ctx, func(md *metadata) (bool, error) {
+		used := map[string]bool{}
+		for _, r := range md.Snapshots {
+			used[r.ID] = true
+		}
+		entries, err := os.ReadDir(s.snapshotsDir())
+		if err != nil {
+			return false, fmt.Errorf("cleanup snapshots: %w", err)
+		}
+		var errs []error
+		for _, e := range entries {
+			if used[e.Name()] {
+				continue
+			}
+			d := filepath.Join(s.snapshotsDir(), e.Name())
+			l, err := lockDirNB(d)
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue // a Prepare in progress
+			}
+			if err == nil {
+				defer l.Close()
+			}
+			if err := os.RemoveAll(d); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return false, fmt.Errorf("cleanup snapshots: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// UpperDir is the snapshot's own directory, whatever its kind.
+func (s *store) UpperDir(ctx context.Context, key string) (string, error) {
+	md, err := s.read()
+	if err != nil {
+		return "", err
+	}
+	r, err := s.get(md, key)
+	if err != nil {
+		return "", err
+	}
+	return s.fsDir(r.ID), nil
+}
+
+// LowerDirs lists the directories of key's committed parents, top first.
+func (s *store) LowerDirs(ctx context.Context, key string) ([]string, error) {
+	md, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.get(md, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.chain(md, r.Parent)
+}
+
+// chain returns the fs directories of parent and its ancestors, top first.
+func (s *store) chain(md *metadata, parent string) ([]string, error) {
+	var dirs []string
+	for p := parent; p != ""; {
+		r, ok := md.Snapshots[p]
+		if !ok {
+			return nil, fmt.Errorf("snapshot chain: parent %q: %w", p, errdefs.ErrNotFound)
+		}
+		if len(dirs) > len(md.Snapshots) {
+			return nil, fmt.Errorf("snapshot chain through %q loops: %w", p, errdefs.ErrInvalidArgument)
+		}
+		dirs = append(dirs, s.fsDir(r.ID))
+		p = r.Parent
+	}
+	return dirs, nil
+}
+
+// Usage counts the blocks of the snapshot's own directory, each inode once.
+func (s *store) Usage(ctx context.Context, key string) (int64, error) {
+	dir, err := s.UpperDir(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]bool{}
+	var total int64
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(path, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: path, Err: err}
+		}
+		in := inode{uint64(st.Dev), st.Ino}
+		if !seen[in] {
+			seen[in] = true
+			total += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("usage of snapshot %q: %w", key, err)
+	}
+	return total, nil
+}
