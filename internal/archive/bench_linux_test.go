@@ -73,3 +73,25 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTar writes the Debian fixture as a layer (what commit, export
+// and push pay), to io.Discard.
+func BenchmarkTar(b *testing.B) {
+	testutil.RequiresRoot(b)
+	src, err := testutil.DebianRootfs()
+	if err != nil {
+		b.Skipf("debian fixture: %v", err)
+	}
+	var n countWriter
+	for b.Loop() {
+		n = 0
+		if err := Tar(context.Background(), &n, src, TarOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(n))
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
