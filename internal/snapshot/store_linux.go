@@ -50,7 +50,7 @@ func openStore(root, driver string) (*store, error) {
 	return s, nil
 }
 
-func (s *store) snapshotsDir() string       { return filepath.Join(s.dir, "snapshots") }
+func (s *store) snapshotsDir() string         { return filepath.Join(s.dir, "snapshots") }
 func (s *store) snapshotDir(id string) string { return filepath.Join(s.snapshotsDir(), id) }
 func (s *store) fsDir(id string) string       { return filepath.Join(s.snapshotDir(id), "fs") }
 func (s *store) workDir(id string) string     { return filepath.Join(s.snapshotDir(id), "work") }
