@@ -230,6 +230,9 @@ func (s *store) Walk(ctx context.Context, fn func(Info) error) error {
 // orphan directory for Cleanup.
 func (s *store) prepare(ctx context.Context, key, parent string, labels map[string]string, withWork bool,
 	fill func(fsDir string, parent *record) error) (dir string, retErr error) {
+	if key == "" {
+		return "", fmt.Errorf("prepare: empty snapshot key: %w", errdefs.ErrInvalidArgument)
+	}
 	var (
 		id      string
 		dirLock *os.File
@@ -307,6 +310,9 @@ func (s *store) prepare(ctx context.Context, key, parent string, labels map[stri
 // commit turns active key into committed name. checkParent lets a driver
 // refuse a parent other than the one it prepared on.
 func (s *store) commit(ctx context.Context, name, key, parent string, checkParent func(r *record) error) error {
+	if name == "" {
+		return fmt.Errorf("commit %q: empty snapshot name: %w", key, errdefs.ErrInvalidArgument)
+	}
 	var dropped string
 	err := s.update(ctx, func(md *metadata) (bool, error) {
 		r, err := s.get(md, key)
