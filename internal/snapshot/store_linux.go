@@ -400,11 +400,11 @@ func (s *store) Cleanup(ctx context.Context) error {
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				continue // a Prepare in progress
 			}
-			if err == nil {
-				defer l.Close()
-			}
 			if err := os.RemoveAll(d); err != nil {
 				errs = append(errs, err)
+			}
+			if l != nil {
+				l.Close()
 			}
 		}
 		if err := errors.Join(errs...); err != nil {
