@@ -40,6 +40,7 @@ func TestImageCommands(t *testing.T) {
 	b.ok("pull", ref)
 
 	t.Run("images", func(t *testing.T) {
+		b := b.with(t)
 		out := b.ok("images")
 		if h := tableHeader(out); !slices.Equal(h, []string{"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}) {
 			t.Errorf("images header %q:\n%s", h, out)
@@ -72,6 +73,7 @@ func TestImageCommands(t *testing.T) {
 	})
 
 	t.Run("inspect", func(t *testing.T) {
+		b := b.with(t)
 		var v []inspectJSON
 		out := b.ok("image", "inspect", ref)
 		if err := json.Unmarshal([]byte(out), &v); err != nil || len(v) != 1 {
@@ -102,6 +104,7 @@ func TestImageCommands(t *testing.T) {
 	})
 
 	t.Run("history", func(t *testing.T) {
+		b := b.with(t)
 		out := b.ok("history", ref)
 		if h := tableHeader(out); !slices.Equal(h, []string{"IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"}) {
 			t.Errorf("history header %q:\n%s", h, out)
@@ -115,6 +118,7 @@ func TestImageCommands(t *testing.T) {
 	})
 
 	t.Run("tag-rmi-prune", func(t *testing.T) {
+		b := b.with(t)
 		b.ok("tag", ref, "mine/box:v2")
 		got := lines(b.ok("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"))
 		slices.Sort(got)
@@ -155,6 +159,7 @@ func TestImageCommands(t *testing.T) {
 	})
 
 	t.Run("rmi-force", func(t *testing.T) {
+		b := b.with(t)
 		b.ok("pull", ref)
 		b.ok("create", "--name", "forced", ref, "true")
 		b.ok("rmi", "-f", ref)

@@ -24,7 +24,7 @@ import (
 // outside dir: in a private mount namespace with tmpfs over /var/lib, /run
 // and /var/tmp (where they keep state their flags do not move: the blob
 // info cache, /run/libpod, copy temp files); podman also gets its own
-// --root/--runroot/--tmpdir and the vfs driver. The tmpfs mounts vanish
+// --root/--tmpdir, a --runroot on that private /run and the vfs driver. The tmpfs mounts vanish
 // with the process.
 func tool(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
@@ -33,7 +33,7 @@ func tool(t *testing.T, dir, name string, args ...string) string {
 	}
 	if name == "podman" {
 		args = append([]string{
-			"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+			"--root", filepath.Join(dir, "root"), "--runroot", "/run/podman-test", // on the private tmpfs: podman wants < 50 characters
 			"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs", "--events-backend", "none",
 		}, args...)
 	}
@@ -280,6 +280,7 @@ func TestSaveLoadPodman(t *testing.T) {
 
 	for _, format := range []string{"docker", "oci"} {
 		t.Run("podman loads berth save --format "+format, func(t *testing.T) {
+			b := b.with(t)
 			work := t.TempDir()
 			archive := filepath.Join(work, "saved.tar")
 			b.ok("save", "--format", format, "-o", archive, ref)
@@ -295,6 +296,7 @@ func TestSaveLoadPodman(t *testing.T) {
 
 	for _, format := range []string{"docker-archive", "oci-archive"} {
 		t.Run("berth loads podman save --format "+format, func(t *testing.T) {
+			b := b.with(t)
 			work := t.TempDir()
 			name := "localhost/from-podman:" + strings.TrimSuffix(format, "-archive")
 			tool(t, work, "podman", "pull", "-q", "--tls-verify=false", ref)
@@ -322,6 +324,7 @@ func TestSaveLoadPodman(t *testing.T) {
 
 	// Through stdin, quietly, as `docker load` accepts.
 	t.Run("load from stdin", func(t *testing.T) {
+		b := b.with(t)
 		archive := filepath.Join(t.TempDir(), "saved.tar")
 		b.ok("save", "-o", archive, ref)
 		b.ok("rmi", ref)

@@ -102,6 +102,14 @@ func newBerth(t *testing.T) *berth {
 	return b
 }
 
+// with returns b reporting to t: subtests use their own t (failing a parent
+// from a subtest is an error), sharing b's store.
+func (b *berth) with(t *testing.T) *berth {
+	c := *b
+	c.t = t
+	return &c
+}
+
 // result of one berth command.
 type result struct {
 	args           []string
