@@ -33,7 +33,11 @@ func threeLayers(t *testing.T, mutate func(*ocispec.Image)) testImage {
 }
 
 func TestFetchUnpacksLayers(t *testing.T) {
-	s := newStore(t)
+	forEachDriver(t, testFetchUnpacksLayers)
+}
+
+func testFetchUnpacksLayers(t *testing.T, d driver) {
+	s := openStore(t, t.TempDir(), d)
 	ctx := context.Background()
 	ti := threeLayers(t, nil)
 	f := newFetcher(ti)
@@ -134,6 +138,10 @@ func TestFetchUnpacksLayers(t *testing.T) {
 }
 
 func TestFetchRejectsBadLayer(t *testing.T) {
+	forEachDriver(t, testFetchRejectsBadLayer)
+}
+
+func testFetchRejectsBadLayer(t *testing.T, d driver) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
@@ -152,7 +160,7 @@ func TestFetchRejectsBadLayer(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
+			s := openStore(t, t.TempDir(), d)
 			ti, f := tc.setup(t)
 			_, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest})
 			if !errdefs.IsInvalidArgument(err) {
@@ -188,8 +196,12 @@ func TestFetchRejectsBadLayer(t *testing.T) {
 // Two berth processes pulling one image at once: each opens its own stores
 // on the same root (separate locks, as separate processes would have).
 func TestFetchConcurrent(t *testing.T) {
-	s1 := newStore(t)
-	s2 := openStore(t, filepath.Dir(s1.root))
+	forEachDriver(t, testFetchConcurrent)
+}
+
+func testFetchConcurrent(t *testing.T, d driver) {
+	root := t.TempDir()
+	s1, s2 := openStore(t, root, d), openStore(t, root, d)
 	ti := threeLayers(t, nil)
 	f := newFetcher(ti)
 	f.delay = 200 * 1000 // 200µs per 4 KiB read: long enough to overlap

@@ -21,7 +21,11 @@ func sharing(t *testing.T) (a, b testImage) {
 }
 
 func TestGCKeepsSharedAndKeptSnapshots(t *testing.T) {
-	s := newStore(t)
+	forEachDriver(t, testGC)
+}
+
+func testGC(t *testing.T, d driver) {
+	s := openStore(t, t.TempDir(), d)
 	ctx := context.Background()
 	a, b := sharing(t)
 	f := newFetcher(a, b)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -200,15 +201,40 @@ func (s *slowReader) Read(p []byte) (int, error) {
 	return s.r.Read(p)
 }
 
+// driver is a snapshotter the fetch pipeline must work on: overlay unpacks
+// layers in parallel, native one on top of the other.
+type driver struct {
+	name string
+	open func(root string) (snapshot.Snapshotter, error)
+}
+
+var drivers = []driver{
+	{"overlay", snapshot.NewOverlay},
+	{"native", snapshot.NewNative},
+}
+
+// forEachDriver runs fn once per snapshotter as a subtest.
+func forEachDriver(t *testing.T, fn func(t *testing.T, d driver)) {
+	testutil.RequiresRoot(t)
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			if _, err := d.open(filepath.Join(t.TempDir(), "probe")); errors.Is(err, errdefs.ErrNotSupported) {
+				t.Skipf("%s snapshotter: %v", d.name, err)
+			}
+			fn(t, d)
+		})
+	}
+}
+
 // openStore opens content, snapshots and images under root, as one berth
 // process would.
-func openStore(t *testing.T, root string) *Store {
+func openStore(t *testing.T, root string, d driver) *Store {
 	t.Helper()
 	cs, err := content.Open(filepath.Join(root, "content"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn, err := newSnapshotter(filepath.Join(root, "snapshots"))
+	sn, err := d.open(filepath.Join(root, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,10 +245,11 @@ func openStore(t *testing.T, root string) *Store {
 	return s
 }
 
+// newStore opens a store on the default snapshotter.
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	testutil.RequiresRoot(t)
-	return openStore(t, t.TempDir())
+	return openStore(t, t.TempDir(), driver{"default", newSnapshotter})
 }
 
 // recordStore is a store for tests of names and records only: they never
