@@ -37,7 +37,10 @@ type ingestLock struct {
 func lockIngest(ctx context.Context, dir string) (*ingestLock, error) {
 	delay := time.Millisecond
 	for {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		// Mkdir, not MkdirAll: the directory may be created and removed
+		// by other writers around us, and EEXIST just means "go on"; if it
+		// vanished again, the open below fails and we come round.
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 		l, err := tryLock(dir, true)
