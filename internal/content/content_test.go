@@ -280,3 +280,53 @@ func TestWriterWaitHonoursContext(t *testing.T) {
 		t.Fatalf("CleanIngests removed a live ingest: %v", left)
 	}
 }
+
+func TestCleanIngests(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s *Store) (cleanup func())
+		left  int
+	}{
+		{"killed before creating the lock", func(t *testing.T, s *Store) func() {
+			if err := os.Mkdir(filepath.Join(s.ingestRoot(), "sha256-abc"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}, 0},
+		{"killed while writing", func(t *testing.T, s *Store) func() {
+			dir := filepath.Join(s.ingestRoot(), "ref-x")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"lock", "data"} {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("partial"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return func() {}
+		}, 0},
+		{"live writer", func(t *testing.T, s *Store) func() {
+			w, err := s.Writer(ctx, "compressing", ocispec.Descriptor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("in progress")); err != nil {
+				t.Fatal(err)
+			}
+			return func() { w.Close() }
+		}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			defer tc.setup(t, s)()
+			if err := s.CleanIngests(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if left := ingestsLeft(t, s); len(left) != tc.left {
+				t.Errorf("after CleanIngests: %v, want %d left", left, tc.left)
+			}
+		})
+	}
+}
