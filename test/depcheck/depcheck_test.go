@@ -25,7 +25,7 @@ func layer(pkg string) int {
 		return false
 	}
 	switch {
-	case first("internal/testutil", "test", "bench"):
+	case first("internal/testutil", "internal/snapshot/snapshottest", "test", "bench"):
 		return -1
 	case first("internal/errdefs"):
 		return 0
