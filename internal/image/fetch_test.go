@@ -19,7 +19,11 @@ import (
 // threeLayers has a whiteout and an opaque directory in its top layer and
 // one layer of each compression.
 func threeLayers(t *testing.T, mutate func(*ocispec.Image)) testImage {
-	return buildImage(t, "three", []layer{
+	return buildImage(t, "three", threeLayerSpecs(), mutate)
+}
+
+func threeLayerSpecs() []layer {
+	return []layer{
 		{comp: archive.Gzip, entries: []entry{
 			dir("etc/"), file("etc/a", "a1"), file("etc/b", "b1"),
 			dir("opq/"), file("opq/old", "old"),
@@ -29,7 +33,7 @@ func threeLayers(t *testing.T, mutate func(*ocispec.Image)) testImage {
 		{comp: archive.Uncompressed, entries: []entry{
 			file("etc/.wh.b", ""), dir("opq/"), file("opq/.wh..wh..opq", ""), file("opq/new", "new"),
 		}},
-	}, mutate)
+	}
 }
 
 func TestFetchUnpacksLayers(t *testing.T) {
