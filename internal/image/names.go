@@ -58,15 +58,16 @@ func parseName(name string) (reference.Named, error) {
 // Tag points name (normalized) at the image identified by img.ID. An image
 // the store does not know yet (one a loader wrote into the content store)
 // is recorded from img; an image that loses its last name stays, dangling.
-// img.Digests are added to the image's repo digests. A digest reference as
-// name (repo@sha256:…, a pull by digest) is recorded as a repo digest, not
-// a tag: `berth tag` refuses those before calling Tag, as Docker does.
+// img.Digests are added to the image's repo digests. A digest reference is
+// refused as Docker refuses it; AddDigest records one.
 func (s *Store) Tag(ctx context.Context, name string, img Image) error {
 	n, err := parseName(name)
 	if err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
 	}
-	_, canonical := n.(reference.Canonical)
+	if _, ok := n.(reference.Canonical); ok {
+		return fmt.Errorf("tag %s: %w: refusing to create a tag with a digest reference", name, errdefs.ErrInvalidArgument)
+	}
 	if err := img.ID.Validate(); err != nil {
 		return fmt.Errorf("tag %s: %w: image ID %q: %v", name, errdefs.ErrInvalidArgument, img.ID, err)
 	}
@@ -86,10 +87,6 @@ func (s *Store) Tag(ctx context.Context, name string, img Image) error {
 			for _, d := range img.Digests {
 				r.setDigest(d, i)
 			}
-		}
-		if canonical {
-			r.setDigest(n.String(), i)
-			return nil
 		}
 		r.setName(n.String(), i)
 		r.Images[i].LastTagTime = time.Now().UTC()

@@ -118,13 +118,19 @@ func TestTagMovesName(t *testing.T) {
 	if err := s.Tag(ctx, "Bad:Name", b); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("Tag(Bad:Name) = %v, want invalid argument", err)
 	}
-	// A digest reference becomes a repo digest, not a name.
+	// A digest reference is no tag; AddDigest records it as a repo digest.
 	byDigest := "app@" + fakeID("1").String()
-	if err := s.Tag(ctx, byDigest, b); err != nil {
+	if err := s.Tag(ctx, byDigest, b); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("Tag(%s) = %v, want invalid argument", byDigest, err)
+	}
+	if err := s.AddDigest(ctx, b, byDigest); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Get(ctx, byDigest); err != nil || got.ID != b.ID || !slices.Equal(got.Digests, []string{"docker.io/library/" + byDigest}) || len(got.Names) != 2 {
-		t.Errorf("after tagging by digest: %+v, %v", got, err)
+		t.Errorf("after AddDigest: %+v, %v", got, err)
+	}
+	if err := s.AddDigest(ctx, b, "app:v9"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("AddDigest(tag) = %v, want invalid argument", err)
 	}
 	if err := s.Tag(ctx, "x", Image{ID: fakeID("cc")}); !errdefs.IsNotFound(err) {
 		t.Errorf("tagging an unknown image without a manifest = %v, want not found", err)
