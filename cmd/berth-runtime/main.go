@@ -76,7 +76,9 @@ func main() {
 		if err == nil {
 			err = runtime.Init()
 		}
-		fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
+		if !errors.Is(err, runtime.ErrReported) {
+			fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(mainExit(os.Args[1:]))
@@ -171,7 +173,12 @@ func usage(fs *flag.FlagSet) {
 // format it is the line containerd's shim reads back as the error.
 func logError(g *globals, err error) {
 	msg := err.Error()
-	fmt.Fprintln(os.Stderr, "berth-runtime:", msg)
+	// A caller that asks for a JSON log (containerd's shim, berth's engine)
+	// reads errors from it and reports them itself; stderr belongs to the
+	// container there. Everyone else gets the message on stderr too, as runc does.
+	if g.log == "" || g.logFormat != "json" {
+		fmt.Fprintln(os.Stderr, "berth-runtime:", msg)
+	}
 	if g.log == "" {
 		return
 	}

@@ -111,7 +111,9 @@ func describe(err error) string {
 	msg := err.Error()
 	for _, cat := range []error{errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrInvalidArgument,
 		errdefs.ErrConflict, errdefs.ErrNotRunning, errdefs.ErrPermission, errdefs.ErrUnavailable, errdefs.ErrNotSupported} {
-		msg = strings.TrimSuffix(msg, ": "+cat.Error())
+		if errors.Is(err, cat) {
+			msg = strings.TrimSuffix(msg, ": "+cat.Error())
+		}
 	}
 	return msg
 }

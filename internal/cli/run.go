@@ -23,6 +23,8 @@ type createFlags struct {
 }
 
 func (f *createFlags) register(fl *pflag.FlagSet) {
+	// -h is --hostname here, as in Docker; help is --help only.
+	fl.Bool("help", false, "print usage")
 	fl.StringVar(&f.name, "name", "", "assign a name to the container")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")

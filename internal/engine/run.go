@@ -181,7 +181,9 @@ func (e *Engine) RunForeground(ctx context.Context, ref string, stdin io.Reader,
 	_ = os.Remove(logPath)
 	rtRoot := filepath.Join(e.opts.State, "runtime")
 	// A stale runtime record (a crashed earlier run) would make create fail.
-	_ = exec.Command(e.opts.Runtime, "--root", rtRoot, "delete", "--force", c.ID).Run()
+	if _, err := os.Stat(filepath.Join(rtRoot, c.ID)); err == nil {
+		_ = exec.Command(e.opts.Runtime, "--root", rtRoot, "delete", "--force", c.ID).Run()
+	}
 
 	cmd := exec.CommandContext(ctx, e.opts.Runtime, "--root", rtRoot, "--log", logPath, "--log-format", "json",
 		"run", "--bundle", bundle, c.ID)

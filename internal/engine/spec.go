@@ -52,6 +52,9 @@ func buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 		cwd = "/"
 	}
 	caps := append([]string{}, defaultCaps...)
+	// No rlimits by default: the container inherits the engine's, as
+	// Docker's containers inherit dockerd's. Raising them needs
+	// CAP_SYS_RESOURCE, which a default must not depend on.
 	s := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
@@ -63,7 +66,6 @@ func buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
-			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
 		},
 		Root:     &specs.Root{Path: rootfs, Readonly: c.HostConfig.ReadonlyRootfs},
 		Hostname: cfg.Hostname,

@@ -36,11 +36,18 @@ func Init() error {
 	}
 	cfg := m.Config
 	if err := cfg.run(sock); err != nil {
-		_ = writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()})
+		if werr := writeMsg(sock, &syncMsg{Type: msgError, Error: err.Error()}); werr == nil {
+			// The runtime reports it: stderr here is the container's.
+			return ErrReported
+		}
 		return err
 	}
 	return nil
 }
+
+// ErrReported is what Init returns after its failure was handed to the
+// runtime process, which reports it; main then exits quietly.
+var ErrReported = errors.New("init failure reported to the runtime")
 
 func (cfg *initConfig) run(sock *os.File) error {
 	if cfg.Exec {
