@@ -35,7 +35,7 @@ func layer(pkg string) int {
 		return 2
 	case first("internal/build", "internal/registry", "internal/image", "internal/imagearchive", "internal/network", "internal/volume", "internal/runtime"):
 		return 3
-	case first("internal/client", "internal/engine"):
+	case first("internal/client", "internal/engine", "internal/monitor"):
 		return 4
 	case first("internal/cli", "internal/api", "internal/cri"):
 		return 5

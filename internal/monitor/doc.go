@@ -1,0 +1,89 @@
+// Package monitor is the per-container monitor: the small process that
+// owns a container's lifetime after the CLI or berthd has gone.
+//
+// CONTRACT (implementation pending: helper "monitor"). The engine and the
+// monitor meet only through the files and sockets below.
+//
+// Start. The engine writes the bundle (<state>/containers/<id>/config.json,
+// rootfs mounted) and execs `berth-monitor` (cmd/berth-monitor, a small
+// static binary: RSS per container is benchmarked against podman's conmon,
+// ~2.1 MB) in a new session, detached, with fd 3 the write end of a "ready"
+// pipe and flags:
+//
+//	--id ID --bundle DIR --runtime PATH --runtime-root DIR
+//	--log-path FILE [--log-max-size BYTES] [--log-max-file N]   (json-file logs)
+//	[--tty] [--stdin] [--restart no|always|unless-stopped|on-failure[:N]]
+//	[--health FILE]  (JSON container.HealthConfig from the Docker API types)
+//	[--stop-signal SIG]
+//
+// The monitor becomes a child subreaper, creates the container with
+// `runtime create` (stdio: pipes it owns; with --tty a pty received over a
+// console socket), runs `runtime start`, and then writes one line to fd 3:
+// "ok <pid>\n" when the workload runs, or "error <message>\n" (and exits)
+// when it could not start — the message is the runtime's own error, so the
+// engine can map "executable file not found" to 127 and "permission
+// denied" to 126. fd 3 is closed after that line.
+//
+// Files in the bundle directory while the monitor lives (all written
+// atomically, temp + rename):
+//
+//	monitor.json  State (below), rewritten on every change
+//	attach.sock   stdio: a client connecting receives the container's output
+//	              from now on — raw bytes for a tty, otherwise Docker's
+//	              stdcopy frames (8-byte header: stream 1=stdout 2=stderr,
+//	              3 zero bytes, uint32 big-endian length). Bytes the client
+//	              writes go to the container's stdin (when --stdin); the
+//	              client's half-close (shutdown SHUT_WR) closes stdin.
+//	              The socket is closed for all clients when the container exits
+//	              (after all output is delivered), which is how attach ends.
+//	control.sock  JSON requests, one per connection, one JSON reply:
+//	              {"op":"resize","height":H,"width":W}
+//	              {"op":"stop"}   marks the stop as user-requested (no restart),
+//	                              the engine then kills through the runtime
+//	              {"op":"state"}  replies with State
+//
+// Exit. When the init exits the monitor records ExitCode (128+signal for
+// signals), FinishedAt, OOMKilled (the cgroup's OOM kill count went up),
+// flushes logs, runs `runtime delete`, and then either restarts (restart
+// policy; user stop never restarts; Docker's back-off: 100 ms doubling, reset
+// after 10 s of running) or exits leaving monitor.json with Status "exited".
+// Health checks (--health) run `runtime exec` on schedule and update
+// State.Health like Docker (starting/healthy/unhealthy, FailingStreak, last 5
+// results).
+//
+// If the monitor itself is killed, the container keeps running; the
+// engine sees MonitorPid dead and Pid alive and reports the container as
+// running (exit code unknown afterwards: it records 137 after a kill).
+package monitor
+
+import "time"
+
+// State is monitor.json.
+type State struct {
+	MonitorPid   int
+	Pid          int    // the container's init (host pid), 0 when not running
+	Status       string // "created", "running", "restarting", "exited"
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	ExitCode     int
+	OOMKilled    bool
+	Error        string
+	RestartCount int
+	UserStopped  bool
+	Health       *Health `json:",omitempty"`
+}
+
+// Health mirrors the Docker API's container.Health.
+type Health struct {
+	Status        string // "starting", "healthy", "unhealthy"
+	FailingStreak int
+	Log           []HealthResult
+}
+
+// HealthResult is one probe.
+type HealthResult struct {
+	Start    time.Time
+	End      time.Time
+	ExitCode int
+	Output   string
+}
