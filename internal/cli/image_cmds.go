@@ -102,12 +102,13 @@ func newHistory(a *app) *cobra.Command {
 			type row struct {
 				ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment string
 			}
+			// history titles the ID column IMAGE, where images says IMAGE ID.
+			headers["ID"] = "IMAGE"
 			fm, err := newFormatter(a.stdout, format, "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}")
+			headers["ID"] = "IMAGE ID"
 			if err != nil {
 				return err
 			}
-			headers["ID"] = "IMAGE"
-			defer func() { headers["ID"] = "IMAGE ID" }()
 			for _, it := range items {
 				r := row{ID: it.ID, CreatedBy: it.CreatedBy, Comment: it.Comment}
 				if !noTrunc && r.ID != "<missing>" {
