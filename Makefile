@@ -34,7 +34,7 @@ RUNTIME ?= $(CURDIR)/$(BIN_DIR)/berth-runtime
 # What the conformance suite compares: the runtimes under test, baseline (runc) last.
 CONFORMANCE_RUNTIMES ?= $(CURDIR)/$(BIN_DIR)/berth-runtime runc
 
-.PHONY: help deps build fixtures conformance test vet unit e2e demo bench-runtime clean
+.PHONY: help deps build fixtures conformance test vet unit e2e demo bench-runtime bench-pull clean
 
 help:
 	@echo "make deps         install missing Debian packages (root; quick when all present)"
@@ -44,6 +44,7 @@ help:
 	@echo "make test         deps build fixtures, go vet, go test, test/*.sh, conformance"
 	@echo "make demo         run a busybox container with $(RUNTIME)"
 	@echo "make bench-runtime  start-up time of $(RUNTIME) vs crun and runc (hyperfine)"
+	@echo "make bench-pull   pull of a 7-layer 210 MB image: berth vs podman pull vs skopeo copy"
 	@echo "make clean        remove $(BIN_DIR)/ and $(CACHE)/"
 
 deps:
@@ -75,7 +76,7 @@ vet:
 
 # The Go tests find the runtime and the fixtures through these (internal/testutil);
 # pointing them at the binary just built saves a rebuild in every test package.
-TEST_ENV = BERTH_RUNTIME=$(RUNTIME) BERTH_FIXTURES=$(CURDIR)/$(FIXTURES)
+TEST_ENV = BERTH_RUNTIME=$(RUNTIME) BERTH_BINARY=$(CURDIR)/$(BIN_DIR)/berth BERTH_FIXTURES=$(CURDIR)/$(FIXTURES)
 
 unit:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "unit: warning: not root, root-only tests will skip"; fi
@@ -100,6 +101,9 @@ demo: deps build fixtures
 
 bench-runtime: deps build fixtures
 	RUNTIME=$(RUNTIME) bench/runtime-startup/run.sh
+
+bench-pull: deps build fixtures
+	BERTH=$(CURDIR)/$(BIN_DIR)/berth bench/pull/run.sh
 
 clean:
 	rm -rf --one-file-system $(BIN_DIR) $(CACHE)
