@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -115,6 +117,7 @@ type unpacker struct {
 	progress *progressSink
 	overlay  bool
 	sem      chan struct{}   // bounds concurrent downloads
+	turn     []chan struct{} // turn[i] closes when layer i may take a slot
 	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
 }
 
@@ -142,12 +145,15 @@ func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs
 	}
 	u.sem = make(chan struct{}, parallel)
 	u.done = make([]chan struct{}, len(layers))
+	u.turn = make([]chan struct{}, len(layers))
 	sizes := make([]int64, len(layers))
 	for i := range layers {
 		u.done[i] = make(chan struct{})
+		u.turn[i] = make(chan struct{})
 		sizes[i] = -1
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	go u.dispatch(gctx, layers)
 	for i, l := range layers {
 		t := layerTask{i: i, desc: l, diffID: diffIDs[i], chainID: chain[i], id: shortID(l.Digest)}
 		if i > 0 {
@@ -175,7 +181,7 @@ func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
 		// The snapshot is what containers need; the blob is what save and
 		// push need, so fetch it if a differently compressed twin left
 		// only the snapshot behind.
-		if err := u.acquire(ctx); err != nil {
+		if err := u.acquire(ctx, t.i); err != nil {
 			return 0, err
 		}
 		defer u.release()
@@ -195,7 +201,21 @@ func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
 // stream unpacks one layer in a single pass: fetcher → content ingest
 // (compressed digest) → decompress → diff ID hash → Apply.
 func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr error) {
-	if err := u.acquire(ctx); err != nil {
+	// Prepared before the download slot is ours: an overlay layer starts
+	// empty whatever its parent, and creating the snapshot now, while the
+	// disk is idle, keeps its metadata fsync out of the later stretch
+	// where it would queue behind the other layers' writeback.
+	key, dir, err := u.prepare(ctx, t, "")
+	if err != nil {
+		return 0, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = u.s.sn.Remove(context.WithoutCancel(ctx), key)
+		}
+	}()
+	if err := u.acquire(ctx, t.i); err != nil {
 		return 0, err
 	}
 	held := true
@@ -219,28 +239,23 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 		}
 		return -1, err
 	}
-	key, dir, err := u.prepare(ctx, t, "")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if retErr != nil {
-			_ = u.s.sn.Remove(context.WithoutCancel(ctx), key)
-		}
-	}()
 	n, err := u.extract(ctx, t, src, w, dir, archive.WhiteoutsOverlay)
 	if err != nil {
 		return 0, err
 	}
 	u.release()
 	held = false
-	return n, u.commit(ctx, t, key, dir)
+	if err := u.commit(ctx, t, key, dir); err != nil {
+		return 0, err
+	}
+	committed = true
+	return n, nil
 }
 
 // sequential is the native snapshotter's path: download into the content
 // store while earlier layers unpack, then unpack on top of the parent.
 func (u *unpacker) sequential(ctx context.Context, t layerTask) (_ int64, retErr error) {
-	if err := u.acquire(ctx); err != nil {
+	if err := u.acquire(ctx, t.i); err != nil {
 		return 0, err
 	}
 	err := u.download(ctx, t, true)
@@ -452,9 +467,34 @@ func (u *unpacker) committed(ctx context.Context, chainID digest.Digest) (bool, 
 	return info.Kind == snapshot.KindCommitted, nil
 }
 
-func (u *unpacker) acquire(ctx context.Context) error {
+// dispatch hands out the download slots. With overlay whiteouts the
+// biggest layers go first: the pull ends when the last layer is unpacked,
+// and a big layer started last would run alone at the end (longest job
+// first keeps every slot busy until the end). The native snapshotter
+// unpacks in order, so it downloads in order too.
+func (u *unpacker) dispatch(ctx context.Context, layers []ocispec.Descriptor) {
+	order := make([]int, len(layers))
+	for i := range order {
+		order[i] = i
+	}
+	if u.overlay {
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(layers[b].Size, layers[a].Size) })
+	}
+	for _, i := range order {
+		select {
+		case u.sem <- struct{}{}:
+			close(u.turn[i])
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// acquire waits for layer i's download slot (see dispatch); every layer
+// takes it exactly once and gives it back with release.
+func (u *unpacker) acquire(ctx context.Context, i int) error {
 	select {
-	case u.sem <- struct{}{}:
+	case <-u.turn[i]:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
