@@ -1,0 +1,446 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Names of the monitor's files in the bundle directory.
+const (
+	StateFile   = "monitor.json"
+	AttachSock  = "attach.sock"
+	ControlSock = "control.sock"
+	consoleSock = "console.sock"
+	runtimeLog  = "runtime.log"
+)
+
+type monitor struct {
+	o      Options
+	r      *reaper
+	rt     *ociRuntime
+	log    *jsonLog
+	hub    *hub
+	health *HealthConfig
+
+	mu     sync.Mutex
+	st     State
+	master *os.File // the pty master of the running instance (resize)
+
+	stopped chan struct{} // closed by a user stop
+	stopOne sync.Once
+}
+
+// Run is berth-monitor: it creates and starts the container, reports on
+// ready (the fd 3 pipe; may be nil), and supervises the container until it
+// exits for good. It returns when the monitor's work is done; an error
+// means the container could not be started the first time (already
+// reported on ready).
+func Run(o Options, ready *os.File) (retErr error) {
+	m := &monitor{o: o, stopped: make(chan struct{}), hub: newHub(o.TTY)}
+	m.st = State{MonitorPid: os.Getpid(), Status: "created"}
+	report := func(line string) {
+		if ready != nil {
+			_, _ = io.WriteString(ready, line)
+		}
+	}
+	defer func() {
+		if retErr != nil {
+			report("error " + oneLine(retErr.Error()) + "\n")
+		}
+		if ready != nil {
+			ready.Close()
+		}
+	}()
+
+	// Sockets are bound by names relative to the bundle: sun_path holds 108
+	// bytes and state directories can be deeper than that.
+	if err := os.Chdir(o.Bundle); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	// Orphans of the container (its init, once `runtime create` is gone)
+	// become our children, so we can wait4 them and learn exit codes.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("monitor: set child subreaper: %w", err)
+	}
+	m.r = newReaper()
+	m.rt = &ociRuntime{path: o.Runtime, root: o.RuntimeRoot, id: o.ID, logPath: filepath.Join(o.Bundle, runtimeLog), r: m.r}
+	var err error
+	if o.HealthFile != "" {
+		if m.health, err = readHealthConfig(o.HealthFile); err != nil {
+			return err
+		}
+	}
+	if m.log, err = openJSONLog(o.LogPath, o.LogMaxSize, o.LogMaxFile); err != nil {
+		return err
+	}
+	defer m.log.close()
+	attachL, err := listenUnix(AttachSock)
+	if err != nil {
+		return err
+	}
+	defer func() { attachL.Close(); os.Remove(AttachSock) }()
+	controlL, err := listenUnix(ControlSock)
+	if err != nil {
+		return err
+	}
+	defer func() { controlL.Close(); os.Remove(ControlSock) }()
+	go m.acceptLoop(attachL, m.hub.serve)
+	go m.acceptLoop(controlL, m.control)
+
+	inst, err := m.startInstance(o.AttachWait, report)
+	if err != nil {
+		m.update(func(s *State) { s.Status, s.Error, s.ExitCode, s.FinishedAt = "exited", err.Error(), startErrorCode(err.Error()), time.Now().UTC() })
+		return err
+	}
+	report("ok " + strconv.Itoa(inst.pid) + "\n")
+	ready.Close()
+	ready = nil
+	debug.FreeOSMemory()
+	trimResident()
+
+	var backoff time.Duration
+	for {
+		code := m.waitInstance(inst)
+		st := m.snapshot()
+		if !o.Restart.shouldRestart(code, st.RestartCount, st.UserStopped) {
+			m.update(func(s *State) { s.Status = "exited" })
+			return nil
+		}
+		backoff = nextBackoff(backoff, st.FinishedAt.Sub(st.StartedAt))
+		m.update(func(s *State) { s.Status = "restarting" })
+		select {
+		case <-m.stopped:
+			m.update(func(s *State) { s.Status = "exited" })
+			return nil
+		case <-time.After(backoff):
+		}
+		m.update(func(s *State) { s.RestartCount++ })
+		for {
+			inst, err = m.startInstance(false, nil)
+			if err == nil {
+				break
+			}
+			// A restart that cannot start counts as a failed run, as in
+			// Docker: the policy decides again, with the back-off.
+			code := startErrorCode(err.Error())
+			m.update(func(s *State) {
+				s.Error, s.ExitCode, s.FinishedAt, s.Status = err.Error(), code, time.Now().UTC(), "exited"
+			})
+			st := m.snapshot()
+			if !o.Restart.shouldRestart(code, st.RestartCount, st.UserStopped) {
+				return nil
+			}
+			backoff = nextBackoff(backoff, 0)
+			m.update(func(s *State) { s.Status = "restarting" })
+			select {
+			case <-m.stopped:
+				m.update(func(s *State) { s.Status = "exited" })
+				return nil
+			case <-time.After(backoff):
+			}
+			m.update(func(s *State) { s.RestartCount++ })
+		}
+	}
+}
+
+// instance is one run of the container (the first, or a restart).
+type instance struct {
+	pid       int
+	exit      <-chan unix.WaitStatus
+	ioDone    chan struct{}
+	oom       *oomCounter
+	oomBefore int64
+	stopProbe chan struct{}
+	probeDone chan struct{}
+}
+
+// startInstance creates and starts the container with fresh stdio.
+func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *instance, retErr error) {
+	m.r.forget()
+	var (
+		childIn, childOut, childErr *os.File // the container's ends
+		stdin, stdout, stderr       *os.File // ours
+		consoleL                    *os.File
+		err                         error
+	)
+	closeAll := func(fs ...*os.File) {
+		for _, f := range fs {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	defer func() {
+		closeAll(childIn, childOut, childErr, consoleL)
+		if retErr != nil {
+			closeAll(stdin, stdout, stderr)
+			_ = m.rt.delete()
+		}
+	}()
+	consolePath := ""
+	if m.o.TTY {
+		if consoleL, err = listenUnix(consoleSock); err != nil {
+			return nil, err
+		}
+		defer os.Remove(consoleSock)
+		consolePath = filepath.Join(m.o.Bundle, consoleSock)
+		if len(consolePath) >= 100 {
+			consolePath = consoleSock // the runtime runs in our working directory
+		}
+	} else {
+		if stdout, childOut, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("monitor: %w", err)
+		}
+		if stderr, childErr, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("monitor: %w", err)
+		}
+		if m.o.Stdin {
+			if childIn, stdin, err = os.Pipe(); err != nil {
+				return nil, fmt.Errorf("monitor: %w", err)
+			}
+		}
+	}
+	pid, err := m.rt.create(m.o.Bundle, consolePath, childIn, childOut, childErr)
+	if err != nil {
+		return nil, err
+	}
+	inst = &instance{pid: pid, exit: m.r.watch(pid), ioDone: make(chan struct{})}
+	if m.o.TTY {
+		_ = consoleL.SetReadDeadline(time.Now().Add(10 * time.Second))
+		conn, err := accept(consoleL)
+		if err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		stdout, err = recvFd(conn)
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		if m.o.Stdin {
+			stdin = stdout
+		}
+	}
+	closeAll(childIn, childOut, childErr)
+	childIn, childOut, childErr = nil, nil, nil
+
+	inst.oom = newOOMCounter(pid)
+	inst.oomBefore = inst.oom.count()
+	m.hub.begin(stdin, m.o.TTY)
+	m.startCopiers(inst, stdout, stderr)
+	stdout, stderr, stdin = nil, nil, nil
+
+	if attachWait {
+		report("attach\n")
+		m.hub.waitFirst(AttachWaitTimeout)
+	}
+	if err := m.rt.start(); err != nil {
+		m.hub.end()
+		return nil, err
+	}
+	now := time.Now().UTC()
+	m.update(func(s *State) {
+		s.Pid, s.Status, s.StartedAt, s.FinishedAt, s.ExitCode, s.OOMKilled, s.Error = pid, "running", now, time.Time{}, 0, false, ""
+		if m.health != nil {
+			if s.Health == nil {
+				s.Health = &Health{}
+			}
+			s.Health.Status, s.Health.FailingStreak = HealthStarting, 0
+		}
+	})
+	if m.health != nil {
+		inst.stopProbe, inst.probeDone = make(chan struct{}), make(chan struct{})
+		go m.probeLoop(inst, now)
+	}
+	return inst, nil
+}
+
+// startCopiers pumps the instance's output into the log and the clients;
+// ioDone closes when every stream reached EOF.
+func (m *monitor) startCopiers(inst *instance, stdout, stderr *os.File) {
+	var wg sync.WaitGroup
+	pump := func(f *os.File, stream byte, name string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copyOutput(f, stream, &lineSplitter{stream: name, log: m.log}, m.hub)
+			if !m.o.TTY {
+				f.Close()
+			}
+		}()
+	}
+	if m.o.TTY {
+		m.mu.Lock()
+		m.master = stdout
+		m.mu.Unlock()
+		pump(stdout, streamStdout, "stdout")
+	} else {
+		pump(stdout, streamStdout, "stdout")
+		pump(stderr, streamStderr, "stderr")
+	}
+	go func() { wg.Wait(); close(inst.ioDone) }()
+}
+
+// drainTimeout bounds the wait for the last output after the init exited:
+// a process that escaped the container's pid namespace can hold the pipes.
+const drainTimeout = 5 * time.Second
+
+// waitInstance waits for the init to exit, records the exit and cleans the
+// instance up (output drained, clients closed, `runtime delete`).
+func (m *monitor) waitInstance(inst *instance) int {
+	ws := <-inst.exit
+	finished := time.Now().UTC()
+	code := exitCode(ws)
+	if inst.stopProbe != nil {
+		close(inst.stopProbe)
+	}
+	oomKilled := false
+	if inst.oomBefore >= 0 {
+		oomKilled = inst.oom.count() > inst.oomBefore
+	}
+	select {
+	case <-inst.ioDone:
+	case <-time.After(drainTimeout):
+	}
+	m.hub.end()
+	m.mu.Lock()
+	if m.master != nil {
+		m.master.Close()
+		m.master = nil
+	}
+	m.mu.Unlock()
+	if inst.probeDone != nil {
+		<-inst.probeDone
+	}
+	if err := m.rt.delete(); err != nil {
+		m.update(func(s *State) { s.Error = "delete: " + err.Error() })
+	}
+	m.update(func(s *State) {
+		s.Pid, s.ExitCode, s.FinishedAt, s.OOMKilled = 0, code, finished, oomKilled
+	})
+	return code
+}
+
+func (m *monitor) acceptLoop(l *os.File, handle func(*os.File)) {
+	for {
+		c, err := accept(l)
+		if err != nil {
+			return
+		}
+		handle(c)
+	}
+}
+
+// control answers one control.sock request.
+func (m *monitor) control(c *os.File) {
+	go func() {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		var req Request
+		if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
+			writeJSON(c, Reply{Error: "bad request: " + err.Error()})
+			return
+		}
+		switch req.Op {
+		case "state":
+			writeJSON(c, m.snapshot())
+		case "stop":
+			m.update(func(s *State) { s.UserStopped = true })
+			m.stopOne.Do(func() { close(m.stopped) })
+			writeJSON(c, Reply{})
+		case "resize":
+			m.mu.Lock()
+			master := m.master
+			var err error
+			if master == nil {
+				err = fmt.Errorf("no terminal")
+			} else {
+				// Through the raw descriptor: Fd() would switch the
+				// master to blocking mode under the pending read.
+				var rc syscall.RawConn
+				if rc, err = master.SyscallConn(); err == nil {
+					cerr := rc.Control(func(fd uintptr) {
+						err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Height, Col: req.Width})
+					})
+					if cerr != nil {
+						err = cerr
+					}
+				}
+			}
+			m.mu.Unlock()
+			if err != nil {
+				writeJSON(c, Reply{Error: "resize: " + err.Error()})
+				return
+			}
+			writeJSON(c, Reply{})
+		default:
+			writeJSON(c, Reply{Error: fmt.Sprintf("unknown op %q", req.Op)})
+		}
+	}()
+}
+
+func writeJSON(w io.Writer, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// update changes the state and rewrites monitor.json.
+func (m *monitor) update(f func(*State)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(&m.st)
+	if err := writeStateFile(filepath.Join(m.o.Bundle, StateFile), &m.st); err != nil {
+		m.st.Error = err.Error()
+	}
+}
+
+func (m *monitor) snapshot() State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.st
+	if s.Health != nil {
+		h := *s.Health
+		h.Log = append([]HealthResult(nil), h.Log...)
+		s.Health = &h
+	}
+	return s
+}
+
+// writeStateFile writes State atomically: readers see the old or the new
+// file, never a torn one.
+func writeStateFile(path string, s *State) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,125 @@
+package monitor
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Options are berth-monitor's flags (see the package documentation).
+type Options struct {
+	ID          string
+	Bundle      string // absolute bundle directory; the monitor's files live here
+	Runtime     string // OCI runtime binary
+	RuntimeRoot string // the runtime's --root
+	LogPath     string
+	LogMaxSize  int64 // bytes; 0: no rotation
+	LogMaxFile  int   // files kept with rotation (default 1)
+	TTY         bool
+	Stdin       bool
+	Restart     RestartPolicy
+	HealthFile  string
+	StopSignal  string
+	// AttachWait: after `runtime create`, write "attach\n" to the ready pipe
+	// and start the workload only once the first attach.sock client has
+	// connected (or after AttachWaitTimeout), so a foreground `run` sees
+	// the container's first byte of output.
+	AttachWait bool
+}
+
+// AttachWaitTimeout bounds how long --attach-wait waits for a client.
+const AttachWaitTimeout = 30 * time.Second
+
+// RestartPolicy is Docker's HostConfig.RestartPolicy.
+type RestartPolicy struct {
+	Name       string // "no", "always", "unless-stopped", "on-failure"
+	MaxRetries int    // on-failure only; 0: unlimited
+}
+
+// ParseRestartPolicy parses --restart: no|always|unless-stopped|on-failure[:N].
+func ParseRestartPolicy(s string) (RestartPolicy, error) {
+	name, max, hasMax := strings.Cut(s, ":")
+	switch name {
+	case "", "no":
+		if hasMax {
+			break
+		}
+		return RestartPolicy{Name: "no"}, nil
+	case "always", "unless-stopped":
+		if hasMax {
+			break
+		}
+		return RestartPolicy{Name: name}, nil
+	case "on-failure":
+		p := RestartPolicy{Name: name}
+		if hasMax {
+			n, err := strconv.Atoi(max)
+			if err != nil || n < 0 {
+				return RestartPolicy{}, fmt.Errorf("restart policy %q: maximum retry count must be a non-negative integer: %w", s, errdefs.ErrInvalidArgument)
+			}
+			p.MaxRetries = n
+		}
+		return p, nil
+	}
+	return RestartPolicy{}, fmt.Errorf("restart policy %q: want no, always, unless-stopped or on-failure[:N]: %w", s, errdefs.ErrInvalidArgument)
+}
+
+func (p RestartPolicy) String() string {
+	if p.Name == "on-failure" && p.MaxRetries > 0 {
+		return p.Name + ":" + strconv.Itoa(p.MaxRetries)
+	}
+	if p.Name == "" {
+		return "no"
+	}
+	return p.Name
+}
+
+// shouldRestart is Docker's restart manager decision after an exit.
+func (p RestartPolicy) shouldRestart(exitCode, restartCount int, userStopped bool) bool {
+	if userStopped {
+		return false
+	}
+	switch p.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return exitCode != 0 && (p.MaxRetries == 0 || restartCount < p.MaxRetries)
+	}
+	return false
+}
+
+// Docker's restart back-off: 100 ms, doubling up to a minute, back to 100 ms
+// after a run of 10 s or more.
+const (
+	backoffInitial = 100 * time.Millisecond
+	backoffMax     = time.Minute
+	backoffReset   = 10 * time.Second
+)
+
+func nextBackoff(prev, ran time.Duration) time.Duration {
+	if ran >= backoffReset {
+		prev = 0
+	}
+	switch {
+	case prev == 0:
+		prev = backoffInitial
+	case prev < backoffMax:
+		prev *= 2
+	}
+	return min(prev, backoffMax)
+}
+
+// Request is one control.sock request.
+type Request struct {
+	Op     string `json:"op"` // "resize", "stop", "state"
+	Height uint16 `json:"height,omitempty"`
+	Width  uint16 `json:"width,omitempty"`
+}
+
+// Reply answers a resize or stop request; "state" is answered with State.
+type Reply struct {
+	Error string `json:",omitempty"`
+}

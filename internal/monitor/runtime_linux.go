@@ -1,0 +1,145 @@
+package monitor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ociRuntime drives an OCI runtime with runc's command line. Errors come
+// back through the runtime's JSON log (--log-format json), the contract
+// runc and berth-runtime share with containerd's shim: the container's
+// stdio belongs to the container, not to the runtime's error messages.
+type ociRuntime struct {
+	path, root, id string
+	logPath        string
+	r              *reaper
+}
+
+// run executes `runtime --root R --log L --log-format json args...` with the
+// given stdio and waits for it. A non-zero exit becomes an error carrying
+// the runtime's last logged error message.
+func (o *ociRuntime) run(stdin, stdout, stderr *os.File, args ...string) error {
+	argv := append([]string{o.path, "--root", o.root, "--log", o.logPath, "--log-format", "json"}, args...)
+	var off int64
+	if fi, err := os.Stat(o.logPath); err == nil {
+		off = fi.Size()
+	}
+	_, ch, err := o.r.spawn(argv, stdin, stdout, stderr)
+	if err != nil {
+		return fmt.Errorf("runtime %s: %w", args[0], err)
+	}
+	ws := <-ch
+	if ws.Exited() && ws.ExitStatus() == 0 {
+		return nil
+	}
+	if msg := o.lastError(off); msg != "" {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("runtime %s: exit status %d", args[0], exitCode(ws))
+}
+
+// lastError returns the msg of the last "error" entry the runtime logged
+// after offset off.
+func (o *ociRuntime) lastError(off int64) string {
+	f, err := os.Open(o.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return ""
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	var msg string
+	for line := range bytes.Lines(data) {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal(line, &e) == nil && e.Level == "error" {
+			msg = e.Msg
+		}
+	}
+	return msg
+}
+
+// create runs `runtime create` and returns the init's pid.
+func (o *ociRuntime) create(bundle, consoleSocket string, stdin, stdout, stderr *os.File) (int, error) {
+	pidFile := bundle + "/init.pid"
+	_ = os.Remove(pidFile)
+	args := []string{"create", "--bundle", bundle, "--pid-file", pidFile}
+	if consoleSocket != "" {
+		args = append(args, "--console-socket", consoleSocket)
+	}
+	if err := o.run(stdin, stdout, stderr, append(args, o.id)...); err != nil {
+		return 0, err
+	}
+	return readPid(pidFile)
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("pid file %s: bad pid %q", path, b)
+	}
+	return pid, nil
+}
+
+func (o *ociRuntime) start() error { return o.run(nil, nil, nil, "start", o.id) }
+
+func (o *ociRuntime) delete() error { return o.run(nil, nil, nil, "delete", "--force", o.id) }
+
+// exec runs args in the container with output to out and kills the process
+// (through its pid file, the runtime's own pid is not the workload's) when
+// it has not finished within timeout. It returns the process's exit code.
+func (o *ociRuntime) exec(args []string, out *os.File, timeout time.Duration, pidFile string) (code int, timedOut bool, err error) {
+	_ = os.Remove(pidFile)
+	argv := append([]string{o.path, "--root", o.root, "--log", o.logPath, "--log-format", "json",
+		"exec", "--pid-file", pidFile, o.id}, args...)
+	var off int64
+	if fi, err := os.Stat(o.logPath); err == nil {
+		off = fi.Size()
+	}
+	pid, ch, err := o.r.spawn(argv, nil, out, out)
+	if err != nil {
+		return -1, false, fmt.Errorf("runtime exec: %w", err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var ws unix.WaitStatus
+	select {
+	case ws = <-ch:
+	case <-t.C:
+		timedOut = true
+		if p, err := readPid(pidFile); err == nil {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+		ws = <-ch
+	}
+	_ = os.Remove(pidFile)
+	if timedOut {
+		return -1, true, nil
+	}
+	// The runtime exits with the process's status; a status it reports
+	// itself comes with a logged error.
+	if ws.Exited() && ws.ExitStatus() != 0 {
+		if msg := o.lastError(off); msg != "" {
+			return -1, false, errors.New(msg)
+		}
+	}
+	return exitCode(ws), false, nil
+}
