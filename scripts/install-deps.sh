@@ -11,7 +11,7 @@ PACKAGES="
 runc crun containerd hyperfine busybox-static debootstrap
 iproute2 util-linux procps gcc libc6-dev git ca-certificates make
 jq tar gzip file debian-archive-keyring
-skopeo umoci podman docker-registry time
+skopeo umoci podman docker-registry time curl
 ${BERTH_EXTRA_DEPS:-}
 "
 
