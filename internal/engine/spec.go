@@ -4,100 +4,236 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// defaultCaps is Docker's default capability set.
-var defaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
 const defaultPathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// initPathInContainer is where --init's binary is mounted (Docker uses
+// /sbin/docker-init for its tini).
+const initPathInContainer = "/sbin/berth-init"
+
+// specEnv is what buildSpec needs from the engine beyond the container
+// record: where volumes live, the --init binary, the user-namespace mapping
+// and the root path to hand the runtime. Engine.containerSpec fills it.
+type specEnv struct {
+	// volumePath is a volume's directory on the host (nil: volumes are
+	// not available, and a container using one fails to build).
+	volumePath func(name string) string
+	// initPath is the host path of the berth-init binary ("" when not found).
+	initPath string
+	// uidMap and gidMap are the container's user-namespace mappings
+	// (nil: no user namespace).
+	uidMap, gidMap []specs.LinuxIDMapping
+	// root overrides rootfs as the spec's root (an idmapped view of it).
+	root string
+}
 
 // buildSpec turns a container record into the OCI runtime spec for its
 // bundle. rootfs is the mounted root filesystem (users and groups are looked
-// up in its /etc/passwd and /etc/group, resolved inside it).
+// up in its /etc/passwd and /etc/group, resolved inside it). Containers with
+// volumes, --init or --userns need the engine's help: see
+// Engine.containerSpec.
 func buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
-	cfg := &c.Config
+	return buildSpecEnv(c, rootfs, specEnv{})
+}
+
+func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error) {
+	cfg, hc := &c.Config, &c.HostConfig
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
-	env := cfg.Env
-	if !hasEnv(env, "PATH") {
-		env = append([]string{defaultPathEnv}, env...)
+	penv := cfg.Env
+	if !hasEnv(penv, "PATH") {
+		penv = append([]string{defaultPathEnv}, penv...)
 	}
-	if !hasEnv(env, "HOSTNAME") {
-		env = append(env, "HOSTNAME="+cfg.Hostname)
+	if !hasEnv(penv, "HOSTNAME") {
+		penv = append(penv, "HOSTNAME="+cfg.Hostname)
 	}
-	if cfg.Tty && !hasEnv(env, "TERM") {
-		env = append(env, "TERM=xterm")
+	if cfg.Tty && !hasEnv(penv, "TERM") {
+		penv = append(penv, "TERM=xterm")
 	}
 	user, err := resolveUser(rootfs, cfg.User)
 	if err != nil {
 		return nil, err
 	}
-	if !hasEnv(env, "HOME") {
-		env = append(env, "HOME="+user.home)
+	if !hasEnv(penv, "HOME") {
+		penv = append(penv, "HOME="+user.home)
+	}
+	for _, g := range hc.GroupAdd {
+		gid, ok := lookupGroup(readColonFile(rootfs, "/etc/group"), g)
+		if !ok {
+			return nil, fmt.Errorf("unable to find group %s: no matching entries in group file: %w", g, errdefs.ErrInvalidArgument)
+		}
+		user.groups = append(user.groups, gid)
 	}
 	cwd := cfg.WorkingDir
 	if cwd == "" {
 		cwd = "/"
 	}
-	caps := append([]string{}, defaultCaps...)
+	sec, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return nil, err
+	}
+	capList, err := containerCaps(hc)
+	if err != nil {
+		return nil, err
+	}
+	rlimits, err := containerRlimits(hc.Ulimits)
+	if err != nil {
+		return nil, err
+	}
+	res, err := containerResources(&hc.Resources)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateSysctls(hc.Sysctls, hc.NetworkMode.IsHost()); err != nil {
+		return nil, err
+	}
+	devices, devRules, err := containerDevices(hc.Devices)
+	if err != nil {
+		return nil, err
+	}
+	root := rootfs
+	if env.root != "" {
+		root = env.root
+	}
 	// No rlimits by default: the container inherits the engine's, as
 	// Docker's containers inherit dockerd's. Raising them needs
 	// CAP_SYS_RESOURCE, which a default must not depend on.
 	s := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
-			Terminal: cfg.Tty,
-			User:     specs.User{UID: user.uid, GID: user.gid, AdditionalGids: user.groups},
-			Args:     args,
-			Env:      env,
-			Cwd:      cwd,
+			Terminal:        cfg.Tty,
+			User:            specs.User{UID: user.uid, GID: user.gid, AdditionalGids: user.groups},
+			Args:            args,
+			Env:             penv,
+			Cwd:             cwd,
+			NoNewPrivileges: sec.noNewPrivileges,
+			Rlimits:         rlimits,
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding: caps, Effective: caps, Permitted: caps,
+				Bounding: capList, Effective: capList, Permitted: capList,
 			},
 		},
-		Root:     &specs.Root{Path: rootfs, Readonly: c.HostConfig.ReadonlyRootfs},
+		Root:     &specs.Root{Path: root, Readonly: hc.ReadonlyRootfs},
 		Hostname: cfg.Hostname,
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-		},
+		Mounts:   defaultMounts(hc.Privileged),
 		Linux: &specs.Linux{
 			CgroupsPath: "/berth/" + c.ID,
-			Resources: &specs.LinuxResources{
-				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
-			},
+			Resources:   res,
+			Sysctl:      hc.Sysctls,
+			Devices:     devices,
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 			},
-			MaskedPaths: []string{
-				"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-				"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
-			},
-			ReadonlyPaths: []string{
-				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-			},
+			MaskedPaths:   defaultMaskedPaths,
+			ReadonlyPaths: defaultReadonlyPaths,
 		},
 	}
+	if hc.OomScoreAdj != 0 {
+		if err := validateOOMScoreAdj(hc.OomScoreAdj); err != nil {
+			return nil, err
+		}
+		v := hc.OomScoreAdj
+		s.Process.OOMScoreAdj = &v
+	}
+	// The device cgroup: deny all, then what the container may use. A
+	// privileged container gets every host device and no device filter.
+	res.Devices = append([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, devRules...)
+	if hc.Privileged {
+		host, err := privilegedDevices()
+		if err != nil {
+			return nil, fmt.Errorf("privileged: list host devices: %w", err)
+		}
+		s.Linux.Devices = append(host, devices...)
+		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	}
+	if hc.MaskedPaths != nil {
+		s.Linux.MaskedPaths = hc.MaskedPaths
+	}
+	if hc.ReadonlyPaths != nil {
+		s.Linux.ReadonlyPaths = hc.ReadonlyPaths
+	}
+	if hc.Privileged || sec.systemPaths {
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	}
+	if s.Linux.Seccomp, err = containerSeccomp(hc.Privileged, sec.seccomp, capList); err != nil {
+		return nil, err
+	}
+	if err := addUserMounts(s, c, env); err != nil {
+		return nil, err
+	}
+	if hc.Init != nil && *hc.Init {
+		if env.initPath == "" {
+			return nil, fmt.Errorf("--init: the berth-init binary was not found beside berth or in $PATH: %w", errdefs.ErrNotFound)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPathInContainer, Type: "bind", Source: env.initPath,
+			Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		s.Process.Args = append([]string{initPathInContainer, "--"}, s.Process.Args...)
+	}
+	if env.uidMap != nil {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings, s.Linux.GIDMappings = env.uidMap, env.gidMap
+	}
 	return s, nil
+}
+
+// defaultMounts are Docker's: /proc, a tmpfs /dev with pts, shm and mqueue,
+// and /sys with the cgroup tree, read-only unless privileged.
+func defaultMounts(privileged bool) []specs.Mount {
+	sysMode := "ro"
+	if privileged {
+		sysMode = "rw"
+	}
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", sysMode}},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", sysMode}},
+	}
+}
+
+// addUserMounts adds the container's -v/--mount/--tmpfs/VOLUME mounts. A
+// user mount replaces a default one on the same path (a --tmpfs /dev/shm),
+// and mounts are ordered parent first.
+func addUserMounts(s *specs.Spec, c *Container, env specEnv) error {
+	mps, err := containerMounts(c)
+	if err != nil {
+		return err
+	}
+	if len(mps) == 0 {
+		return nil
+	}
+	user := map[string]bool{}
+	var extra []specs.Mount
+	for _, m := range mps {
+		if m.Type == mount.TypeVolume && env.volumePath == nil {
+			return fmt.Errorf("volume %s: volumes are prepared by Engine.containerSpec: %w", m.Source, errdefs.ErrNotSupported)
+		}
+		user[m.Destination] = true
+		extra = append(extra, m.specMount(env.volumePath))
+	}
+	kept := s.Mounts[:0]
+	for _, m := range s.Mounts {
+		if !user[m.Destination] {
+			kept = append(kept, m)
+		}
+	}
+	sort.SliceStable(extra, func(i, j int) bool { return mountDepth(extra[i].Destination) < mountDepth(extra[j].Destination) })
+	s.Mounts = append(kept, extra...)
+	return nil
 }
 
 func hasEnv(env []string, key string) bool {
