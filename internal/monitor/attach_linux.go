@@ -24,13 +24,13 @@ const clientWriteTimeout = 5 * time.Second
 // it exits (and its output is drained) every client is closed, which is how
 // attach ends.
 type hub struct {
-	mu      sync.Mutex
-	tty     bool
-	open    bool // an instance runs: new clients are accepted
-	clients map[*os.File]struct{}
-	stdin   *os.File // the instance's stdin (pipe or pty master); nil without --stdin
-	stdinTTY bool    // stdin is the pty master: never closed by a client
-	first   chan struct{} // closed when the first client of an instance connects
+	mu       sync.Mutex
+	tty      bool
+	open     bool // an instance runs: new clients are accepted
+	clients  map[*os.File]struct{}
+	stdin    *os.File      // the instance's stdin (pipe or pty master); nil without --stdin
+	stdinTTY bool          // stdin is the pty master: never closed by a client
+	first    chan struct{} // closed when the first client of an instance connects
 }
 
 func newHub(tty bool) *hub {

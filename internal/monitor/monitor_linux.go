@@ -99,7 +99,9 @@ func Run(o Options, ready *os.File) (retErr error) {
 
 	inst, err := m.startInstance(o.AttachWait, report)
 	if err != nil {
-		m.update(func(s *State) { s.Status, s.Error, s.ExitCode, s.FinishedAt = "exited", err.Error(), startErrorCode(err.Error()), time.Now().UTC() })
+		m.update(func(s *State) {
+			s.Status, s.Error, s.ExitCode, s.FinishedAt = "exited", err.Error(), startErrorCode(err.Error()), time.Now().UTC()
+		})
 		return err
 	}
 	report("ok " + strconv.Itoa(inst.pid) + "\n")
