@@ -185,17 +185,25 @@ func probeOverlay(root string) error {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// A unique temporary name: two first-ever berth commands may probe the
+	// same fresh root at once, and both renames are then fine.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
 		return err
 	}
-	f, err := os.Open(tmp)
+	tmp := f.Name()
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
-		f.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 	}
 	return err
 }
