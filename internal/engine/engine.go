@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -29,6 +31,9 @@ type Options struct {
 	// Runtime is the OCI runtime binary (default: berth-runtime beside the
 	// running executable, then $PATH).
 	Runtime string
+	// MaxLayerSize bounds a layer's uncompressed size (default: the
+	// BERTH_MAX_LAYER_SIZE environment variable in bytes, else 64 GiB).
+	MaxLayerSize int64
 }
 
 // Defaults for Options.
@@ -75,6 +80,15 @@ func Open(opts Options) (*Engine, error) {
 	}
 	if opts.Runtime == "" {
 		opts.Runtime = findRuntime()
+	}
+	if opts.MaxLayerSize == 0 {
+		if v := os.Getenv("BERTH_MAX_LAYER_SIZE"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("BERTH_MAX_LAYER_SIZE=%q: want a positive number of bytes: %w", v, errdefs.ErrInvalidArgument)
+			}
+			opts.MaxLayerSize = n
+		}
 	}
 	return &Engine{
 		opts:     opts,

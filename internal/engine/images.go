@@ -182,8 +182,9 @@ func (e *Engine) Import(ctx context.Context, r io.Reader, ref string, opts image
 func (e *Engine) unpackLocal(ctx context.Context, m ocispec.Descriptor, events func(Event)) (image.Image, error) {
 	progress := serialize(events)
 	return e.images.Fetch(ctx, image.FetchOptions{
-		Fetcher:  contentFetcher{e},
-		Manifest: m,
+		Fetcher:      contentFetcher{e},
+		Manifest:     m,
+		MaxLayerSize: e.opts.MaxLayerSize,
 		Progress: func(p image.Progress) {
 			progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
 		},

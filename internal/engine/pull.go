@@ -62,8 +62,9 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	}
 	progress := serialize(opts.Events)
 	img, err := e.images.Fetch(ctx, image.FetchOptions{
-		Fetcher:  e.registry.Fetcher(res.Repo),
-		Manifest: res.Manifest,
+		Fetcher:      e.registry.Fetcher(res.Repo),
+		Manifest:     res.Manifest,
+		MaxLayerSize: e.opts.MaxLayerSize,
 		Progress: func(p image.Progress) {
 			progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
 		},

@@ -68,6 +68,7 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		fetcher:  opts.Fetcher,
 		progress: &progressSink{fn: opts.Progress},
 		overlay:  s.sn.OverlayWhiteouts(),
+		maxBytes: opts.MaxLayerSize,
 	}
 	sizes, err := u.run(ctx, m.Layers, diffIDs, chain, opts.Parallel)
 	if err != nil {
@@ -114,6 +115,7 @@ type unpacker struct {
 	fetcher  Fetcher
 	progress *progressSink
 	overlay  bool
+	maxBytes int64           // bound on one layer's uncompressed tar (0 = archive's default)
 	sem      chan struct{}   // bounds concurrent downloads
 	turn     []chan struct{} // turn[i] closes when layer i may take a slot
 	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
@@ -366,7 +368,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	defer dec.Close()
 	h := t.diffID.Algorithm().Hash()
 	tr := io.TeeReader(dec, h)
-	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf})
+	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
 	if err != nil {
 		return 0, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
 	}

@@ -91,6 +91,9 @@ type FetchOptions struct {
 	Progress func(Progress)
 	// Parallel bounds concurrent layer downloads (0 = 3, Docker's default).
 	Parallel int
+	// MaxLayerSize bounds each layer's uncompressed size, so a decompression
+	// bomb fails instead of filling the disk (0 = archive's default, 64 GiB).
+	MaxLayerSize int64
 }
 
 // DeleteItem is one line of rmi output.
