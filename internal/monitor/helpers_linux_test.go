@@ -251,28 +251,3 @@ func readFrames(r io.Reader) (stdout, stderr string, err error) {
 		}
 	}
 }
-
-// logEntry is one json-file line.
-type logEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
-}
-
-func readLog(t *testing.T, path string) []logEntry {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []logEntry
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	for dec.More() {
-		var e logEntry
-		if err := dec.Decode(&e); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, e)
-	}
-	return out
-}

@@ -206,14 +206,6 @@ func TestTTYResize(t *testing.T) {
 	}
 }
 
-func logLines(t *testing.T, path string) []string {
-	var out []string
-	for _, e := range readLog(t, path) {
-		out = append(out, e.Log)
-	}
-	return out
-}
-
 func TestRestartPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
