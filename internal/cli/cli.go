@@ -139,7 +139,19 @@ func newRoot(a *app) *cobra.Command {
 		newImages(a), newImageCmd(a), newHistory(a), newTag(a), newRmi(a),
 		newSave(a), newLoad(a), newImport(a), newExport(a),
 		newCreate(a), newRun(a), newRm(a), newSystem(a),
+		newContainerCmd(a), newPs(a), newStart(a), newStop(a), newKill(a), newRestart(a), newWait(a),
+		newPause(a), newUnpause(a), newRename(a), newLogs(a), newExec(a), newAttach(a), newInspect(a),
+		newPort(a), newTop(a), newStats(a), newUpdate(a), newDiff(a), newCommit(a), newCp(a),
+		newEvents(a), newVersion(a), newInfo(a),
 	)
+	// `system` is defined with the image commands; the container-side
+	// subcommands join it here.
+	for _, c := range root.Commands() {
+		if c.Name() == "system" {
+			info := newInfo(a)
+			c.AddCommand(info, newSystemPrune(a), newEvents(a))
+		}
+	}
 	return root
 }
 

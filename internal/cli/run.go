@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // ensureImage pulls the image when the policy says so, reporting on stderr
@@ -65,7 +70,8 @@ func newCreate(a *app) *cobra.Command {
 
 func newRun(a *app) *cobra.Command {
 	f := &createFlags{}
-	var rm bool
+	var rm, detach, sigProxy bool
+	var detachKeys string
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
@@ -80,6 +86,16 @@ func newRun(a *app) *cobra.Command {
 				return withCode(exitEngine, err)
 			}
 			o.HostConfig.AutoRemove = rm
+			if detach {
+				o.Config.AttachStdin, o.Config.AttachStdout, o.Config.AttachStderr = false, false, false
+			}
+			keys, err := parseDetachKeys(detachKeys)
+			if err != nil {
+				return withCode(exitEngine, err)
+			}
+			if f.tty && f.interactive && !isTTY(a.stdin) {
+				return withCode(exitEngine, errors.New("the input device is not a TTY"))
+			}
 			if err := a.ensureImage(cmd, e, args[0], f.pull, f.platform); err != nil {
 				return withCode(exitEngine, err)
 			}
@@ -87,60 +103,187 @@ func newRun(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
-			var stdin = a.stdin
-			if !f.interactive {
-				stdin = nil
-			}
-			runErr := e.RunForeground(cmd.Context(), ctr.ID, stdin, a.stdout, a.stderr)
-			if rm {
-				if err := e.Remove(cmd.Context(), ctr.ID, true); err != nil && runErr == nil {
-					runErr = err
+			if detach {
+				if err := e.Start(cmd.Context(), ctr.ID); err != nil {
+					return startFailed(cmd.Context(), e, ctr.ID, rm, err)
 				}
+				fmt.Fprintln(a.stdout, ctr.ID)
+				return nil
 			}
-			var ee *engine.ExitError
-			if errors.As(runErr, &ee) {
-				if ee.Msg != "" {
-					return withCode(ee.Code, ee)
-				}
-				return withCode(ee.Code, nil)
-			}
-			if runErr != nil {
-				return withCode(exitEngine, runErr)
-			}
-			return nil
+			return a.runAttached(cmd.Context(), e, ctr.ID, f.tty, f.interactive, sigProxy, rm, keys, true)
 		},
 	}
 	c.Flags().SetInterspersed(false)
 	f.register(c.Flags())
 	c.Flags().BoolVar(&rm, "rm", false, "automatically remove the container when it exits")
+	c.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
+	c.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy received signals to the process")
+	c.Flags().StringVar(&detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
 	return c
 }
 
-func newRm(a *app) *cobra.Command {
-	var force, volumes bool
-	c := &cobra.Command{
-		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
-		Aliases: []string{"container rm"},
-		Short:   "Remove one or more containers",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
-			if err != nil {
-				return err
-			}
-			var failed error
-			for _, ref := range args {
-				if err := e.Remove(cmd.Context(), ref, force); err != nil {
-					fmt.Fprintln(a.stderr, "Error response from daemon:", describe(err))
-					failed = withCode(1, nil)
-					continue
-				}
-				fmt.Fprintln(a.stdout, ref)
-			}
-			return failed
-		},
+// startFailed removes a container whose start failed when --rm was given
+// and returns the error with Docker's exit code.
+func startFailed(ctx context.Context, e *engine.Engine, id string, rm bool, err error) error {
+	if rm {
+		_ = e.Remove(context.WithoutCancel(ctx), id, engine.RemoveOptions{Force: true})
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container")
-	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes associated with the container")
-	return c
+	var ee *engine.ExitError
+	if errors.As(err, &ee) {
+		return withCode(ee.Code, ee)
+	}
+	return withCode(exitEngine, err)
+}
+
+// runAttached starts a created container with our stdio attached and
+// returns its exit status as the command's.
+func (a *app) runAttached(ctx context.Context, e *engine.Engine, id string, tty, interactive, sigProxy, rm bool, keys []byte, start bool) error {
+	// The user's ctrl-c must reach the container, not end the attach:
+	// run with a context the signal does not cancel.
+	ctx = context.WithoutCancel(ctx)
+	opts := engine.AttachOptions{Stdout: a.stdout, Stderr: a.stderr, DetachKeys: keys}
+	if interactive {
+		opts.Stdin = a.stdin
+	}
+	if tty {
+		opts.Stderr = a.stdout
+		if in, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(in.Fd())) && interactive {
+			old, err := term.MakeRaw(int(in.Fd()))
+			if err == nil {
+				defer func() { _ = term.Restore(int(in.Fd()), old) }()
+			}
+		}
+		stop := a.forwardResize(ctx, e, id)
+		defer stop()
+	} else if sigProxy {
+		stop := proxySignals(ctx, e, id)
+		defer stop()
+	}
+	var code int
+	var err error
+	if start {
+		code, err = e.StartAttached(ctx, id, opts)
+	} else {
+		if err = e.Attach(ctx, id, opts); err == nil {
+			code, err = e.Wait(ctx, id)
+		}
+	}
+	if errors.Is(err, engine.ErrDetached) {
+		if tty {
+			fmt.Fprint(a.stderr, "\r\n")
+		}
+		return nil
+	}
+	if rm {
+		if rerr := e.Remove(ctx, id, engine.RemoveOptions{Force: true}); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		var ee *engine.ExitError
+		if errors.As(err, &ee) {
+			return withCode(ee.Code, ee)
+		}
+		return withCode(exitEngine, err)
+	}
+	if code != 0 {
+		return withCode(code, nil)
+	}
+	return nil
+}
+
+// forwardResize sends our terminal's size now and on every SIGWINCH.
+func (a *app) forwardResize(ctx context.Context, e *engine.Engine, id string) func() {
+	out, ok := a.stdout.(*os.File)
+	if !ok || !term.IsTerminal(int(out.Fd())) {
+		if in, ok2 := a.stdin.(*os.File); ok2 && term.IsTerminal(int(in.Fd())) {
+			out, ok = in, true
+		}
+	}
+	if !ok {
+		return func() {}
+	}
+	send := func() {
+		if ws, err := unix.IoctlGetWinsize(int(out.Fd()), unix.TIOCGWINSZ); err == nil {
+			_ = e.Resize(ctx, id, uint(ws.Row), uint(ws.Col))
+		}
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		// The monitor's control socket appears once the container starts.
+		for i := 0; i < 3; i++ {
+			send()
+		}
+		for {
+			select {
+			case <-ch:
+				send()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// proxySignals forwards the signals a user sends us to the container, as
+// `docker run --sig-proxy` does.
+func proxySignals(ctx context.Context, e *engine.Engine, id string) func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				_ = e.Kill(ctx, id, unix.SignalName(s.(unix.Signal)))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// parseDetachKeys reads Docker's "ctrl-p,ctrl-q" notation.
+func parseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []byte
+	for _, k := range splitComma(s) {
+		switch {
+		case len(k) == 6 && k[:5] == "ctrl-":
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				out = append(out, c-'a'+1)
+			case c == '@':
+				out = append(out, 0)
+			case c >= '[' && c <= '_':
+				out = append(out, c-'['+27)
+			default:
+				return nil, fmt.Errorf("invalid detach keys %q", s)
+			}
+		case len(k) == 1:
+			out = append(out, k[0])
+		default:
+			return nil, fmt.Errorf("invalid detach keys %q", s)
+		}
+	}
+	return out, nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
 }

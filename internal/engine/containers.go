@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +34,11 @@ type Container struct {
 	Snapshot string
 	// Driver is the snapshotter that holds Snapshot.
 	Driver string
+	// Paused is set while the engine has the container's cgroup frozen.
+	Paused bool `json:",omitempty"`
+	// LastState is the last final state the engine saw (monitor.json
+	// lives on the state directory, which a reboot clears).
+	LastState *monitor.State `json:",omitempty"`
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

@@ -1,25 +1,15 @@
 package engine
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/moby/moby/api/types/container"
-	"golang.org/x/sys/unix"
+	"github.com/moby/moby/api/types/events"
 )
 
 // CreateOptions describe a new container (Docker's create request).
@@ -101,6 +91,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	for i := 2; ; i++ {
 		err := e.addContainer(c)
 		if err == nil {
+			e.emit(events.ContainerEventType, events.ActionCreate, c, nil)
 			return c, nil
 		}
 		if !generated || !errdefs.IsConflict(err) || i > 100 {
@@ -140,148 +131,6 @@ func (e *ExitError) Error() string {
 		return e.Msg
 	}
 	return fmt.Sprintf("exit status %d", e.Code)
-}
-
-// RunForeground starts container ref with the caller's stdio and waits for
-// it. It returns nil for exit status 0, an *ExitError otherwise.
-func (e *Engine) RunForeground(ctx context.Context, ref string, stdin io.Reader, stdout, stderr io.Writer) (retErr error) {
-	c, err := e.lookupContainer(ref)
-	if err != nil {
-		return err
-	}
-	bundle := filepath.Join(e.opts.State, "containers", c.ID)
-	rootfs := filepath.Join(bundle, "rootfs")
-	if err := os.MkdirAll(rootfs, 0o700); err != nil {
-		return err
-	}
-	mounts, err := e.snaps.Mounts(ctx, c.Snapshot)
-	if err != nil {
-		return err
-	}
-	if err := snapshot.MountAll(mounts, rootfs); err != nil {
-		return fmt.Errorf("mount rootfs of %s: %w", c.Name, err)
-	}
-	defer func() {
-		if err := snapshot.UnmountAll(rootfs); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
-	spec, err := buildSpec(c, rootfs)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
-		return err
-	}
-	logPath := filepath.Join(bundle, "runtime.log")
-	_ = os.Remove(logPath)
-	rtRoot := filepath.Join(e.opts.State, "runtime")
-	// A stale runtime record (a crashed earlier run) would make create fail.
-	if _, err := os.Stat(filepath.Join(rtRoot, c.ID)); err == nil {
-		_ = exec.Command(e.opts.Runtime, "--root", rtRoot, "delete", "--force", c.ID).Run()
-	}
-
-	cmd := exec.CommandContext(ctx, e.opts.Runtime, "--root", rtRoot, "--log", logPath, "--log-format", "json",
-		"run", "--bundle", bundle, c.ID)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	// Signals the user sends to us go to the runtime, which forwards them
-	// to the container; we must not die of them first.
-	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(sigc)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start runtime %s: %w", e.opts.Runtime, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return err
-	}
-	code := ee.ExitCode()
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		code = 128 + int(ws.Signal())
-	}
-	if msg := lastRuntimeError(logPath); msg != "" {
-		// The runtime failed before the workload ran: map the cause to
-		// Docker's exit codes.
-		switch {
-		case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-			return &ExitError{Code: 127, Msg: msg}
-		case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
-			return &ExitError{Code: 126, Msg: msg}
-		}
-		return &ExitError{Code: 125, Msg: msg}
-	}
-	return &ExitError{Code: code}
-}
-
-// lastRuntimeError returns the last error the runtime logged (JSON lines).
-func lastRuntimeError(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var last string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var rec struct{ Level, Msg string }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Level == "error" {
-			last = rec.Msg
-		}
-	}
-	return last
-}
-
-// Remove deletes a container: its runtime state, rootfs mount, snapshot and record.
-func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
-	c, err := e.lookupContainer(ref)
-	if err != nil {
-		return err
-	}
-	rtRoot := filepath.Join(e.opts.State, "runtime")
-	if force {
-		_ = exec.Command(e.opts.Runtime, "--root", rtRoot, "delete", "--force", c.ID).Run()
-	} else if out, err := exec.Command(e.opts.Runtime, "--root", rtRoot, "state", c.ID).Output(); err == nil {
-		var st struct{ Status string }
-		if json.Unmarshal(out, &st) == nil && (st.Status == "running" || st.Status == "paused") {
-			return fmt.Errorf("cannot remove container %q: container is %s: stop the container before removing or force remove: %w", c.Name, st.Status, errdefs.ErrConflict)
-		}
-		_ = exec.Command(e.opts.Runtime, "--root", rtRoot, "delete", c.ID).Run()
-	}
-	bundle := filepath.Join(e.opts.State, "containers", c.ID)
-	_ = snapshot.UnmountAll(filepath.Join(bundle, "rootfs"))
-	if err := os.RemoveAll(bundle); err != nil {
-		return err
-	}
-	if err := e.snaps.Remove(ctx, c.Snapshot); err != nil && !errdefs.IsNotFound(err) {
-		return err
-	}
-	unlock, err := e.lockContainers()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return os.RemoveAll(filepath.Join(e.containersDir(), c.ID))
 }
 
 // ContainerNames lists containers as (ID, name, image) for simple listings.

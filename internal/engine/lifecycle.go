@@ -1,0 +1,651 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/moby/moby/api/types/events"
+	"golang.org/x/sys/unix"
+)
+
+// defaultStopTimeout is Docker's grace period between the stop signal and SIGKILL.
+const defaultStopTimeout = 10 * time.Second
+
+// lockContainer takes the cross-process lock of one container: start,
+// stop, remove and the other state changes of one container run one at a
+// time (`rm -f` while `start` runs waits for the start to finish, then
+// removes a container that is fully started). It reports NotFound when the
+// container was removed while we waited.
+func (e *Engine) lockContainer(id string) (func(), error) {
+	dir := e.recordDir(id)
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("No such container: %s: %w", id, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "container.json")); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("No such container: %s: %w", id, errdefs.ErrNotFound)
+	}
+	return func() { f.Close() }, nil
+}
+
+// updateContainer applies fn to the current record under the containers
+// lock, so concurrent updates (rename, pause, a recorded state) do not
+// overwrite each other.
+func (e *Engine) updateContainer(id string, fn func(c *Container) error) (*Container, error) {
+	unlock, err := e.lockContainers()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	b, err := os.ReadFile(filepath.Join(e.recordDir(id), "container.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("No such container: %s: %w", id, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	var c Container
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if err := fn(&c); err != nil {
+		return nil, err
+	}
+	return &c, e.writeContainer(&c)
+}
+
+// findBinary prefers name beside the running executable (a build tree's
+// bin/ is self-consistent), then $PATH.
+func findBinary(name string) string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return name
+}
+
+// runtimeCmd runs the OCI runtime with our runtime root.
+func (e *Engine) runtimeCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, e.opts.Runtime, append([]string{"--root", e.runtimeRoot()}, args...)...)
+}
+
+func (e *Engine) runtime(ctx context.Context, args ...string) error {
+	out, err := e.runtimeCmd(ctx, args...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%s %s: %s", filepath.Base(e.opts.Runtime), args[0], msg)
+	}
+	return nil
+}
+
+// cleanupRuntime removes what a previous run left behind when no monitor
+// cleaned it: the runtime's state (killing any process still in it) and
+// the rootfs mount. Safe to call repeatedly.
+func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
+	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); err == nil {
+		_ = e.runtimeCmd(ctx, "delete", "--force", id).Run()
+	}
+	return snapshot.UnmountAll(e.rootfsDir(id))
+}
+
+// Start starts a created or stopped container under a new monitor. It
+// returns once the workload runs; a workload that cannot start yields an
+// *ExitError with Docker's code (127 not found, 126 cannot invoke, 125
+// anything else) and leaves nothing running.
+func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st := e.state(c)
+	switch {
+	case st.Status == "running" && st.Paused:
+		return fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict)
+	case st.Status == "running":
+		return nil
+	case st.MonitorAlive:
+		// Restarting under its monitor's policy.
+		return fmt.Errorf("container %s is restarting: %w", c.Name, errdefs.ErrConflict)
+	}
+	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
+		return fmt.Errorf("start %s: clean previous run: %w", c.Name, err)
+	}
+	bundle := e.bundleDir(c.ID)
+	for _, f := range []string{"monitor.json", "attach.sock", "control.sock"} {
+		_ = os.Remove(filepath.Join(bundle, f))
+	}
+	rootfs := e.rootfsDir(c.ID)
+	if err := os.MkdirAll(rootfs, 0o700); err != nil {
+		return err
+	}
+	mounts, err := e.snaps.Mounts(ctx, c.Snapshot)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return fmt.Errorf("mount rootfs of %s: %w", c.Name, err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = e.cleanupRuntime(context.WithoutCancel(ctx), c.ID)
+		}
+	}()
+	spec, err := buildSpec(c, rootfs)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	pid, err := e.startMonitor(ctx, c)
+	if err != nil {
+		return err
+	}
+	if c.Paused || c.LastState != nil {
+		_, _ = e.updateContainer(c.ID, func(c *Container) error { c.Paused = false; return nil })
+	}
+	e.emit(events.ContainerEventType, events.ActionStart, c, nil)
+	_ = pid
+	return nil
+}
+
+// monitorArgs are the flags of berth-monitor for c (internal/monitor's contract).
+func (e *Engine) monitorArgs(c *Container) ([]string, error) {
+	args := []string{
+		"--id", c.ID, "--bundle", e.bundleDir(c.ID),
+		"--runtime", e.opts.Runtime, "--runtime-root", e.runtimeRoot(),
+		"--log-path", e.logPath(c.ID),
+	}
+	if lc := c.HostConfig.LogConfig.Config; lc != nil {
+		if v := lc["max-size"]; v != "" {
+			n, err := parseSize(v)
+			if err != nil {
+				return nil, fmt.Errorf("invalid max-size %q: %w", v, errdefs.ErrInvalidArgument)
+			}
+			args = append(args, "--log-max-size", strconv.FormatInt(n, 10))
+		}
+		if v := lc["max-file"]; v != "" {
+			args = append(args, "--log-max-file", v)
+		}
+	}
+	if c.Config.Tty {
+		args = append(args, "--tty")
+	}
+	if c.Config.OpenStdin {
+		args = append(args, "--stdin")
+	}
+	if rp := c.HostConfig.RestartPolicy; rp.Name != "" && rp.Name != "no" {
+		p := string(rp.Name)
+		if rp.Name == "on-failure" && rp.MaximumRetryCount > 0 {
+			p += ":" + strconv.Itoa(rp.MaximumRetryCount)
+		}
+		args = append(args, "--restart", p)
+	}
+	if hc := c.Config.Healthcheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
+		b, err := json.Marshal(hc)
+		if err != nil {
+			return nil, err
+		}
+		f := filepath.Join(e.bundleDir(c.ID), "health.json")
+		if err := writeFileAtomic(f, b, 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--health", f)
+	}
+	if c.Config.StopSignal != "" {
+		args = append(args, "--stop-signal", c.Config.StopSignal)
+	}
+	return args, nil
+}
+
+// startMonitor execs berth-monitor detached (its own session, stdio on
+// /dev/null) and waits for its ready line on fd 3.
+func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
+	args, err := e.monitorArgs(c)
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	cmd := exec.Command(e.monitorPath(), args...)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return 0, fmt.Errorf("start monitor: %w", err)
+	}
+	w.Close()
+	// The monitor outlives us; reap it if it exits while we still run
+	// (berthd), so it never lingers as a zombie.
+	go func() { _ = cmd.Wait() }()
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		done <- result{line, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return 0, ctx.Err()
+	}
+	line := strings.TrimSpace(res.line)
+	switch {
+	case strings.HasPrefix(line, "ok "):
+		pid, _ := strconv.Atoi(strings.TrimPrefix(line, "ok "))
+		return pid, nil
+	case strings.HasPrefix(line, "error "):
+		return 0, startError(strings.TrimPrefix(line, "error "))
+	}
+	_ = cmd.Process.Kill()
+	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", c.Name, line)}
+}
+
+// startError maps the runtime's message to Docker's exit codes.
+func startError(msg string) error {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return &ExitError{Code: 127, Msg: msg}
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return &ExitError{Code: 126, Msg: msg}
+	}
+	return &ExitError{Code: 125, Msg: msg}
+}
+
+func (e *Engine) monitorPath() string {
+	if p := os.Getenv("BERTH_MONITOR"); p != "" {
+		return p
+	}
+	return findBinary("berth-monitor")
+}
+
+// parseSize reads Docker's sizes ("10m", "1g", "512k", "100").
+func parseSize(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for suf, m := range map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "b": 1} {
+		if strings.HasSuffix(s, suf) && len(s) > len(suf) {
+			if _, err := strconv.ParseFloat(strings.TrimSuffix(s, suf), 64); err == nil {
+				s, mult = strings.TrimSuffix(s, suf), m
+				break
+			}
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// controlRequest sends one request to the monitor's control socket.
+func (e *Engine) controlRequest(id string, req map[string]any) (json.RawMessage, error) {
+	conn, err := dialUnix(filepath.Join(e.bundleDir(id), "control.sock"), 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return nil, err
+	}
+	var reply json.RawMessage
+	if err := json.NewDecoder(conn).Decode(&reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// StopOptions are Docker's stop parameters.
+type StopOptions struct {
+	Signal  string // default: the container's stop signal, then SIGTERM
+	Timeout *int   // seconds; default: the container's StopTimeout, then 10; -1 waits forever
+}
+
+// Stop stops a running container: the stop signal, a grace period, then
+// SIGKILL. A stopped container is left as it is.
+func (e *Engine) Stop(ctx context.Context, ref string, opts StopOptions) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := e.stopLocked(ctx, c, opts); err != nil {
+		return err
+	}
+	e.emit(events.ContainerEventType, events.ActionStop, c, nil)
+	return nil
+}
+
+func (e *Engine) stopLocked(ctx context.Context, c *Container, opts StopOptions) error {
+	st := e.state(c)
+	if st.MonitorAlive {
+		// Marks the stop as the user's: no restart policy applies.
+		_, _ = e.controlRequest(c.ID, map[string]any{"op": "stop"})
+	}
+	if st.Status != "running" {
+		return e.finishStopped(ctx, c)
+	}
+	sig := opts.Signal
+	if sig == "" {
+		sig = c.Config.StopSignal
+	}
+	if sig == "" {
+		sig = "SIGTERM"
+	}
+	grace := defaultStopTimeout
+	if opts.Timeout != nil {
+		grace = time.Duration(*opts.Timeout) * time.Second
+	} else if c.Config.StopTimeout != nil {
+		grace = time.Duration(*c.Config.StopTimeout) * time.Second
+	}
+	if err := e.runtime(ctx, "kill", c.ID, sig); err != nil && alive(st.Pid) {
+		return fmt.Errorf("stop %s: %w", c.Name, err)
+	}
+	if st.Paused {
+		// A frozen process cannot act on the signal.
+		_ = e.runtime(ctx, "resume", c.ID)
+	}
+	if grace < 0 {
+		grace = -1 // wait for ever
+	}
+	if !waitExit(st.Pid, grace) {
+		if err := e.runtime(ctx, "kill", "--all", c.ID, "SIGKILL"); err != nil && alive(st.Pid) {
+			return fmt.Errorf("stop %s: %w", c.Name, err)
+		}
+		if !waitExit(st.Pid, 10*time.Second) {
+			return fmt.Errorf("stop %s: process %d did not die after SIGKILL: %w", c.Name, st.Pid, errdefs.ErrUnavailable)
+		}
+	}
+	return e.finishStopped(ctx, c)
+}
+
+// finishStopped waits for the monitor to record the exit and clean up, or
+// does its work when the monitor is gone, then releases the rootfs mount.
+func (e *Engine) finishStopped(ctx context.Context, c *Container) error {
+	st, ok := e.readMonitorState(c.ID)
+	if !ok {
+		return nil
+	}
+	if alive(st.MonitorPid) {
+		if !waitExit(st.MonitorPid, 5*time.Second) {
+			// Restart policy backing off, or a stuck monitor: the state
+			// on disk is what the next command sees.
+			return nil
+		}
+		st, _ = e.readMonitorState(c.ID)
+	}
+	if st.Status != "exited" {
+		cs := e.state(c)
+		if err := e.writeMonitorState(c.ID, cs.State); err != nil {
+			return err
+		}
+		st = cs.State
+	}
+	e.recordExit(c.ID, st)
+	return e.cleanupRuntime(ctx, c.ID)
+}
+
+// Kill sends a signal (default SIGKILL) to the container's init.
+func (e *Engine) Kill(ctx context.Context, ref, sig string) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	st := e.state(c)
+	if st.Status != "running" {
+		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
+	}
+	if sig == "" {
+		sig = "SIGKILL"
+	}
+	if s := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(sig), "SIG")); s == "KILL" || s == "9" {
+		if st.MonitorAlive {
+			_, _ = e.controlRequest(c.ID, map[string]any{"op": "stop"})
+		}
+	}
+	if err := e.runtime(ctx, "kill", c.ID, sig); err != nil {
+		return fmt.Errorf("kill %s: %w", c.Name, err)
+	}
+	e.emit(events.ContainerEventType, events.ActionKill, c, map[string]string{"signal": sig})
+	return nil
+}
+
+// Restart stops (when running) and starts a container.
+func (e *Engine) Restart(ctx context.Context, ref string, opts StopOptions) error {
+	if err := e.Stop(ctx, ref, opts); err != nil {
+		return err
+	}
+	return e.Start(ctx, ref)
+}
+
+// Wait blocks until the container is not running and returns its exit code.
+func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		st := e.state(c)
+		switch st.Status {
+		case "exited", "created":
+			return st.ExitCode, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		pid := st.MonitorPid
+		if !st.MonitorAlive {
+			pid = st.Pid
+		}
+		// Wake on the exit of the process that matters, or every 100 ms
+		// to see a restart or a removal.
+		if waitExit(pid, 100*time.Millisecond) && st.MonitorAlive {
+			continue
+		}
+		if _, err := os.Stat(e.recordDir(c.ID)); err != nil {
+			return 0, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+		}
+	}
+}
+
+// RemoveOptions are Docker's rm flags.
+type RemoveOptions struct {
+	Force   bool // kill a running container first
+	Volumes bool // remove the container's anonymous volumes
+}
+
+// Remove deletes a container: it stops nothing unless forced, then removes
+// the runtime state, rootfs mount, bundle, snapshot, logs and record.
+func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st := e.state(c)
+	if st.Status == "running" || st.MonitorAlive {
+		if !opts.Force {
+			what := "running"
+			if st.Paused {
+				what = "paused"
+			} else if st.Status == "restarting" {
+				what = "restarting"
+			}
+			return fmt.Errorf("cannot remove container %q: container is %s: stop the container before removing or force remove: %w", "/"+c.Name, what, errdefs.ErrConflict)
+		}
+		zero := 0
+		if err := e.stopLocked(ctx, c, StopOptions{Signal: "SIGKILL", Timeout: &zero}); err != nil {
+			return err
+		}
+		if st2, ok := e.readMonitorState(c.ID); ok && alive(st2.MonitorPid) {
+			_ = unix.Kill(st2.MonitorPid, unix.SIGKILL)
+			waitExit(st2.MonitorPid, 2*time.Second)
+		}
+	}
+	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if err := os.RemoveAll(e.bundleDir(c.ID)); err != nil {
+		return err
+	}
+	if err := e.snaps.Remove(ctx, c.Snapshot); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if opts.Volumes {
+		if err := e.removeAnonymousVolumes(ctx, c); err != nil {
+			return err
+		}
+	}
+	lock, err := e.lockContainers()
+	if err != nil {
+		return err
+	}
+	defer lock()
+	if err := os.RemoveAll(e.recordDir(c.ID)); err != nil {
+		return err
+	}
+	e.emit(events.ContainerEventType, events.ActionDestroy, c, nil)
+	return nil
+}
+
+// Pause freezes the container's processes.
+func (e *Engine) Pause(ctx context.Context, ref string) error {
+	return e.setPaused(ctx, ref, true)
+}
+
+// Unpause thaws them.
+func (e *Engine) Unpause(ctx context.Context, ref string) error {
+	return e.setPaused(ctx, ref, false)
+}
+
+func (e *Engine) setPaused(ctx context.Context, ref string, pause bool) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st := e.state(c)
+	if st.Status != "running" {
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
+	}
+	if st.Paused == pause {
+		if pause {
+			return fmt.Errorf("container %s is already paused: %w", c.ID, errdefs.ErrConflict)
+		}
+		return fmt.Errorf("container %s is not paused: %w", c.ID, errdefs.ErrConflict)
+	}
+	op, action := "pause", events.ActionPause
+	if !pause {
+		op, action = "resume", events.ActionUnPause
+	}
+	if err := e.runtime(ctx, op, c.ID); err != nil {
+		return err
+	}
+	if _, err := e.updateContainer(c.ID, func(c *Container) error { c.Paused = pause; return nil }); err != nil {
+		return err
+	}
+	e.emit(events.ContainerEventType, action, c, nil)
+	return nil
+}
+
+// Rename gives a container a new name.
+func (e *Engine) Rename(ctx context.Context, ref, name string) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimPrefix(name, "/")
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
+	}
+	unlock, err := e.lockContainers()
+	if err != nil {
+		return err
+	}
+	all, err := e.listContainers()
+	if err != nil {
+		unlock()
+		return err
+	}
+	for _, o := range all {
+		if o.Name == name && o.ID != c.ID {
+			unlock()
+			return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+name, o.ID, errdefs.ErrConflict)
+		}
+	}
+	old := c.Name
+	c.Name = name
+	err = e.writeContainer(c)
+	unlock()
+	if err != nil {
+		return err
+	}
+	e.emit(events.ContainerEventType, events.ActionRename, c, map[string]string{"oldName": "/" + old})
+	return nil
+}
+
+// recordExit keeps the final state in the record, so it survives the loss
+// of the state directory (a reboot clears /run).
+func (e *Engine) recordExit(id string, st monitor.State) {
+	_, _ = e.updateContainer(id, func(c *Container) error { s := st; c.LastState = &s; return nil })
+}
