@@ -1,0 +1,189 @@
+// Package engine_test drives the berth CLI end to end, as a user would:
+// every test gets its own --root and --state, and containers run the
+// busybox fixture image through berth-monitor and berth-runtime.
+package engine_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+var (
+	berthBin   string
+	busyboxTar string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		// Each test skips with the reason through RequiresRoot.
+		return m.Run()
+	}
+	bin, cleanup, err := testutil.BerthBinary()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "build berth:", err)
+		return 1
+	}
+	defer cleanup()
+	berthBin = bin
+	mon := filepath.Join(filepath.Dir(bin), "berth-monitor")
+	if _, err := os.Stat(mon); err != nil {
+		root, err := testutil.ModuleRoot()
+		if err == nil {
+			err = testutil.BuildStatic(root, "./cmd/berth-monitor", mon)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "build berth-monitor:", err)
+			return 1
+		}
+	}
+	img, err := testutil.BusyboxImage()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busybox image:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "berth-engine-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	busyboxTar = filepath.Join(dir, "busybox.tar")
+	if err := tarDir(img.Dir, busyboxTar); err != nil {
+		fmt.Fprintln(os.Stderr, "tar busybox layout:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// tarDir writes an OCI layout directory as a tar `berth load` reads.
+func tarDir(dir, out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		h.Name = rel
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			_, err = io.Copy(tw, src)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// env is one isolated berth instance.
+type env struct {
+	t           *testing.T
+	root, state string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	d := t.TempDir()
+	e := &env{t: t, root: filepath.Join(d, "root"), state: filepath.Join(d, "state")}
+	t.Cleanup(e.cleanup)
+	e.ok("load", "-i", busyboxTar)
+	out := e.ok("images", "-q")
+	e.ok("tag", strings.TrimSpace(out), "busybox")
+	return e
+}
+
+// cleanup removes every container (killing them, releasing mounts).
+func (e *env) cleanup() {
+	ids, _, _ := e.run(nil, "ps", "-aq", "--no-trunc")
+	for _, id := range strings.Fields(ids) {
+		e.run(nil, "rm", "-f", id)
+	}
+	// Whatever a failed test left mounted under the temp dir.
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 4 && strings.HasPrefix(f[4], filepath.Dir(e.root)) {
+				exec.Command("umount", "-l", f[4]).Run()
+			}
+		}
+	}
+}
+
+func (e *env) cmd(args ...string) *exec.Cmd {
+	return exec.Command(berthBin, append([]string{"--root", e.root, "--state", e.state}, args...)...)
+}
+
+// run returns stdout, stderr and the exit code.
+func (e *env) run(stdin io.Reader, args ...string) (string, string, int) {
+	c := e.cmd(args...)
+	var out, errb bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (e *env) ok(args ...string) string {
+	e.t.Helper()
+	out, errOut, code := e.run(nil, args...)
+	if code != 0 {
+		e.t.Fatalf("berth %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// eventually retries cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
