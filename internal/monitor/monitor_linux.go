@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,6 +110,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 	ready = nil
 	debug.FreeOSMemory()
 	trimResident()
+	time.AfterFunc(time.Second, trimResident)
 
 	var backoff time.Duration
 	for {
@@ -267,16 +269,18 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 }
 
 // startCopiers pumps the instance's output into the log and the clients;
-// ioDone closes when every stream reached EOF.
+// ioDone closes when every stream reached EOF (the last pump closes it: no
+// goroutine just to wait for the others).
 func (m *monitor) startCopiers(inst *instance, stdout, stderr *os.File) {
-	var wg sync.WaitGroup
+	var left atomic.Int32
 	pump := func(f *os.File, stream byte, name string) {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			copyOutput(f, stream, &lineSplitter{stream: name, log: m.log}, m.hub)
 			if !m.o.TTY {
 				f.Close()
+			}
+			if left.Add(-1) == 0 {
+				close(inst.ioDone)
 			}
 		}()
 	}
@@ -284,12 +288,13 @@ func (m *monitor) startCopiers(inst *instance, stdout, stderr *os.File) {
 		m.mu.Lock()
 		m.master = stdout
 		m.mu.Unlock()
+		left.Store(1)
 		pump(stdout, streamStdout, "stdout")
 	} else {
+		left.Store(2)
 		pump(stdout, streamStdout, "stdout")
 		pump(stderr, streamStderr, "stderr")
 	}
-	go func() { wg.Wait(); close(inst.ioDone) }()
 }
 
 // drainTimeout bounds the wait for the last output after the init exited:
