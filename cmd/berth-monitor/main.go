@@ -2,7 +2,10 @@
 // for the contract with the engine). This package only wires flags.
 //
 // One monitor lives as long as its container, so its memory is paid once
-// per running container: the Go runtime should not size itself from the
+// per running container. It parses its few flags by hand and prints with
+// os.Stderr.WriteString: the flag and fmt packages bring reflection, and
+// every page of the binary a monitor maps counts against each container.
+// For the same reason the Go runtime should not size itself from the
 // machine (GOMAXPROCS = CPUs means that many Ps, each with its own caches)
 // nor re-check the cgroup limits in the background.
 //
@@ -11,74 +14,128 @@
 package main
 
 import (
-	"flag"
-	"fmt"
+	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/monitor"
 )
 
+const usage = `usage: berth-monitor --id ID --bundle DIR --runtime PATH --runtime-root DIR --log-path FILE
+	[--log-max-size BYTES] [--log-max-file N] [--tty] [--stdin] [--attach-wait]
+	[--restart no|always|unless-stopped|on-failure[:N]] [--health FILE] [--stop-signal SIG]
+fd 3, when open, receives "ok <pid>" or "error <message>" (see internal/monitor).
+`
+
 func main() {
-	// One P is plenty for a process that copies a few streams; the heap
-	// target stays small (the default GOGC lets a 4 MB heap grow before the
-	// first collection, which would be most of the monitor's RSS).
+	// One P is plenty for a process that copies a few streams; a low GC
+	// target keeps the heap near its live size (the default lets it reach
+	// 4 MB before the first collection).
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(20)
 
-	o := monitor.Options{LogMaxFile: 1}
-	fs := flag.NewFlagSet("berth-monitor", flag.ContinueOnError)
-	fs.StringVar(&o.ID, "id", "", "container id")
-	fs.StringVar(&o.Bundle, "bundle", "", "bundle directory")
-	fs.StringVar(&o.Runtime, "runtime", "berth-runtime", "OCI runtime binary")
-	fs.StringVar(&o.RuntimeRoot, "runtime-root", "", "the runtime's --root")
-	fs.StringVar(&o.LogPath, "log-path", "", "json-file log")
-	fs.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log at this many bytes (0: never)")
-	fs.IntVar(&o.LogMaxFile, "log-max-file", 1, "log files kept with rotation")
-	fs.BoolVar(&o.TTY, "tty", false, "give the container a terminal")
-	fs.BoolVar(&o.Stdin, "stdin", false, "keep the container's stdin open for attach clients")
-	restart := fs.String("restart", "no", "restart policy: no|always|unless-stopped|on-failure[:N]")
-	fs.StringVar(&o.HealthFile, "health", "", "health check config (JSON container.HealthConfig)")
-	fs.StringVar(&o.StopSignal, "stop-signal", "SIGTERM", "the container's stop signal")
-	fs.BoolVar(&o.AttachWait, "attach-wait", false, `write "attach" on fd 3 after create and start once a client attached`)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
 	// fd 3 is the ready pipe when the engine passes one.
 	var ready *os.File
 	if _, err := os.Stat("/proc/self/fd/3"); err == nil {
 		ready = os.NewFile(3, "ready")
 	}
-	fail := func(err error) {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
 		if ready != nil {
-			fmt.Fprintf(ready, "error %v\n", err)
+			_, _ = ready.WriteString("error " + err.Error() + "\n")
 		}
-		fmt.Fprintln(os.Stderr, "berth-monitor:", err)
-		os.Exit(1)
-	}
-	var err error
-	if o.Restart, err = monitor.ParseRestartPolicy(*restart); err != nil {
-		fail(err)
-	}
-	if o.ID == "" || o.Bundle == "" || o.LogPath == "" || o.RuntimeRoot == "" {
-		fail(fmt.Errorf("--id, --bundle, --runtime-root and --log-path are required"))
-	}
-	if o.Runtime, err = exec.LookPath(o.Runtime); err != nil {
-		fail(err)
-	}
-	// The monitor works in the bundle directory (see monitor.Run).
-	for _, p := range []*string{&o.Bundle, &o.LogPath, &o.HealthFile, &o.RuntimeRoot} {
-		if *p != "" {
-			if *p, err = filepath.Abs(*p); err != nil {
-				fail(err)
-			}
-		}
+		_, _ = os.Stderr.WriteString("berth-monitor: " + err.Error() + "\n" + usage)
+		os.Exit(2)
 	}
 	if err := monitor.Run(o, ready); err != nil {
-		fmt.Fprintln(os.Stderr, "berth-monitor:", err)
+		_, _ = os.Stderr.WriteString("berth-monitor: " + err.Error() + "\n")
 		os.Exit(1)
 	}
+}
+
+func parseFlags(args []string) (monitor.Options, error) {
+	o := monitor.Options{LogMaxFile: 1, Runtime: "berth-runtime", StopSignal: "SIGTERM", Restart: monitor.RestartPolicy{Name: "no"}}
+	strs := map[string]*string{
+		"id": &o.ID, "bundle": &o.Bundle, "runtime": &o.Runtime, "runtime-root": &o.RuntimeRoot,
+		"log-path": &o.LogPath, "health": &o.HealthFile, "stop-signal": &o.StopSignal,
+	}
+	bools := map[string]*bool{"tty": &o.TTY, "stdin": &o.Stdin, "attach-wait": &o.AttachWait}
+	for i := 0; i < len(args); i++ {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || name == "" {
+			return o, errors.New("unexpected argument " + strconv.Quote(args[i]))
+		}
+		if b, ok := bools[name]; ok {
+			v, err := strconv.ParseBool(val)
+			if !hasVal {
+				v, err = true, nil
+			}
+			if err != nil {
+				return o, errors.New("--" + name + ": " + err.Error())
+			}
+			*b = v
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return o, errors.New("--" + name + " needs a value")
+			}
+			i++
+			val = args[i]
+		}
+		var err error
+		switch name {
+		case "log-max-size":
+			o.LogMaxSize, err = strconv.ParseInt(val, 10, 64)
+		case "log-max-file":
+			o.LogMaxFile, err = strconv.Atoi(val)
+		case "restart":
+			o.Restart, err = monitor.ParseRestartPolicy(val)
+		default:
+			p, ok := strs[name]
+			if !ok {
+				return o, errors.New("unknown flag --" + name)
+			}
+			*p = val
+		}
+		if err != nil {
+			return o, errors.New("--" + name + ": " + err.Error())
+		}
+	}
+	if o.ID == "" || o.Bundle == "" || o.LogPath == "" || o.RuntimeRoot == "" {
+		return o, errors.New("--id, --bundle, --runtime-root and --log-path are required")
+	}
+	if !strings.Contains(o.Runtime, "/") {
+		p, err := lookPath(o.Runtime)
+		if err != nil {
+			return o, err
+		}
+		o.Runtime = p
+	}
+	// The monitor works in the bundle directory (see monitor.Run).
+	for _, p := range []*string{&o.Bundle, &o.LogPath, &o.HealthFile, &o.RuntimeRoot, &o.Runtime} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return o, err
+			}
+			*p = abs
+		}
+	}
+	return o, nil
+}
+
+// lookPath is exec.LookPath for the one name the monitor resolves.
+func lookPath(name string) (string, error) {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("runtime " + strconv.Quote(name) + " not found in $PATH")
 }

@@ -1,12 +1,9 @@
 package monitor
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
+	"strings"
 	"time"
-
-	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // HealthConfig is the subset of the Docker API's container.HealthConfig the
@@ -44,11 +41,19 @@ const (
 func readHealthConfig(path string) (*HealthConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("health config: %w", err)
+		return nil, wrap("health config", err)
 	}
-	hc := &HealthConfig{}
-	if err := json.Unmarshal(data, hc); err != nil {
-		return nil, fmt.Errorf("health config %s: %v: %w", path, err, errdefs.ErrInvalidArgument)
+	fields, err := parseJSONObject(data)
+	if err != nil {
+		return nil, invalid("health config " + path + ": " + err.Error())
+	}
+	hc := &HealthConfig{
+		Test:          fields["Test"].list,
+		Interval:      time.Duration(fields["Interval"].num),
+		Timeout:       time.Duration(fields["Timeout"].num),
+		StartPeriod:   time.Duration(fields["StartPeriod"].num),
+		StartInterval: time.Duration(fields["StartInterval"].num),
+		Retries:       int(fields["Retries"].num),
 	}
 	if len(hc.Test) == 0 || hc.Test[0] == "NONE" {
 		return nil, nil
@@ -71,7 +76,7 @@ func (hc *HealthConfig) probeArgs() ([]string, error) {
 			return []string{"/bin/sh", "-c", hc.Test[1]}, nil
 		}
 	}
-	return nil, fmt.Errorf("health check test %q: want [\"CMD\", args...], [\"CMD-SHELL\", command] or [\"NONE\"]: %w", hc.Test, errdefs.ErrInvalidArgument)
+	return nil, invalid("health check test " + quote(strings.Join(hc.Test, " ")) + `: want ["CMD", args...], ["CMD-SHELL", command] or ["NONE"]`)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -3,7 +3,6 @@ package monitor
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"strconv"
@@ -41,12 +40,12 @@ func openJSONLog(path string, maxSize int64, maxFile int) (*jsonLog, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, wrap("open log", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, wrap("open log", err)
 	}
 	return &jsonLog{path: path, f: f, size: fi.Size(), maxSize: maxSize, maxFile: maxFile}, nil
 }
@@ -86,7 +85,7 @@ func (l *jsonLog) write(stream string, msg []byte, t time.Time) error {
 func (l *jsonLog) rotate() error {
 	if l.maxFile == 1 {
 		if err := l.f.Truncate(0); err != nil {
-			return fmt.Errorf("rotate log: %w", err)
+			return wrap("rotate log", err)
 		}
 		l.size = 0
 		return nil
@@ -94,15 +93,15 @@ func (l *jsonLog) rotate() error {
 	for i := l.maxFile - 1; i > 1; i-- {
 		err := os.Rename(l.path+"."+strconv.Itoa(i-1), l.path+"."+strconv.Itoa(i))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("rotate log: %w", err)
+			return wrap("rotate log", err)
 		}
 	}
 	if err := os.Rename(l.path, l.path+".1"); err != nil {
-		return fmt.Errorf("rotate log: %w", err)
+		return wrap("rotate log", err)
 	}
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("rotate log: %w", err)
+		return wrap("rotate log", err)
 	}
 	l.f.Close()
 	l.f, l.size = f, 0

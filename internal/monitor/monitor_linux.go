@@ -1,8 +1,7 @@
 package monitor
 
 import (
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,12 +64,12 @@ func Run(o Options, ready *os.File) (retErr error) {
 	// Sockets are bound by names relative to the bundle: sun_path holds 108
 	// bytes and state directories can be deeper than that.
 	if err := os.Chdir(o.Bundle); err != nil {
-		return fmt.Errorf("monitor: %w", err)
+		return wrap("monitor", err)
 	}
 	// Orphans of the container (its init, once `runtime create` is gone)
 	// become our children, so we can wait4 them and learn exit codes.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("monitor: set child subreaper: %w", err)
+		return wrap("monitor: set child subreaper", err)
 	}
 	m.r = newReaper()
 	m.rt = &ociRuntime{path: o.Runtime, root: o.RuntimeRoot, id: o.ID, logPath: filepath.Join(o.Bundle, runtimeLog), r: m.r}
@@ -203,14 +201,14 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 		}
 	} else {
 		if stdout, childOut, err = os.Pipe(); err != nil {
-			return nil, fmt.Errorf("monitor: %w", err)
+			return nil, wrap("monitor", err)
 		}
 		if stderr, childErr, err = os.Pipe(); err != nil {
-			return nil, fmt.Errorf("monitor: %w", err)
+			return nil, wrap("monitor", err)
 		}
 		if m.o.Stdin {
 			if childIn, stdin, err = os.Pipe(); err != nil {
-				return nil, fmt.Errorf("monitor: %w", err)
+				return nil, wrap("monitor", err)
 			}
 		}
 	}
@@ -223,7 +221,7 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 		_ = consoleL.SetReadDeadline(time.Now().Add(10 * time.Second))
 		conn, err := accept(consoleL)
 		if err != nil {
-			return nil, fmt.Errorf("console socket: %w", err)
+			return nil, wrap("console socket", err)
 		}
 		stdout, err = recvFd(conn)
 		conn.Close()
@@ -347,60 +345,83 @@ func (m *monitor) acceptLoop(l *os.File, handle func(*os.File)) {
 	}
 }
 
-// control answers one control.sock request.
+// control answers one control.sock request: one JSON object, complete when
+// it parses (a trailing newline or a half-close is not required).
 func (m *monitor) control(c *os.File) {
 	go func() {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		var req Request
-		if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
-			writeJSON(c, Reply{Error: "bad request: " + err.Error()})
+		req, err := readRequest(c)
+		if err != nil {
+			writeReply(c, "bad request: "+err.Error())
 			return
 		}
 		switch req.Op {
 		case "state":
-			writeJSON(c, m.snapshot())
+			s := m.snapshot()
+			_, _ = c.Write(append(appendState(nil, &s), '\n'))
 		case "stop":
 			m.update(func(s *State) { s.UserStopped = true })
 			m.stopOne.Do(func() { close(m.stopped) })
-			writeJSON(c, Reply{})
+			writeReply(c, "")
 		case "resize":
-			m.mu.Lock()
-			master := m.master
-			var err error
-			if master == nil {
-				err = fmt.Errorf("no terminal")
-			} else {
-				// Through the raw descriptor: Fd() would switch the
-				// master to blocking mode under the pending read.
-				var rc syscall.RawConn
-				if rc, err = master.SyscallConn(); err == nil {
-					cerr := rc.Control(func(fd uintptr) {
-						err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Height, Col: req.Width})
-					})
-					if cerr != nil {
-						err = cerr
-					}
-				}
-			}
-			m.mu.Unlock()
-			if err != nil {
-				writeJSON(c, Reply{Error: "resize: " + err.Error()})
+			if err := m.resize(req.Height, req.Width); err != nil {
+				writeReply(c, "resize: "+err.Error())
 				return
 			}
-			writeJSON(c, Reply{})
+			writeReply(c, "")
 		default:
-			writeJSON(c, Reply{Error: fmt.Sprintf("unknown op %q", req.Op)})
+			writeReply(c, "unknown op "+quote(req.Op))
 		}
 	}()
 }
 
-func writeJSON(w io.Writer, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return
+func readRequest(c *os.File) (Request, error) {
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			return Request{}, errors.New("request too long")
+		}
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if v, perr := parseJSONObject(buf); perr == nil {
+			return Request{Op: v["op"].str, Height: uint16(v["height"].num), Width: uint16(v["width"].num)}, nil
+		} else if err != nil {
+			return Request{}, perr
+		}
 	}
-	_, _ = w.Write(append(data, '\n'))
+}
+
+// writeReply writes Reply: {} or {"Error":msg}.
+func writeReply(w io.Writer, msg string) {
+	b := []byte("{}\n")
+	if msg != "" {
+		b = append(appendJSONString([]byte(`{"Error":`), []byte(msg)), "}\n"...)
+	}
+	_, _ = w.Write(b)
+}
+
+// resize sets the pty's window size (TIOCSWINSZ; the kernel sends the
+// container's foreground process group SIGWINCH).
+func (m *monitor) resize(height, width uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.master == nil {
+		return errors.New("no terminal")
+	}
+	// Through the raw descriptor: Fd() would switch the master to
+	// blocking mode under the pending read.
+	rc, err := m.master.SyscallConn()
+	if err != nil {
+		return err
+	}
+	cerr := rc.Control(func(fd uintptr) {
+		err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // update changes the state and rewrites monitor.json.
@@ -428,16 +449,13 @@ func (m *monitor) snapshot() State {
 // writeStateFile writes State atomically: readers see the old or the new
 // file, never a torn one.
 func writeStateFile(path string, s *State) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
+	data := appendState(nil, s)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return wrap("write state", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return wrap("write state", err)
 	}
 	return nil
 }

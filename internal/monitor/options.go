@@ -1,12 +1,9 @@
 package monitor
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // Options are berth-monitor's flags (see the package documentation).
@@ -58,13 +55,13 @@ func ParseRestartPolicy(s string) (RestartPolicy, error) {
 		if hasMax {
 			n, err := strconv.Atoi(max)
 			if err != nil || n < 0 {
-				return RestartPolicy{}, fmt.Errorf("restart policy %q: maximum retry count must be a non-negative integer: %w", s, errdefs.ErrInvalidArgument)
+				return RestartPolicy{}, invalid("restart policy " + quote(s) + ": maximum retry count must be a non-negative integer")
 			}
 			p.MaxRetries = n
 		}
 		return p, nil
 	}
-	return RestartPolicy{}, fmt.Errorf("restart policy %q: want no, always, unless-stopped or on-failure[:N]: %w", s, errdefs.ErrInvalidArgument)
+	return RestartPolicy{}, invalid("restart policy " + quote(s) + ": want no, always, unless-stopped or on-failure[:N]")
 }
 
 func (p RestartPolicy) String() string {

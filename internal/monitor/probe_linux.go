@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,7 +56,7 @@ func (m *monitor) probe(args []string, timeout time.Duration) HealthResult {
 	r.End = time.Now().UTC()
 	switch {
 	case timedOut:
-		r.Output = fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+		r.Output = "Health check exceeded timeout (" + timeout.String() + ")"
 	case err != nil:
 		r.Output = err.Error()
 	default:

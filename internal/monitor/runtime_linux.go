@@ -2,9 +2,7 @@ package monitor
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -35,7 +33,7 @@ func (o *ociRuntime) run(stdin, stdout, stderr *os.File, args ...string) error {
 	}
 	_, ch, err := o.r.spawn(argv, stdin, stdout, stderr)
 	if err != nil {
-		return fmt.Errorf("runtime %s: %w", args[0], err)
+		return wrap("runtime "+args[0], err)
 	}
 	ws := <-ch
 	if ws.Exited() && ws.ExitStatus() == 0 {
@@ -44,7 +42,7 @@ func (o *ociRuntime) run(stdin, stdout, stderr *os.File, args ...string) error {
 	if msg := o.lastError(off); msg != "" {
 		return errors.New(msg)
 	}
-	return fmt.Errorf("runtime %s: exit status %d", args[0], exitCode(ws))
+	return errors.New("runtime " + args[0] + ": exit status " + strconv.Itoa(exitCode(ws)))
 }
 
 // lastError returns the msg of the last "error" entry the runtime logged
@@ -64,9 +62,8 @@ func (o *ociRuntime) lastError(off int64) string {
 	}
 	var msg string
 	for line := range bytes.Lines(data) {
-		var e struct{ Level, Msg string }
-		if json.Unmarshal(line, &e) == nil && e.Level == "error" {
-			msg = e.Msg
+		if v, err := parseJSONObject(line); err == nil && v["level"].str == "error" {
+			msg = v["msg"].str
 		}
 	}
 	return msg
@@ -89,11 +86,11 @@ func (o *ociRuntime) create(bundle, consoleSocket string, stdin, stdout, stderr 
 func readPid(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("read pid file: %w", err)
+		return 0, wrap("read pid file", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("pid file %s: bad pid %q", path, b)
+		return 0, errors.New("pid file " + path + ": bad pid " + quote(string(b)))
 	}
 	return pid, nil
 }
@@ -115,7 +112,7 @@ func (o *ociRuntime) exec(args []string, out *os.File, timeout time.Duration, pi
 	}
 	pid, ch, err := o.r.spawn(argv, nil, out, out)
 	if err != nil {
-		return -1, false, fmt.Errorf("runtime exec: %w", err)
+		return -1, false, wrap("runtime exec", err)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()

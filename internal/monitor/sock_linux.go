@@ -1,7 +1,7 @@
 package monitor
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"strconv"
 
@@ -129,7 +129,7 @@ func recvFd(conn *os.File) (*os.File, error) {
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return nil, fmt.Errorf("console socket: %w", err)
+		return nil, wrap("console socket", err)
 	}
 	var fds []int
 	for i := range msgs {
@@ -139,7 +139,7 @@ func recvFd(conn *os.File) (*os.File, error) {
 		}
 	}
 	if len(fds) == 0 {
-		return nil, fmt.Errorf("console socket: no file descriptor received (%d bytes)", n)
+		return nil, errors.New("console socket: no file descriptor received (" + strconv.Itoa(n) + " bytes)")
 	}
 	for _, extra := range fds[1:] {
 		unix.Close(extra)

@@ -218,3 +218,65 @@ func logLines(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+func TestAppendStateMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	for _, tc := range []struct {
+		name string
+		s    State
+	}{
+		{"zero", State{}},
+		{"running", State{MonitorPid: 10, Pid: 11, Status: "running", StartedAt: at, RestartCount: 2}},
+		{"exited", State{Status: "exited", StartedAt: at, FinishedAt: at.Add(time.Second), ExitCode: 137,
+			OOMKilled: true, Error: `exec: "x" <not found>`, UserStopped: true}},
+		{"health without log", State{Health: &Health{Status: HealthStarting}}},
+		{"health", State{Health: &Health{Status: HealthUnhealthy, FailingStreak: 3, Log: []HealthResult{
+			{Start: at, End: at.Add(time.Millisecond), ExitCode: -1, Output: "Health check exceeded timeout (1s)"},
+			{Start: at, End: at, ExitCode: 1, Output: "bad\n\tstuff \u2028"},
+		}}}},
+		{"local time", State{StartedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("X", 3600))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(&tc.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendState(nil, &tc.s); string(got) != string(want) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+func TestParseJSONObject(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		key      string
+		want     jsonValue
+		wantErr  bool
+	}{
+		{"string with escapes", `{"msg":"exec: \"x\": \u003cnot\u003e \ud83d\ude00\n"}`, "msg", jsonValue{str: "exec: \"x\": <not> 😀\n"}, false},
+		{"number", `{ "height" : 42 , "op":"resize"}`, "height", jsonValue{num: 42, isNum: true}, false},
+		{"big duration", `{"Interval":30000000000}`, "Interval", jsonValue{num: 3e10, isNum: true}, false},
+		{"list", `{"Test":["CMD-SHELL","echo \"hi\""]}`, "Test", jsonValue{list: []string{"CMD-SHELL", `echo "hi"`}}, false},
+		{"bool and null", `{"a":true,"b":null}`, "a", jsonValue{str: "true"}, false},
+		{"runtime log line", `{"level":"error","msg":"boom","time":"2024-01-01T00:00:00Z"}` + "\n", "level", jsonValue{str: "error"}, false},
+		{"truncated", `{"op":"sta`, "", jsonValue{}, true},
+		{"nested object", `{"a":{"b":1}}`, "", jsonValue{}, true},
+		{"not an object", `["a"]`, "", jsonValue{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseJSONObject([]byte(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			g := got[tc.key]
+			if g.str != tc.want.str || g.num != tc.want.num || g.isNum != tc.want.isNum || strings.Join(g.list, "|") != strings.Join(tc.want.list, "|") {
+				t.Errorf("%s = %+v, want %+v", tc.key, g, tc.want)
+			}
+		})
+	}
+}
