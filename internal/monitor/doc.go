@@ -1,8 +1,9 @@
 // Package monitor is the per-container monitor: the small process that
 // owns a container's lifetime after the CLI or berthd has gone.
 //
-// CONTRACT (implementation pending: helper "monitor"). The engine and the
-// monitor meet only through the files and sockets below.
+// The engine and the monitor meet only through the files and sockets below
+// (Options, Request, Reply, State and the file names are exported for the
+// engine's side).
 //
 // Start. The engine writes the bundle (<state>/containers/<id>/config.json,
 // rootfs mounted) and execs `berth-monitor` (cmd/berth-monitor, a small
@@ -14,7 +15,8 @@
 //	--log-path FILE [--log-max-size BYTES] [--log-max-file N]   (json-file logs)
 //	[--tty] [--stdin] [--restart no|always|unless-stopped|on-failure[:N]]
 //	[--health FILE]  (JSON container.HealthConfig from the Docker API types)
-//	[--stop-signal SIG]
+//	[--stop-signal SIG]  (accepted and reserved: the engine stops containers)
+//	[--attach-wait]  (see below)
 //
 // The monitor becomes a child subreaper, creates the container with
 // `runtime create` (stdio: pipes it owns; with --tty a pty received over a
@@ -23,6 +25,12 @@
 // when it could not start — the message is the runtime's own error, so the
 // engine can map "executable file not found" to 127 and "permission
 // denied" to 126. fd 3 is closed after that line.
+//
+// With --attach-wait (a foreground `run`/`start -a`, which must not miss
+// the container's first output) the monitor writes "attach\n" on fd 3 once
+// the container is created and attach.sock listens, starts the workload
+// when the first attach client has connected (or after AttachWaitTimeout),
+// and then writes "ok <pid>\n" as above.
 //
 // Files in the bundle directory while the monitor lives (all written
 // atomically, temp + rename):
@@ -36,11 +44,18 @@
 //	              client's half-close (shutdown SHUT_WR) closes stdin.
 //	              The socket is closed for all clients when the container exits
 //	              (after all output is delivered), which is how attach ends.
-//	control.sock  JSON requests, one per connection, one JSON reply:
+//	control.sock  JSON requests (Request), one per connection, one JSON
+//	              reply: State for "state", otherwise Reply ({} or
+//	              {"Error":"message"}):
 //	              {"op":"resize","height":H,"width":W}
 //	              {"op":"stop"}   marks the stop as user-requested (no restart),
 //	                              the engine then kills through the runtime
 //	              {"op":"state"}  replies with State
+//
+// Restart policies are enforced here, by the monitor, not by berthd: the
+// monitor outlives the CLI and berthd, and it is the process that sees the
+// exit first. RestartCount counts restarts; Status is "restarting" during
+// the back-off.
 //
 // Exit. When the init exits the monitor records ExitCode (128+signal for
 // signals), FinishedAt, OOMKilled (the cgroup's OOM kill count went up),
@@ -54,6 +69,18 @@
 // If the monitor itself is killed, the container keeps running; the
 // engine sees MonitorPid dead and Pid alive and reports the container as
 // running (exit code unknown afterwards: it records 137 after a kill).
+// Nobody drains its output then: a workload that writes to stdout gets
+// EPIPE/SIGPIPE, and a tty container's session gets SIGHUP when the pty
+// master closes (as with conmon).
+//
+// Memory. berth-monitor keeps its binary small (no encoding/json, fmt,
+// flag or net: hand-written JSON for the few flat documents it handles),
+// runs with GOMAXPROCS=1 and GOGC=20, waits for children through pidfds in
+// Go's poller (no thread parked in a SIGCHLD loop), and once the container
+// runs returns freed heap and drops the mappings of its read-only pages.
+// Measured here (TestIdleRSS, `sleep` containers): VmRSS 2.1–2.3 MB, of
+// which ~1.0 MB anonymous; PSS 1.2–1.3 MB, since the binary's pages are
+// shared by every monitor (conmon: ~2.1 MB VmRSS).
 package monitor
 
 import "time"

@@ -356,3 +356,43 @@ func TestMonitorKilledContainerSurvives(t *testing.T) {
 		t.Errorf("runtime state: %v: %s", err, out)
 	}
 }
+
+// TestIdleRSS measures what an idle container costs in monitor memory
+// (conmon, podman's monitor, is about 2.1 MB here) and guards against
+// regressions. Run with -v to see the numbers.
+func TestIdleRSS(t *testing.T) {
+	const containers = 5
+	var pids []int
+	for range containers {
+		c, ready := startMonitor(t, nil, testutil.Args("sleep", "1000"))
+		if !strings.HasPrefix(ready, "ok ") {
+			t.Fatal(ready)
+		}
+		pids = append(pids, c.cmd.Process.Pid)
+	}
+	time.Sleep(2 * time.Second) // past the post-start trim
+	for i, pid := range pids {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		field := func(data []byte, name string) int {
+			for _, l := range strings.Split(string(data), "\n") {
+				if k, v, ok := strings.Cut(l, ":"); ok && k == name {
+					n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					return n
+				}
+			}
+			return -1
+		}
+		rss, anon, file, pss := field(status, "VmRSS"), field(status, "RssAnon"), field(status, "RssFile"), field(rollup, "Pss")
+		t.Logf("monitor %d: VmRSS %d kB (anon %d, file %d), Pss %d kB, threads %d", i, rss, anon, file, pss, field(status, "Threads"))
+		if rss > 3072 || anon > 1536 {
+			t.Errorf("idle monitor uses %d kB (anon %d kB)", rss, anon)
+		}
+	}
+}
