@@ -1,0 +1,170 @@
+#!/bin/bash
+# run.sh — container start-to-exit latency, idle overhead per container and
+# `ps` at scale: berth against podman and docker, in one run.
+#
+#   bench/run/run.sh            (root; make build && make fixtures first)
+#
+# Environment:
+#   BERTH       berth CLI (default bin/berth; berth-runtime and berth-monitor beside it)
+#   RUNS        hyperfine runs per command (default 30)
+#   IDLE        idle containers per engine for the RSS measurement (default 10)
+#   PS_COUNT    containers for the `berth ps` measurement (default 500)
+#   TOOLS       engines to measure (default "berth podman docker")
+#
+# Isolation: the whole benchmark runs in a private mount namespace
+# (`unshare -m`) with tmpfs over /var/lib/containers and /run/libpod,
+# because podman 4.3 writes there even with --root/--runroot; podman uses
+# cgroupfs, runc and private storage; dockerd (Debian's) is started here on
+# its own socket, data root and exec root, and busybox is loaded into it
+# with `docker load`. Every engine runs the same busybox fixture image.
+set -euo pipefail
+
+die() { echo "bench: $*" >&2; exit 1; }
+SELF=$(readlink -f "$0")
+REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
+
+if [ "${1:-}" != "--measure" ]; then
+	[ "$(id -u)" -eq 0 ] || die "needs root"
+	for t in hyperfine jq skopeo unshare; do command -v $t >/dev/null || die "$t missing (make deps)"; done
+	exec unshare -m --propagation private "$SELF" --measure
+fi
+
+RUNS=${RUNS:-30}
+IDLE=${IDLE:-10}
+PS_COUNT=${PS_COUNT:-500}
+TOOLS=${TOOLS:-berth podman docker}
+BERTH=${BERTH:-$REPO/bin/berth}
+FIXTURE=$REPO/.cache/fixtures/images/busybox
+[ -x "$BERTH" ] || die "$BERTH not found (make build)"
+[ -x "$(dirname "$BERTH")/berth-monitor" ] || die "berth-monitor not beside $BERTH (make build)"
+[ -f "$FIXTURE/index.json" ] || die "busybox fixture missing (make fixtures)"
+
+WORK=$(mktemp -d /tmp/bench-run.XXXXXX)
+mkdir -p /var/lib/containers /run/libpod
+mount -t tmpfs tmpfs /var/lib/containers
+mount -t tmpfs tmpfs /run/libpod
+DOCKER_PID=
+cleanup() {
+	set +e
+	if [ -n "${B:-}" ]; then $B ps -aq --no-trunc | xargs -r -n 50 $B rm -f >/dev/null 2>&1; fi
+	if [ -n "${P:-}" ]; then $P rm -af -t 0 >/dev/null 2>&1; fi
+	if [ -n "$DOCKER_PID" ]; then
+		$D ps -aq | xargs -r $D rm -f >/dev/null 2>&1
+		kill "$DOCKER_PID"; wait "$DOCKER_PID" 2>/dev/null
+	fi
+	# Whatever is still mounted below the work directory.
+	findmnt -rn -o TARGET | grep "^$WORK" | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The image, once as an OCI layout tar (berth) and once as a docker-archive.
+(cd "$FIXTURE" && tar -cf "$WORK/busybox-oci.tar" oci-layout index.json blobs)
+skopeo copy -q "oci:$FIXTURE:latest" "docker-archive:$WORK/busybox-docker.tar:busybox:latest"
+
+declare -A CMD
+B="$BERTH --root $WORK/berth/root --state $WORK/berth/state"
+if [[ " $TOOLS " == *" berth "* ]]; then
+	$B load -q -i "$WORK/busybox-oci.tar" >/dev/null
+	$B tag "$($B images -q | head -1)" busybox
+	NET=
+	$B run --help 2>&1 | grep -q -- '--network' && NET="--network none"
+	CMD[berth]="$B run --rm $NET busybox true"
+fi
+P="podman --root $WORK/podman/root --runroot /run/libpod/r --tmpdir $WORK/podman/tmp --storage-driver overlay --cgroup-manager cgroupfs --runtime runc --events-backend none"
+if [[ " $TOOLS " == *" podman "* ]]; then
+	mkdir -p "$WORK/podman/tmp"
+	$P load -q -i "$WORK/busybox-docker.tar" >/dev/null
+	CMD[podman]="$P run --rm --network none busybox true"
+	# Podman sets RLIMIT_NOFILE/NPROC by default; where the host denies
+	# that (no CAP_SYS_RESOURCE in this VM) try the host's own limits, and
+	# leave podman out with the reason when even that fails.
+	if ! err=$(${CMD[podman]} 2>&1); then
+		CMD[podman]="$P run --rm --network none --ulimit nofile=$(ulimit -Sn):$(ulimit -Hn) --ulimit nproc=$(ulimit -Su):$(ulimit -Hu) busybox true"
+		if ! err2=$(${CMD[podman]} 2>&1); then
+			echo "bench: podman cannot run a container here, left out: $err / $err2" >&2
+			TOOLS=${TOOLS/podman/}
+		fi
+	fi
+fi
+D="docker -H unix://$WORK/docker.sock"
+if [[ " $TOOLS " == *" docker "* ]]; then
+	dockerd --host "unix://$WORK/docker.sock" --data-root "$WORK/docker/root" --exec-root /run/libpod/d \
+		--pidfile "$WORK/docker.pid" --bridge none --iptables=false --ip6tables=false --ip-masq=false \
+		>"$WORK/dockerd.log" 2>&1 &
+	DOCKER_PID=$!
+	for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+	$D version >/dev/null 2>&1 || { tail -20 "$WORK/dockerd.log"; die "dockerd did not come up"; }
+	$D load -q -i "$WORK/busybox-docker.tar" >/dev/null
+	CMD[docker]="$D run --rm --network none busybox true"
+	if ! err=$(${CMD[docker]} 2>&1); then
+		echo "bench: docker cannot run a container here, left out: $err" >&2
+		TOOLS=${TOOLS/docker/}
+	fi
+fi
+
+echo "== run --rm busybox true (hyperfine, $RUNS runs, 3 warmup)"
+args=()
+for t in $TOOLS; do args+=(-n "$t" "${CMD[$t]}"); done
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$WORK/run.json" "${args[@]}" >/dev/null
+declare -A MED
+for t in $TOOLS; do
+	MED[$t]=$(jq -r --arg n "$t" '.results[] | select(.command==$n) | .median * 1000' "$WORK/run.json")
+	printf '  %-7s median %8.1f ms\n' "$t" "${MED[$t]}"
+done
+if [ -n "${MED[berth]:-}" ]; then
+	best=
+	for t in podman docker; do
+		[ -n "${MED[$t]:-}" ] || continue
+		printf '  %s / berth: %.1fx\n' "$t" "$(jq -n "${MED[$t]} / ${MED[berth]}")"
+		if [ -z "$best" ] || jq -e -n "${MED[$t]} < $best" >/dev/null; then best=${MED[$t]}; fi
+	done
+	[ -n "$best" ] && printf '  berth vs the faster peer: %.1fx (target >= 5x)\n' "$(jq -n "$best / ${MED[berth]}")"
+fi
+
+# rss PATTERN: total VmRSS (kB) of processes whose argv[0] basename matches.
+rss() {
+	local total=0 p
+	for p in /proc/[0-9]*; do
+		local exe
+		exe=$( (tr "\0" " " <"$p/cmdline") 2>/dev/null | awk "{print \$1}") || continue
+		[[ "$(basename "$exe" 2>/dev/null)" =~ $1 ]] || continue
+		local kb
+		kb=$(awk '/^VmRSS:/ {print $2}' "$p/status" 2>/dev/null || echo 0)
+		total=$((total + ${kb:-0}))
+	done
+	echo $total
+}
+
+echo "== idle containers: host RSS per container beyond the workload ($IDLE x sleep)"
+for t in $TOOLS; do
+	case $t in
+	berth) start="$B run -d $NET busybox sleep 1000"; pat='^berth-monitor$' ;;
+	podman) start="$P run -d --network none busybox sleep 1000"; pat='^conmon$' ;;
+	docker) start="$D run -d --network none busybox sleep 1000"; pat='^containerd-shim' ;;
+	esac
+	before=$(rss "$pat")
+	for _ in $(seq "$IDLE"); do $start >/dev/null; done
+	sleep 2
+	after=$(rss "$pat")
+	printf '  %-7s %6.2f MB per container (%s)\n' "$t" "$(jq -n "($after - $before) / $IDLE / 1024")" "${pat//[\^\$]/}"
+	case $t in
+	berth) $B ps -q --no-trunc | xargs -r $B rm -f >/dev/null ;;
+	podman) $P rm -af -t 0 >/dev/null ;;
+	docker) $D ps -q | xargs -r $D rm -f >/dev/null ;;
+	esac
+done
+
+if [[ " $TOOLS " == *" berth "* ]]; then
+	echo "== berth ps -a with $PS_COUNT containers (target < 100 ms)"
+	seq "$PS_COUNT" | xargs -P 16 -I{} $B create busybox true >/dev/null
+	for _ in $(seq 10); do $B run -d $NET busybox sleep 1000 >/dev/null; done
+	n=$($B ps -aq | wc -l)
+	hyperfine -N --warmup 3 --runs 20 --export-json "$WORK/ps.json" "$B ps -a" >/dev/null
+	printf '  berth ps -a (%d containers, 10 running): median %.1f ms\n' "$n" "$(jq '.results[0].median * 1000' "$WORK/ps.json")"
+	if [[ " $TOOLS " == *" docker "* ]]; then
+		seq 50 | xargs -P 8 -I{} $D create busybox true >/dev/null
+		hyperfine -N --warmup 3 --runs 20 --export-json "$WORK/dps.json" "$D ps -a" >/dev/null
+		printf '  docker ps -a (50 containers): median %.1f ms\n' "$(jq '.results[0].median * 1000' "$WORK/dps.json")"
+	fi
+fi
