@@ -32,8 +32,11 @@ type specEnv struct {
 	// uidMap and gidMap are the container's user-namespace mappings
 	// (nil: no user namespace).
 	uidMap, gidMap []specs.LinuxIDMapping
-	// root overrides rootfs as the spec's root (an idmapped view of it).
+	// root overrides rootfs as the spec's root.
 	root string
+	// premounted are user mount destinations already mounted under the
+	// rootfs (idmapped, for --userns): the runtime must not mount them again.
+	premounted map[string]bool
 }
 
 // buildSpec turns a container record into the OCI runtime spec for its
@@ -219,6 +222,9 @@ func addUserMounts(s *specs.Spec, c *Container, env specEnv) error {
 	user := map[string]bool{}
 	var extra []specs.Mount
 	for _, m := range mps {
+		if env.premounted[m.Destination] {
+			continue
+		}
 		if m.Type == mount.TypeVolume && env.volumePath == nil {
 			return fmt.Errorf("volume %s: volumes are prepared by Engine.containerSpec: %w", m.Source, errdefs.ErrNotSupported)
 		}
