@@ -108,7 +108,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 	ready = nil
 	debug.FreeOSMemory()
 	trimResident()
-	time.AfterFunc(time.Second, trimResident)
+	trimAfterEachGC()
 
 	var backoff time.Duration
 	for {

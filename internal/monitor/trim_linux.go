@@ -3,6 +3,7 @@ package monitor
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -50,4 +51,18 @@ func trimResident() {
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_RANDOM)
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
 	}
+}
+
+// gcSentinel's finalizer runs once per GC cycle that finds it unreachable,
+// which is every cycle since each run allocates the next one.
+type gcSentinel struct{ _ [32]byte } // not a tiny allocation: those may share a finalizer-less block
+
+// trimAfterEachGC re-trims after every garbage collection: an idle monitor
+// still collects every two minutes (the runtime's forced GC), and marking
+// walks the binary's pclntab and type data, mapping them back in.
+func trimAfterEachGC() {
+	runtime.SetFinalizer(new(gcSentinel), func(*gcSentinel) {
+		trimResident()
+		trimAfterEachGC()
+	})
 }
