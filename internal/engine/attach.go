@@ -16,21 +16,8 @@ import (
 	"github.com/moby/moby/api/types/events"
 )
 
-// ErrDetached is returned by Attach and StartAttached when the user typed
-// the detach keys: the container keeps running.
-var ErrDetached = errors.New("detached from container")
-
 // DefaultDetachKeys is Docker's ctrl-p ctrl-q.
 var DefaultDetachKeys = []byte{0x10, 0x11}
-
-// AttachOptions connect a caller's streams to a container.
-type AttachOptions struct {
-	Stdin          io.Reader // nil: stdin is not attached
-	Stdout, Stderr io.Writer
-	// DetachKeys end the attachment without stopping the container (only
-	// with a terminal, as in Docker); nil means DefaultDetachKeys.
-	DetachKeys []byte
-}
 
 // Attach connects to a running container's stdio through its monitor's
 // attach socket; it returns when the container exits (nil), the user

@@ -12,21 +12,10 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// CommitOptions are `docker commit` flags.
-type CommitOptions struct {
-	Reference string // repository[:tag]; "" makes an untagged image
-	Comment   string
-	Author    string
-	Pause     bool
-	// Config, when set, replaces the new image's run config (--change).
-	Config *container.Config
-}
 
 // Commit makes an image from a container: the parent image plus one layer
 // holding the container's changes (archive.Diff of its upper directory).

@@ -11,35 +11,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/monitor"
-	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 )
-
-// Container is a container's durable record: <root>/containers/<id>/container.json.
-// The configuration uses the Docker Engine API's types, so `inspect`, `ps`
-// and the API server share one model.
-type Container struct {
-	ID         string
-	Name       string
-	Created    time.Time
-	ImageRef   string // the image as the user named it
-	ImageID    string
-	Config     container.Config
-	HostConfig container.HostConfig
-	// Snapshot is the key of the container's writable snapshot.
-	Snapshot string
-	// Driver is the snapshotter that holds Snapshot.
-	Driver string
-	// Paused is set while the engine has the container's cgroup frozen.
-	Paused bool `json:",omitempty"`
-	// LastState is the last final state the engine saw (monitor.json
-	// lives on the state directory, which a reboot clears).
-	LastState *monitor.State `json:",omitempty"`
-}
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 

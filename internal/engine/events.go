@@ -81,13 +81,6 @@ func (e *Engine) trimEvents() {
 	_ = writeFileAtomic(e.eventLog(), b, 0o600)
 }
 
-// EventsOptions select events like `docker events`.
-type EventsOptions struct {
-	Since, Until time.Time // zero: no bound; without Until and Follow, stop at the end
-	Follow       bool      // keep reading new events (until ctx ends or Until passes)
-	Filter       func(events.Message) bool
-}
-
 // Events calls fn for each matching event, oldest first.
 func (e *Engine) Events(ctx context.Context, opts EventsOptions, fn func(events.Message) error) error {
 	f, err := os.OpenFile(e.eventLog(), os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)

@@ -18,17 +18,6 @@ import (
 	"github.com/moby/moby/api/types/events"
 )
 
-// ExecOptions are `docker exec` flags.
-type ExecOptions struct {
-	Cmd        []string
-	Tty        bool
-	Detach     bool
-	Env        []string
-	User       string
-	WorkingDir string
-	Privileged bool
-}
-
 // Exec runs a process in a running container through the runtime and
 // returns its exit code (Docker's 126/127 when it cannot be started).
 // With Tty and a terminal as stdin, the runtime itself puts the terminal

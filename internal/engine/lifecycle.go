@@ -343,12 +343,6 @@ func (e *Engine) controlRequest(id string, req map[string]any) (json.RawMessage,
 	return reply, nil
 }
 
-// StopOptions are Docker's stop parameters.
-type StopOptions struct {
-	Signal  string // default: the container's stop signal, then SIGTERM
-	Timeout *int   // seconds; default: the container's StopTimeout, then 10; -1 waits forever
-}
-
 // Stop stops a running container: the stop signal, a grace period, then
 // SIGKILL. A stopped container is left as it is.
 func (e *Engine) Stop(ctx context.Context, ref string, opts StopOptions) error {
@@ -498,12 +492,6 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 			return 0, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 		}
 	}
-}
-
-// RemoveOptions are Docker's rm flags.
-type RemoveOptions struct {
-	Force   bool // kill a running container first
-	Volumes bool // remove the container's anonymous volumes
 }
 
 // Remove deletes a container: it stops nothing unless forced, then removes

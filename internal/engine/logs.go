@@ -12,15 +12,6 @@ import (
 	"time"
 )
 
-// LogsOptions are `docker logs` flags.
-type LogsOptions struct {
-	Stdout, Stderr bool
-	Follow         bool
-	Tail           int // lines from the end; < 0 means all
-	Timestamps     bool
-	Since, Until   time.Time
-}
-
 // logEntry is one line of Docker's json-file log driver.
 type logEntry struct {
 	Log    string    `json:"log"`

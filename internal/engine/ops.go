@@ -76,20 +76,6 @@ func (e *Engine) Top(ctx context.Context, ref string, psArgs []string) (containe
 	return resp, nil
 }
 
-// Stats is one sample of a container's cgroup counters.
-type Stats struct {
-	ID, Name   string
-	Read       time.Time
-	CPUNanos   uint64 // total CPU time used
-	MemUsage   uint64
-	MemLimit   uint64
-	MemCache   uint64
-	Pids       uint64
-	BlkRead    uint64
-	BlkWrite   uint64
-	OnlineCPUs int
-}
-
 // ContainerStats samples the container's cgroup through the runtime.
 func (e *Engine) ContainerStats(ctx context.Context, ref string) (Stats, error) {
 	c, err := e.lookupContainer(ref)

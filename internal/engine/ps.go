@@ -11,15 +11,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// ListOptions are `docker ps` flags. Filters use Docker's names: status,
-// name, id, label, ancestor, exited, before, since, health.
-type ListOptions struct {
-	All     bool
-	Size    bool
-	Limit   int // -n: the N most recently created (all states); 0 = no limit
-	Filters map[string][]string
-}
-
 // List returns container summaries, newest first. It reads only records
 // and monitor.json files (no runtime process per container), so it stays
 // fast with hundreds of containers.

@@ -12,32 +12,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Event reports progress of one blob in a pull, push or load, in the shape
-// of Docker's JSON progress messages: ID is the short digest, Status the
-// action ("Downloading", "Pull complete", "Pushed", …), Current/Total bytes.
-type Event struct {
-	ID      string
-	Status  string
-	Current int64
-	Total   int64
-}
-
-// PullOptions tune Pull.
-type PullOptions struct {
-	// Platform is "os/arch[/variant]"; "" picks the host's.
-	Platform string
-	// Events receives per-layer progress; it may be nil. Calls are serialized.
-	Events func(Event)
-}
-
-// PullResult says what a pull did.
-type PullResult struct {
-	Name     string // normalized reference pulled
-	Digest   string // repo@sha256:… of what the reference resolved to
-	ImageID  string
-	UpToDate bool // the store already had exactly this image under Name
-}
-
 // Pull resolves ref on its registry and stores the image for the platform,
 // unpacked and ready to run, under ref's name (a digest reference leaves the
 // image untagged but findable by digest, like Docker).

@@ -11,14 +11,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// PushResult says what a push stored.
-type PushResult struct {
-	Name   string
-	Tag    string
-	Digest digest.Digest
-	Size   int64
-}
-
 // Push uploads the image named ref to its registry: only blobs the registry
 // lacks are sent, and blobs another repository of the same registry holds
 // (known from the local image names) are mounted instead of uploaded.

@@ -8,16 +8,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
-
-// CreateOptions describe a new container (Docker's create request).
-type CreateOptions struct {
-	Name       string
-	Config     container.Config
-	HostConfig container.HostConfig
-}
 
 // Create makes a container from an image already in the store: its record
 // and its writable snapshot. Nothing runs yet.
@@ -117,20 +109,6 @@ func mergeEnv(base, over []string) []string {
 		}
 	}
 	return out
-}
-
-// ExitError carries a container's exit status (or Docker's 126/127 when the
-// command could not be started).
-type ExitError struct {
-	Code int
-	Msg  string
-}
-
-func (e *ExitError) Error() string {
-	if e.Msg != "" {
-		return e.Msg
-	}
-	return fmt.Sprintf("exit status %d", e.Code)
 }
 
 // ContainerNames lists containers as (ID, name, image) for simple listings.

@@ -3,16 +3,8 @@ package engine
 import (
 	"context"
 
-	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 )
-
-// DiskUsage is `system df`'s data.
-type DiskUsage struct {
-	Images         image.DiskUsage
-	Containers     []*Container
-	ContainersSize int64 // bytes in containers' writable layers
-}
 
 // DiskUsage measures images and containers.
 func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {

@@ -1,6 +1,6 @@
 // Package depcheck enforces the import direction written in DESIGN.md:
-// cmd → {cli, api, cri} → {client | engine} → {build, registry, image,
-// network, volume, runtime} → {content, snapshot, archive, rootfs, cgroups}
+// cmd → {cli, api, cri} → {client | engine} → enginetypes → {build,
+// registry, image, network, volume, runtime} → {content, snapshot, archive, rootfs, cgroups}
 // → linux → errdefs. A package may import only packages of a lower layer.
 package depcheck
 
@@ -35,12 +35,14 @@ func layer(pkg string) int {
 		return 2
 	case first("internal/build", "internal/registry", "internal/image", "internal/imagearchive", "internal/network", "internal/volume", "internal/runtime", "internal/monitor"):
 		return 3
-	case first("internal/client", "internal/engine"):
+	case first("internal/enginetypes"):
 		return 4
-	case first("internal/cli", "internal/api", "internal/cri"):
+	case first("internal/client", "internal/engine"):
 		return 5
-	case first("cmd"):
+	case first("internal/cli", "internal/api", "internal/cri"):
 		return 6
+	case first("cmd"):
+		return 7
 	}
 	return -2 // unknown: the test asks for a decision
 }

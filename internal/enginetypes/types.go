@@ -1,0 +1,189 @@
+// Package enginetypes holds the plain data the engine's callers exchange with
+// it: options, results and records. It sits below both the engine (the
+// in-process implementation) and internal/client (the same surface over the
+// Docker Engine API), so `berth` can hold either behind one interface
+// (cli.Backend) without the client importing the engine. Types here carry no
+// behaviour beyond formatting; the engine re-exports them as aliases.
+package enginetypes
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrDetached is returned by Attach and StartAttached when the user typed
+// the detach keys: the container keeps running.
+var ErrDetached = errors.New("detached from container")
+
+// Event reports progress of one blob in a pull, push or load, in the shape
+// of Docker's JSON progress messages: ID is the short digest, Status the
+// action ("Downloading", "Pull complete", "Pushed", …), Current/Total bytes.
+type Event struct {
+	ID      string
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// Platform is "os/arch[/variant]"; "" picks the host's.
+	Platform string
+	// Events receives per-layer progress; it may be nil. Calls are serialized.
+	Events func(Event)
+}
+
+// PullResult says what a pull did.
+type PullResult struct {
+	Name     string // normalized reference pulled
+	Digest   string // repo@sha256:… of what the reference resolved to
+	ImageID  string
+	UpToDate bool // the store already had exactly this image under Name
+}
+
+// PushResult says what a push stored.
+type PushResult struct {
+	Name   string
+	Tag    string
+	Digest digest.Digest
+	Size   int64
+}
+
+// CreateOptions describe a new container (Docker's create request).
+type CreateOptions struct {
+	Name       string
+	Config     container.Config
+	HostConfig container.HostConfig
+}
+
+// ExitError carries a container's exit status (or Docker's 126/127 when the
+// command could not be started).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}
+
+// DiskUsage is `system df`'s data.
+type DiskUsage struct {
+	Images         image.DiskUsage
+	Containers     []*Container
+	ContainersSize int64 // bytes in containers' writable layers
+}
+
+// Stats is one sample of a container's cgroup counters.
+type Stats struct {
+	ID, Name   string
+	Read       time.Time
+	CPUNanos   uint64 // total CPU time used
+	MemUsage   uint64
+	MemLimit   uint64
+	MemCache   uint64
+	Pids       uint64
+	BlkRead    uint64
+	BlkWrite   uint64
+	OnlineCPUs int
+}
+
+// EventsOptions select events like `docker events`.
+type EventsOptions struct {
+	Since, Until time.Time // zero: no bound; without Until and Follow, stop at the end
+	Follow       bool      // keep reading new events (until ctx ends or Until passes)
+	Filter       func(events.Message) bool
+}
+
+// ExecOptions are `docker exec` flags.
+type ExecOptions struct {
+	Cmd        []string
+	Tty        bool
+	Detach     bool
+	Env        []string
+	User       string
+	WorkingDir string
+	Privileged bool
+}
+
+// CommitOptions are `docker commit` flags.
+type CommitOptions struct {
+	Reference string // repository[:tag]; "" makes an untagged image
+	Comment   string
+	Author    string
+	Pause     bool
+	// Config, when set, replaces the new image's run config (--change).
+	Config *container.Config
+}
+
+// StopOptions are Docker's stop parameters.
+type StopOptions struct {
+	Signal  string // default: the container's stop signal, then SIGTERM
+	Timeout *int   // seconds; default: the container's StopTimeout, then 10; -1 waits forever
+}
+
+// RemoveOptions are Docker's rm flags.
+type RemoveOptions struct {
+	Force   bool // kill a running container first
+	Volumes bool // remove the container's anonymous volumes
+}
+
+// LogsOptions are `docker logs` flags.
+type LogsOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Tail           int // lines from the end; < 0 means all
+	Timestamps     bool
+	Since, Until   time.Time
+}
+
+// ListOptions are `docker ps` flags. Filters use Docker's names: status,
+// name, id, label, ancestor, exited, before, since, health.
+type ListOptions struct {
+	All     bool
+	Size    bool
+	Limit   int // -n: the N most recently created (all states); 0 = no limit
+	Filters map[string][]string
+}
+
+// Container is a container's durable record: <root>/containers/<id>/container.json.
+// The configuration uses the Docker Engine API's types, so `inspect`, `ps`
+// and the API server share one model.
+type Container struct {
+	ID         string
+	Name       string
+	Created    time.Time
+	ImageRef   string // the image as the user named it
+	ImageID    string
+	Config     container.Config
+	HostConfig container.HostConfig
+	// Snapshot is the key of the container's writable snapshot.
+	Snapshot string
+	// Driver is the snapshotter that holds Snapshot.
+	Driver string
+	// Paused is set while the engine has the container's cgroup frozen.
+	Paused bool `json:",omitempty"`
+	// LastState is the last final state the engine saw (monitor.json
+	// lives on the state directory, which a reboot clears).
+	LastState *monitor.State `json:",omitempty"`
+}
+
+// AttachOptions connect a caller's streams to a container.
+type AttachOptions struct {
+	Stdin          io.Reader // nil: stdin is not attached
+	Stdout, Stderr io.Writer
+	// DetachKeys end the attachment without stopping the container (only
+	// with a terminal, as in Docker); nil means DefaultDetachKeys.
+	DetachKeys []byte
+}
