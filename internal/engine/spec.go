@@ -128,7 +128,7 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 		},
 		Root:     &specs.Root{Path: root, Readonly: hc.ReadonlyRootfs},
 		Hostname: cfg.Hostname,
-		Mounts:   defaultMounts(hc.Privileged),
+		Mounts:   defaultMounts(hc.Privileged, hc.ShmSize),
 		Linux: &specs.Linux{
 			CgroupsPath: "/berth/" + c.ID,
 			Resources:   res,
@@ -192,16 +192,20 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 
 // defaultMounts are Docker's: /proc, a tmpfs /dev with pts, shm and mqueue,
 // and /sys with the cgroup tree, read-only unless privileged.
-func defaultMounts(privileged bool) []specs.Mount {
+func defaultMounts(privileged bool, shmSize int64) []specs.Mount {
 	sysMode := "ro"
 	if privileged {
 		sysMode = "rw"
+	}
+	shm := "size=65536k" // Docker's default 64 MB
+	if shmSize > 0 {
+		shm = "size=" + strconv.FormatInt(shmSize, 10)
 	}
 	return []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", shm}},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", sysMode}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", sysMode}},

@@ -204,6 +204,12 @@ func TestBuildSpec(t *testing.T) {
 					t.Errorf("oom %v", s.Process.OOMScoreAdj)
 				}
 			}},
+		{"shm-size", container.HostConfig{ShmSize: 1 << 20},
+			func(t *testing.T, s *specs.Spec) {
+				if m := findMount(s, "/dev/shm"); m == nil || !slices.Contains(m.Options, "size=1048576") {
+					t.Errorf("/dev/shm %+v", m)
+				}
+			}},
 		{"read-only", container.HostConfig{ReadonlyRootfs: true},
 			func(t *testing.T, s *specs.Spec) {
 				if !s.Root.Readonly {

@@ -269,6 +269,11 @@ func removeContainerVolumes(ctx context.Context, e *Engine, c *Container) error 
 	if err != nil {
 		return err
 	}
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	users, err := e.volumeUsers()
 	if err != nil {
 		return err
