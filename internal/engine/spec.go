@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -84,6 +85,9 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 	}
 	sec, err := parseSecurityOpts(hc.SecurityOpt)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkUserns(hc); err != nil {
 		return nil, err
 	}
 	capList, err := containerCaps(hc)
@@ -188,6 +192,56 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 		s.Linux.UIDMappings, s.Linux.GIDMappings = env.uidMap, env.gidMap
 	}
 	return s, nil
+}
+
+// validateHostConfig runs the checks buildSpec makes that do not need the
+// rootfs, for create time.
+func validateHostConfig(c *Container) error {
+	hc := &c.HostConfig
+	sec, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return err
+	}
+	capList, err := containerCaps(hc)
+	if err != nil {
+		return err
+	}
+	if _, err := containerSeccomp(hc.Privileged, sec.seccomp, capList); err != nil {
+		return err
+	}
+	if _, err := containerRlimits(hc.Ulimits); err != nil {
+		return err
+	}
+	if _, err := containerResources(&hc.Resources); err != nil {
+		return err
+	}
+	if err := validateSysctls(hc.Sysctls, hc.NetworkMode.IsHost()); err != nil {
+		return err
+	}
+	if _, _, err := containerDevices(hc.Devices); err != nil {
+		return err
+	}
+	if hc.OomScoreAdj != 0 {
+		if err := validateOOMScoreAdj(hc.OomScoreAdj); err != nil {
+			return err
+		}
+	}
+	if err := checkUserns(hc); err != nil {
+		return err
+	}
+	_, err = containerMounts(c)
+	return err
+}
+
+func checkUserns(hc *container.HostConfig) error {
+	r, auto, err := parseUserns(string(hc.UsernsMode))
+	if err != nil {
+		return err
+	}
+	if (r.size > 0 || auto) && hc.Privileged {
+		return fmt.Errorf("privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 // defaultMounts are Docker's: /proc, a tmpfs /dev with pts, shm and mqueue,

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/volume"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -321,11 +323,18 @@ func TestBuildSpecErrors(t *testing.T) {
 		{"bad tmpfs option", container.HostConfig{Tmpfs: map[string]string{"/y": "colour=red"}}, specEnv{}, errdefs.ErrInvalidArgument, "tmpfs option"},
 		{"volume without engine", container.HostConfig{Binds: []string{"data:/data"}}, specEnv{}, errdefs.ErrNotSupported, "volume"},
 		{"init not found", container.HostConfig{Init: &yes}, specEnv{}, errdefs.ErrNotFound, "berth-init"},
+		{"privileged userns", container.HostConfig{Privileged: true, UsernsMode: "auto"}, specEnv{}, errdefs.ErrInvalidArgument, "privileged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := buildSpecEnv(testContainer(tc.hc), rootfs, tc.env)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v, want %v containing %q", err, tc.want, tc.msg)
+			}
+			// Create checks the same, except what needs the engine.
+			if tc.want != errdefs.ErrNotSupported && tc.want != errdefs.ErrNotFound {
+				if err := validateHostConfig(testContainer(tc.hc)); !errors.Is(err, tc.want) {
+					t.Fatalf("validateHostConfig: got %v, want %v", err, tc.want)
+				}
 			}
 		})
 	}
@@ -389,5 +398,31 @@ func TestContainerMounts(t *testing.T) {
 	}
 	if anonymousVolumeName(c.ID, "/a") == anonymousVolumeName("other", "/a") {
 		t.Fatal("anonymous names collide across containers")
+	}
+}
+
+func TestPrepareCreate(t *testing.T) {
+	e := &Engine{opts: Options{Root: t.TempDir()}}
+	ctx := context.Background()
+	c := testContainer(container.HostConfig{Binds: []string{"named:/n", "/anon"}})
+	if err := e.prepareCreate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	anon, err := e.VolumeInspect(ctx, anonymousVolumeName(c.ID, "/anon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := anon.Labels[volume.LabelAnonymous]; !ok {
+		t.Fatalf("anonymous label missing: %v", anon.Labels)
+	}
+	if _, err := e.VolumeInspect(ctx, "named"); err != nil {
+		t.Fatal(err)
+	}
+	bad := testContainer(container.HostConfig{CapAdd: []string{"FLY"}, Binds: []string{"never:/x"}})
+	if err := e.prepareCreate(ctx, bad); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("bad flags: %v", err)
+	}
+	if _, err := e.VolumeInspect(ctx, "never"); !errdefs.IsNotFound(err) {
+		t.Fatalf("volume created for a refused container: %v", err)
 	}
 }

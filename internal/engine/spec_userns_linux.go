@@ -41,6 +41,9 @@ func (e *Engine) prepareUserns(ctx context.Context, c *Container, rootfs string,
 		}
 	}
 	env.uidMap, env.gidMap = r.maps()
+	if err := traversable(rootfs); err != nil {
+		return cleanup, err
+	}
 	ns, stop, err := usernsFD(r)
 	if err != nil {
 		return cleanup, err
@@ -338,4 +341,25 @@ func shiftOwner(dir string, r usernsRange) error {
 	}
 	// chown clears setgid; the mode bits are otherwise kept.
 	return unix.Chmod(dir, st.Mode&0o7777)
+}
+
+// traversable lets the container's mapped root walk to rootfs: the runtime
+// binds it from inside the user namespace, where the state directories
+// (0700, owned by host root) would refuse it. Search permission (o+x) is
+// all it gets: it still cannot list them. Directories are changed from
+// rootfs's parent up to the first one that already allows it.
+func traversable(rootfs string) error {
+	for dir := filepath.Dir(rootfs); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 != 0 {
+			return nil
+		}
+		if err := os.Chmod(dir, st.Mode().Perm()|0o001); err != nil {
+			return fmt.Errorf("userns: make %s traversable: %w", dir, err)
+		}
+	}
+	return nil
 }

@@ -301,6 +301,46 @@ func removeContainerVolumes(ctx context.Context, e *Engine, c *Container) error 
 	return errors.Join(errs...)
 }
 
+// prepareCreate is the create-time half of the container's host settings:
+// it checks every flag the spec will be built from (so a bad --cap-add or
+// -v fails `create` with 125, as in Docker, not the first start), and
+// creates the volumes the container names (named ones that do not exist
+// yet, and its anonymous ones), so `volume ls` shows them and `rm -v` finds
+// them before the first start. They are filled from the image at the first
+// start (containerSpec), when the rootfs is mounted. Call it in Create with
+// the complete record (image defaults merged, ID set) before the record is
+// written.
+func (e *Engine) prepareCreate(ctx context.Context, c *Container) error {
+	if err := validateHostConfig(c); err != nil {
+		return err
+	}
+	mps, err := containerMounts(c)
+	if err != nil {
+		return err
+	}
+	s, err := e.volumes()
+	if err != nil {
+		return err
+	}
+	for _, m := range mps {
+		if m.Type != mount.TypeVolume {
+			continue
+		}
+		labels := m.Labels
+		if m.Anonymous {
+			labels = map[string]string{volume.LabelAnonymous: ""}
+		}
+		v, created, err := s.Create(m.Source, volume.CreateOptions{Labels: labels, Options: m.DriverOpts})
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", m.Source, err)
+		}
+		if created {
+			e.volumeEvent(events.ActionCreate, v.Name)
+		}
+	}
+	return nil
+}
+
 // containerSpec is buildSpec with the engine's part done first: it creates
 // the container's volumes (named ones on first use, anonymous ones), mounts
 // those with filesystem options, fills empty ones from the image's content
