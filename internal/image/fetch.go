@@ -191,7 +191,8 @@ func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
 		u.progress.emit(t.id, "Already exists", 0, 0)
 		return -1, nil
 	}
-	u.progress.emit(t.id, "Waiting", 0, t.desc.Size)
+	// Docker's first word for a layer; "Waiting" would claim it is queued.
+	u.progress.emit(t.id, "Pulling fs layer", 0, t.desc.Size)
 	if u.overlay {
 		return u.stream(ctx, t)
 	}

@@ -73,7 +73,7 @@ type Fetcher interface {
 
 // Progress is one event of a pull, load or import, per blob (ID = the
 // short digest Docker prints: first 12 hex chars). Action is one of
-// "Waiting", "Downloading", "Verifying Checksum", "Download complete",
+// "Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete",
 // "Extracting", "Pull complete", "Already exists".
 type Progress struct {
 	ID      string
