@@ -21,7 +21,7 @@ FIXTURES := $(CACHE)/fixtures
 # process entry point is internal/linux/nsenter's assembly entry (-E), which joins
 # namespaces before the Go runtime starts; only a binary that imports that package
 # may be linked with -E, so the flag is per binary (ENTRY_<name>).
-BINARIES ?= berth-runtime berth berth-monitor berth-init
+BINARIES ?= berth-runtime berth berth-monitor berth-init berthd
 
 # netgo/osusergo keep net and os/user pure Go.
 GO_TAGS    ?= netgo osusergo

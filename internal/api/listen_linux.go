@@ -58,7 +58,7 @@ func ListenUnix(path, group string) (ln net.Listener, closeFn func() error, retE
 	if group != "" {
 		if g, err := user.LookupGroup(group); err == nil {
 			gid, _ := strconv.Atoi(g.Gid)
-			if err := os.Chown(path, 0, gid); err != nil {
+			if err := os.Chown(path, os.Getuid(), gid); err != nil {
 				l.Close()
 				return nil, nil, fmt.Errorf("chown socket: %w", err)
 			}
