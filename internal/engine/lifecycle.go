@@ -164,10 +164,15 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 			_ = e.cleanupRuntime(context.WithoutCancel(ctx), c.ID)
 		}
 	}()
-	spec, err := buildSpec(c, rootfs)
+	spec, specCleanup, err := e.containerSpec(ctx, c, rootfs)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if retErr != nil {
+			specCleanup()
+		}
+	}()
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return err

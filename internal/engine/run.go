@@ -68,6 +68,13 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			cfg.Labels[k] = v
 		}
 	}
+	// The image's VOLUMEs become anonymous volumes, as in Docker.
+	for p := range icfg.Config.Volumes {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		cfg.Volumes[p] = struct{}{}
+	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
@@ -79,6 +86,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			_ = e.snaps.Remove(context.WithoutCancel(ctx), c.Snapshot)
 		}
 	}()
+	// Flags are validated (exit 125 at create, as in Docker) and volumes
+	// created before the record exists.
+	if err := e.prepareCreate(ctx, c); err != nil {
+		return nil, err
+	}
 	generated := opts.Name == ""
 	for i := 2; ; i++ {
 		err := e.addContainer(c)
