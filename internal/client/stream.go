@@ -1,0 +1,118 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+
+	"github.com/berth-dev/berth/internal/enginetypes"
+	"github.com/moby/moby/api/pkg/stdcopy"
+)
+
+const multiplexed = "application/vnd.docker.multiplexed-stream"
+
+// defaultDetachKeys is Docker's ctrl-p ctrl-q.
+var defaultDetachKeys = []byte{0x10, 0x11}
+
+// stream pumps one hijacked attach or exec connection: output to the
+// caller's writers, the caller's input to the connection.
+type stream struct {
+	conn     net.Conn
+	out      chan error
+	detached chan struct{}
+}
+
+func startStream(conn net.Conn, br *bufio.Reader, tty bool, stdin io.Reader, stdout, stderr io.Writer, keys []byte) *stream {
+	s := &stream{conn: conn, out: make(chan error, 1), detached: make(chan struct{})}
+	go func() { s.out <- copyOutput(br, tty, stdout, stderr) }()
+	if stdin != nil {
+		go func() {
+			if copyInput(conn, stdin, keys) {
+				close(s.detached)
+				return
+			}
+			// End of our input: half-close, so the container's stdin
+			// reaches EOF while its output keeps coming.
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		}()
+	}
+	return s
+}
+
+// wait returns when the output ends (nil), the user typed the detach keys
+// (enginetypes.ErrDetached) or ctx ends.
+func (s *stream) wait(ctx context.Context) error {
+	select {
+	case err := <-s.out:
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		return err
+	case <-s.detached:
+		return enginetypes.ErrDetached
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *stream) close() { s.conn.Close() }
+
+// copyOutput copies a raw terminal stream, or demultiplexes Docker's
+// stdcopy frames into stdout and stderr.
+func copyOutput(r io.Reader, raw bool, stdout, stderr io.Writer) error {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	var err error
+	if raw {
+		_, err = io.Copy(stdout, r)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, r)
+	}
+	return err
+}
+
+// copyInput forwards in to w until EOF or the detach keys (reported true);
+// bytes of a partial key sequence are sent once it stops matching.
+func copyInput(w io.Writer, in io.Reader, keys []byte) (detached bool) {
+	buf := make([]byte, 32<<10)
+	matched := 0
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			out := make([]byte, 0, n+len(keys))
+			for _, b := range buf[:n] {
+				if len(keys) > 0 && b == keys[matched] {
+					matched++
+					if matched == len(keys) {
+						if len(out) > 0 {
+							_, _ = w.Write(out)
+						}
+						return true
+					}
+					continue
+				}
+				if matched > 0 {
+					out = append(out, keys[:matched]...)
+					matched = 0
+				}
+				out = append(out, b)
+			}
+			if len(out) > 0 {
+				if _, werr := w.Write(out); werr != nil {
+					return false
+				}
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
