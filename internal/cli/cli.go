@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/registry"
@@ -31,16 +32,27 @@ const (
 // app holds the global flags and the lazily opened engine.
 type app struct {
 	root, state string
+	host        string // unix:///path of a berthd; "" runs the engine in process
 	insecure    []string
-	eng         *engine.Engine
+	eng         Backend
 	stdin       io.Reader
 	stdout      io.Writer
 	stderr      io.Writer
 }
 
-func (a *app) engine() (*engine.Engine, error) {
+// engine returns the backend the commands drive: the engine in process, or
+// berthd over the Docker Engine API when --host / BERTH_HOST names one.
+func (a *app) engine() (Backend, error) {
 	if a.eng != nil {
 		return a.eng, nil
+	}
+	if a.host != "" {
+		c, err := client.New(a.host)
+		if err != nil {
+			return nil, err
+		}
+		a.eng = c
+		return c, nil
 	}
 	e, err := engine.Open(engine.Options{Root: a.root, State: a.state, Insecure: a.insecure})
 	if err != nil {
@@ -130,6 +142,7 @@ func newRoot(a *app) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "store directory (images, containers) [$BERTH_ROOT]")
 	pf.StringVar(&a.state, "state", envOr("BERTH_STATE", engine.DefaultState), "runtime state directory [$BERTH_STATE]")
+	pf.StringVarP(&a.host, "host", "H", os.Getenv("BERTH_HOST"), "berthd socket to use (unix:///run/berth/berth.sock) instead of the engine in process [$BERTH_HOST]")
 	pf.StringSliceVar(&a.insecure, "insecure-registry", envList("BERTH_INSECURE_REGISTRIES"), "registry (host[:port]) to reach over plain HTTP [$BERTH_INSECURE_REGISTRIES]")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitEngine, fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath()))

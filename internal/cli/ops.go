@@ -357,7 +357,7 @@ func splitCpArg(s string) (ctr, p string, inContainer bool) {
 
 // copyFromContainer: to "-" the tar itself; else extracted at dst (into
 // an existing directory, or as dst itself).
-func (a *app) copyFromContainer(ctx context.Context, e *engine.Engine, ctr, src, dst string) error {
+func (a *app) copyFromContainer(ctx context.Context, e Backend, ctr, src, dst string) error {
 	if dst == "-" {
 		return e.CopyFrom(ctx, ctr, src, a.stdout)
 	}
@@ -384,7 +384,7 @@ func (a *app) copyFromContainer(ctx context.Context, e *engine.Engine, ctr, src,
 
 // copyToContainer: from "-" a tar on stdin; else a tar of src, extracted
 // into dst (an existing directory) or as dst.
-func (a *app) copyToContainer(ctx context.Context, e *engine.Engine, src, ctr, dst string) error {
+func (a *app) copyToContainer(ctx context.Context, e Backend, src, ctr, dst string) error {
 	if src == "-" {
 		return e.CopyTo(ctx, ctr, dst, a.stdin)
 	}

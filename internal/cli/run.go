@@ -16,7 +16,7 @@ import (
 
 // ensureImage pulls the image when the policy says so, reporting on stderr
 // like `docker run` does.
-func (a *app) ensureImage(cmd *cobra.Command, e *engine.Engine, ref, policy, platform string) error {
+func (a *app) ensureImage(cmd *cobra.Command, e Backend, ref, policy, platform string) error {
 	switch policy {
 	case "always":
 	case "missing", "":
@@ -124,7 +124,7 @@ func newRun(a *app) *cobra.Command {
 
 // startFailed removes a container whose start failed when --rm was given
 // and returns the error with Docker's exit code.
-func startFailed(ctx context.Context, e *engine.Engine, id string, rm bool, err error) error {
+func startFailed(ctx context.Context, e Backend, id string, rm bool, err error) error {
 	if rm {
 		_ = e.Remove(context.WithoutCancel(ctx), id, engine.RemoveOptions{Force: true})
 	}
@@ -137,7 +137,7 @@ func startFailed(ctx context.Context, e *engine.Engine, id string, rm bool, err 
 
 // runAttached starts a created container with our stdio attached and
 // returns its exit status as the command's.
-func (a *app) runAttached(ctx context.Context, e *engine.Engine, id string, tty, interactive, sigProxy, rm bool, keys []byte, start bool) error {
+func (a *app) runAttached(ctx context.Context, e Backend, id string, tty, interactive, sigProxy, rm bool, keys []byte, start bool) error {
 	// The user's ctrl-c must reach the container, not end the attach:
 	// run with a context the signal does not cancel.
 	ctx = context.WithoutCancel(ctx)
@@ -193,7 +193,7 @@ func (a *app) runAttached(ctx context.Context, e *engine.Engine, id string, tty,
 }
 
 // forwardResize sends our terminal's size now and on every SIGWINCH.
-func (a *app) forwardResize(ctx context.Context, e *engine.Engine, id string) func() {
+func (a *app) forwardResize(ctx context.Context, e Backend, id string) func() {
 	out, ok := a.stdout.(*os.File)
 	if !ok || !term.IsTerminal(int(out.Fd())) {
 		if in, ok2 := a.stdin.(*os.File); ok2 && term.IsTerminal(int(in.Fd())) {
@@ -230,7 +230,7 @@ func (a *app) forwardResize(ctx context.Context, e *engine.Engine, id string) fu
 
 // proxySignals forwards the signals a user sends us to the container, as
 // `docker run --sig-proxy` does.
-func proxySignals(ctx context.Context, e *engine.Engine, id string) func() {
+func proxySignals(ctx context.Context, e Backend, id string) func() {
 	ch := make(chan os.Signal, 8)
 	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	done := make(chan struct{})
