@@ -142,7 +142,7 @@ func newRoot(a *app) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "store directory (images, containers) [$BERTH_ROOT]")
 	pf.StringVar(&a.state, "state", envOr("BERTH_STATE", engine.DefaultState), "runtime state directory [$BERTH_STATE]")
-	pf.StringVarP(&a.host, "host", "H", os.Getenv("BERTH_HOST"), "berthd socket to use (unix:///run/berth/berth.sock) instead of the engine in process [$BERTH_HOST]")
+	pf.StringVar(&a.host, "host", os.Getenv("BERTH_HOST"), "berthd socket to use (unix:///run/berth/berth.sock) instead of the engine in process [$BERTH_HOST]")
 	pf.StringSliceVar(&a.insecure, "insecure-registry", envList("BERTH_INSECURE_REGISTRIES"), "registry (host[:port]) to reach over plain HTTP [$BERTH_INSECURE_REGISTRIES]")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitEngine, fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath()))
