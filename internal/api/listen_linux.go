@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/berth-dev/berth/internal/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +30,7 @@ func ListenUnix(path, group string) (ln net.Listener, closeFn func() error, retE
 	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		lf.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, nil, fmt.Errorf("another berthd is serving %s: %w", path, errdefs.ErrConflict)
+			return nil, nil, fmt.Errorf("another berthd is serving %s (lock %s is held)", path, lockPath)
 		}
 		return nil, nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/enginetypes"
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -44,6 +45,11 @@ func (c *Client) Create(ctx context.Context, o enginetypes.CreateOptions) (*engi
 // message as the docker CLI does (the server sends the runtime's words).
 func startError(err error) error {
 	msg := err.Error()
+	for _, cat := range []error{errdefs.ErrInvalidArgument, errdefs.ErrConflict, errdefs.ErrNotFound} {
+		if errors.Is(err, cat) {
+			msg = strings.TrimSuffix(msg, ": "+cat.Error())
+		}
+	}
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
 		return &enginetypes.ExitError{Code: 127, Msg: msg}
