@@ -181,13 +181,28 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 // wait is in place; we do the same.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := s.status(r, id); err != nil {
+	info, err := s.e.ContainerInspect(r.Context(), id, false)
+	if err != nil {
 		return err
+	}
+	cond := container.WaitCondition(r.URL.Query().Get("condition"))
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return fmt.Errorf("invalid condition %q: %w", cond, errdefs.ErrInvalidArgument)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if fl, ok := w.(http.Flusher); ok {
 		fl.Flush()
+	}
+	// docker run waits for the next exit before it starts the container.
+	if cond == container.WaitConditionNextExit || cond == container.WaitConditionRemoved {
+		if info.State != nil && info.State.Status == container.StateCreated {
+			if err := s.waitStarted(r.Context(), id); err != nil {
+				return nil
+			}
+		}
 	}
 	resp := container.WaitResponse{}
 	code, err := s.e.Wait(r.Context(), id)
@@ -195,6 +210,13 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 		resp.Error = &container.WaitExitError{Message: Message(err)}
 	}
 	resp.StatusCode = int64(code)
+	if err == nil && cond == container.WaitConditionRemoved && info.HostConfig != nil && info.HostConfig.AutoRemove {
+		// --rm: the API removes an exited AutoRemove container, as
+		// dockerd does (the berth CLI removes it itself).
+		if err := s.e.Remove(context.WithoutCancel(r.Context()), id, engine.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			resp.Error = &container.WaitExitError{Message: Message(err)}
+		}
+	}
 	return json.NewEncoder(w).Encode(resp)
 }
 

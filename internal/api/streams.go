@@ -148,15 +148,6 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, io.Read
 	return conn, in, nil
 }
 
-// watchClose cancels when the client closes a connection whose input we do
-// not otherwise read.
-func watchClose(in io.Reader, cancel func()) {
-	go func() {
-		_, _ = io.Copy(io.Discard, in)
-		cancel()
-	}()
-}
-
 // containerAttach serves POST /containers/{id}/attach. A client that
 // attaches before starting the container (docker run, berth run) gets all
 // of its output: for a container still being created we wait for its start
@@ -197,11 +188,11 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if !wantErr {
 		stderr = io.Discard
 	}
+	// Without stdin the client half-closes at once (docker does), so EOF
+	// on input does not mean it left: a gone client shows as write errors.
 	var stdin io.Reader
 	if wantIn {
 		stdin = in
-	} else {
-		watchClose(in, cancel)
 	}
 	if created {
 		if err := s.waitStarted(ctx, id); err != nil {
