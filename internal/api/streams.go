@@ -151,10 +151,11 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, io.Read
 // containerAttach serves POST /containers/{id}/attach. A client that
 // attaches before starting the container (docker run, berth run) gets all
 // of its output: for a container still being created we wait for its start
-// and stream the json-file log from the beginning, the same race-free
-// source the in-process StartAttached uses. With a terminal, and for a
-// container already running, the monitor's attach socket carries the
-// stream live.
+// and stream the json-file log from the beginning (the same race-free
+// source the in-process StartAttached uses; a short-lived workload is often
+// gone before a socket attach could connect), with input through the
+// monitor's attach socket. For a running container the attach socket
+// carries the stream live.
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	info, err := s.e.ContainerInspect(r.Context(), id, false)
@@ -200,7 +201,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	opts := engine.AttachOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, DetachKeys: keys}
-	if tty || !(created || logs) {
+	if !(created || logs) {
 		if err := s.e.Attach(ctx, id, opts); err != nil && !errors.Is(err, engine.ErrDetached) && ctx.Err() == nil {
 			writeStreamError(stderr, err)
 		}
