@@ -1,0 +1,192 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/libcni"
+	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// Attachment asks for one container interface on one network.
+type Attachment struct {
+	ContainerID string
+	NetNS       string // the namespace path (NewNetNS)
+	IfName      string // eth0, eth1, …
+	IP          netip.Addr // a static address ("" lets IPAM choose)
+	MAC         string
+	Ports       []PortMapping
+}
+
+// Result is what an attachment got.
+type Result struct {
+	Network  string
+	IfName   string
+	MAC      string
+	IPv4     netip.Prefix
+	Gateway  netip.Addr
+	IPv6     netip.Prefix
+	Gateway6 netip.Addr
+	Ports    []PortMapping
+}
+
+func (s *Store) cni() *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir(s.opts.CNIPath, s.cacheDir(), nil)
+}
+
+// netLock serializes CNI operations on one network: the bridge plugin
+// races with itself creating the bridge, and iptables chains of portmap
+// and firewall are edited read-modify-write.
+func (s *Store) netLock(name string) (func(), error) {
+	return flockFile(filepath.Join(s.opts.State, "network", "locks", name))
+}
+
+// Attach runs CNI ADD of network n for a container. Host ports are
+// reserved (and checked free with a bind) first; a failure rolls back
+// everything the ADD did.
+func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result, retErr error) {
+	if a.IfName == "" {
+		a.IfName = "eth0"
+	}
+	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	ports, err := s.reservePorts(a.ContainerID, a.Ports)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releasePorts(a.ContainerID, ports)
+		}
+	}()
+	unlock, err := s.netLock(n.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := ensureIsolation(n); err != nil {
+		return nil, err
+	}
+	rt := &libcni.RuntimeConf{
+		ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: a.IfName,
+		Args:           [][2]string{{"IgnoreUnknown", "1"}},
+		CapabilityArgs: map[string]any{},
+	}
+	if a.IP.IsValid() {
+		rt.Args = append(rt.Args, [2]string{"IP", a.IP.String()})
+	}
+	if a.MAC != "" {
+		rt.CapabilityArgs["mac"] = a.MAC
+	}
+	if len(ports) > 0 {
+		pm := make([]map[string]any, 0, len(ports))
+		for _, p := range ports {
+			m := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
+			if p.HostIP != "" {
+				m["hostIP"] = p.HostIP
+			}
+			pm = append(pm, m)
+		}
+		rt.CapabilityArgs["portMappings"] = pm
+	}
+	cni := s.cni()
+	res, err := cni.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		// DEL cleans what a half-done ADD left (a veth, a lease).
+		_ = cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		return nil, fmt.Errorf("network %s: attach %s: %w", n.Name, a.ContainerID, err)
+	}
+	r100, err := cnitypes100.NewResultFromResult(res)
+	if err != nil {
+		_ = cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	out := &Result{Network: n.Name, IfName: a.IfName, Ports: ports}
+	for _, ifc := range r100.Interfaces {
+		if ifc.Name == a.IfName && ifc.Sandbox != "" {
+			out.MAC = ifc.Mac
+		}
+	}
+	for _, ip := range r100.IPs {
+		addr, ok := netip.AddrFromSlice(ip.Address.IP)
+		if !ok {
+			continue
+		}
+		addr = addr.Unmap()
+		ones, _ := ip.Address.Mask.Size()
+		gw, _ := netip.AddrFromSlice(ip.Gateway)
+		if addr.Is4() {
+			out.IPv4, out.Gateway = netip.PrefixFrom(addr, ones), gw.Unmap()
+		} else {
+			out.IPv6, out.Gateway6 = netip.PrefixFrom(addr, ones), gw
+		}
+	}
+	return out, nil
+}
+
+// Detach runs CNI DEL for a container's interface on a network, with the
+// configuration and runtime arguments cached at ADD (so a network whose
+// conflist changed or was removed, and a namespace that is gone, are still
+// torn down). Detaching what is not attached is a no-op, so crash recovery
+// can call it blindly. ifName "" detaches every interface on network;
+// network "" every attachment of the container. The container's reserved
+// host ports are freed once it has no attachment left.
+func (s *Store) Detach(ctx context.Context, network, containerID, ifName string) error {
+	atts, err := s.Attachments(containerID)
+	if err != nil {
+		return err
+	}
+	cni := s.cni()
+	var errs []error
+	left := 0
+	for _, at := range atts {
+		if (network != "" && at.Network != network) || (ifName != "" && at.IfName != ifName) {
+			left++
+			continue
+		}
+		list, err := libcni.ConfListFromBytes(at.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network %s: cached config of %s: %w", at.Network, containerID, err))
+			continue
+		}
+		rt := &libcni.RuntimeConf{
+			ContainerID: containerID, IfName: at.IfName, NetNS: at.NetNS,
+			Args: at.CniArgs, CapabilityArgs: at.CapabilityArgs,
+		}
+		if rt.NetNS != "" && !IsNetNS(rt.NetNS) {
+			// The namespace is gone (its veth with it): the plugins
+			// still release the lease and the port rules.
+			rt.NetNS = ""
+		}
+		unlock, err := s.netLock(at.Network)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = cni.DelNetworkList(ctx, list, rt)
+		unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network %s: detach %s: %w", at.Network, containerID, err))
+		}
+	}
+	if left == 0 && len(errs) == 0 {
+		s.releasePorts(containerID, nil)
+	}
+	return errors.Join(errs...)
+}
+
+// Attachments lists a container's attachments according to libcni's cache
+// (what Detach tears down).
+func (s *Store) Attachments(containerID string) ([]*libcni.NetworkAttachment, error) {
+	atts, err := s.cni().GetCachedAttachments(containerID)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cni cache of %s: %w", containerID, err)
+	}
+	return atts, nil
+}

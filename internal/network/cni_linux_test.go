@@ -1,0 +1,205 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// testStore opens a store in a temporary root whose networks get unique
+// bridges (hashed from the root) and free subnets; cleanup tears down
+// every attachment and network so no bridge, rule or lease survives.
+func testStore(t *testing.T) *Store {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("containernetworking-plugins is not installed")
+	}
+	dir := t.TempDir()
+	s, err := Open(Options{Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(filepath.Join(dir, "state", "netns"))
+		for _, e := range ents {
+			_ = s.Detach(context.Background(), "", e.Name(), "")
+			_ = RemoveNetNS(filepath.Join(dir, "state", "netns", e.Name()))
+		}
+		nets, _ := s.List()
+		for _, n := range nets {
+			_ = removeIsolation(n)
+			deleteLink(n.Bridge)
+			_ = s.Remove(n.Name)
+		}
+	})
+	return s
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newNS makes a namespace for a fake container ID.
+func newNS(t *testing.T, s *Store) (id, path string) {
+	t.Helper()
+	id = randomID()
+	path = filepath.Join(s.opts.State, "netns", id)
+	if err := NewNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	return id, path
+}
+
+// inNS runs a command in the network namespace at path.
+func inNS(path string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=" + path, "--"}, args...)...)
+}
+
+func TestNetNSLoopback(t *testing.T) {
+	testutil.RequiresRoot(t)
+	path := filepath.Join(t.TempDir(), "ns")
+	if err := NewNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	defer RemoveNetNS(path)
+	if !IsNetNS(path) {
+		t.Fatal("not a netns mount")
+	}
+	out, err := inNS(path, "ip", "-o", "link").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), "lo:") || !strings.Contains(string(out), "UP") {
+		t.Fatalf("want only lo, up: %s", out)
+	}
+	if err := RemoveNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveNetNS(path); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+}
+
+func TestAttachTrafficAndTeardown(t *testing.T) {
+	s := testStore(t)
+	n, err := s.Create("t1", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id1, ns1 := newNS(t, s)
+	id2, ns2 := newNS(t, s)
+	r1, err := s.Attach(ctx, n, Attachment{ContainerID: id1, NetNS: ns1, MAC: "02:42:ac:11:00:42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Attach(ctx, n, Attachment{ContainerID: id2, NetNS: ns2, IP: n.Gateway.Next().Next().Next().Next()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.IPv4.Addr() == r2.IPv4.Addr() || !n.Subnet.Contains(r1.IPv4.Addr()) || r1.Gateway != n.Gateway {
+		t.Fatalf("results: %+v %+v (network %s gw %s)", r1, r2, n.Subnet, n.Gateway)
+	}
+	if r2.IPv4.Addr() != n.Gateway.Next().Next().Next().Next() {
+		t.Fatalf("static IP not honoured: %s", r2.IPv4)
+	}
+	if r1.MAC != "02:42:ac:11:00:42" {
+		t.Fatalf("mac: %q", r1.MAC)
+	}
+	if out, err := inNS(ns1, "busybox", "ping", "-c1", "-W2", r2.IPv4.Addr().String()).CombinedOutput(); err != nil {
+		t.Fatalf("ping across the bridge: %v: %s", err, out)
+	}
+	// Teardown: the veth and lease are gone, and it is idempotent.
+	for range 2 {
+		if err := s.Detach(ctx, n.Name, id1, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, _ := inNS(ns1, "ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "eth0") {
+		t.Fatalf("eth0 left after detach: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(s.ipamDir(), n.Name, r1.IPv4.Addr().String())); !os.IsNotExist(err) {
+		t.Fatalf("lease left: %v", err)
+	}
+	if atts, _ := s.Attachments(id1); len(atts) != 0 {
+		t.Fatalf("cache left: %v", atts)
+	}
+}
+
+func TestPublishedPort(t *testing.T) {
+	s := testStore(t)
+	n, err := s.Create("pp", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, ns := newNS(t, s)
+	r, err := s.Attach(ctx, n, Attachment{ContainerID: id, NetNS: ns, Ports: []PortMapping{{ContainerPort: 8080, Protocol: "tcp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Ports) != 1 || r.Ports[0].HostPort == 0 {
+		t.Fatalf("ports: %+v", r.Ports)
+	}
+	port := r.Ports[0].HostPort
+	// A server in the namespace answers on the published port.
+	srv := inNS(ns, "busybox", "sh", "-c", "echo hello-from-ns | busybox timeout 10 busybox nc -l -p 8080")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	var got string
+	for i := 0; i < 50 && got == ""; i++ {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			b := make([]byte, 64)
+			k, _ := c.Read(b)
+			got = strings.TrimSpace(string(b[:k]))
+			c.Close()
+		}
+		if got == "" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if got != "hello-from-ns" {
+		t.Fatalf("127.0.0.1:%d answered %q", port, got)
+	}
+	// The same host port for another container is a conflict.
+	id2, ns2 := newNS(t, s)
+	_, err = s.Attach(ctx, n, Attachment{ContainerID: id2, NetNS: ns2, Ports: []PortMapping{{HostPort: port, ContainerPort: 80, Protocol: "tcp"}}})
+	if !errdefs.IsConflict(err) {
+		t.Fatalf("second publish of %d: %v", port, err)
+	}
+	// A port a host process listens on is a conflict too.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	hp := uint16(l.Addr().(*net.TCPAddr).Port)
+	_, err = s.Attach(ctx, n, Attachment{ContainerID: id2, NetNS: ns2, Ports: []PortMapping{{HostIP: "127.0.0.1", HostPort: hp, ContainerPort: 80, Protocol: "tcp"}}})
+	if !errdefs.IsConflict(err) {
+		t.Fatalf("publish over a listener: %v", err)
+	}
+	if err := s.Detach(ctx, "", id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(s.portsDir()); len(ents) != 0 {
+		t.Fatalf("port reservations left: %v", ents)
+	}
+}
