@@ -15,8 +15,8 @@ import (
 // Attachment asks for one container interface on one network.
 type Attachment struct {
 	ContainerID string
-	NetNS       string // the namespace path (NewNetNS)
-	IfName      string // eth0, eth1, …
+	NetNS       string     // the namespace path (NewNetNS)
+	IfName      string     // eth0, eth1, …
 	IP          netip.Addr // a static address ("" lets IPAM choose)
 	MAC         string
 	Ports       []PortMapping

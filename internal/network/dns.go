@@ -1,0 +1,236 @@
+package network
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// Record is one container's DNS entry on a network.
+type Record struct {
+	ID      string
+	Name    string
+	Aliases []string `json:",omitempty"`
+	IPv4    netip.Addr
+	IPv6    netip.Addr `json:",omitzero"`
+}
+
+// AddRecord publishes r on network's DNS. It reports how many records the
+// network has afterwards.
+func (s *Store) AddRecord(network string, r Record) (int, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	dir := s.DNSDir(network)
+	if err := writeFileAtomic(filepath.Join(dir, r.ID+".json"), b, 0o644); err != nil {
+		return 0, err
+	}
+	recs, err := readRecords(dir)
+	return len(recs), err
+}
+
+// RemoveRecord withdraws a container's record and reports how many are left.
+func (s *Store) RemoveRecord(network, id string) (int, error) {
+	dir := s.DNSDir(network)
+	if err := os.Remove(filepath.Join(dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	recs, err := readRecords(dir)
+	return len(recs), err
+}
+
+// Records lists the records of a network.
+func (s *Store) Records(network string) ([]Record, error) { return readRecords(s.DNSDir(network)) }
+
+func readRecords(dir string) ([]Record, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		var r Record
+		if json.Unmarshal(b, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// lookup finds the records that answer name: a container's name, one of
+// its aliases, or a prefix of its ID of at least 12 digits (the short ID).
+func lookup(recs []Record, name string) []Record {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	var out []Record
+	for _, r := range recs {
+		match := strings.EqualFold(r.Name, name) || len(name) >= 12 && strings.HasPrefix(r.ID, name)
+		for _, a := range r.Aliases {
+			match = match || strings.EqualFold(a, name)
+		}
+		if match {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// dnsServer answers from a records directory and forwards the rest.
+type dnsServer struct {
+	dir       string
+	upstreams []string
+
+	mu      sync.Mutex
+	modTime time.Time
+	recs    []Record
+}
+
+// records re-reads the directory when its mtime changed (adding or
+// removing a record file renames into or unlinks from it).
+func (d *dnsServer) records() []Record {
+	st, err := os.Stat(d.dir)
+	if err != nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !st.ModTime().Equal(d.modTime) || d.recs == nil {
+		d.recs, _ = readRecords(d.dir)
+		d.modTime = st.ModTime()
+	}
+	return d.recs
+}
+
+// answer builds the reply to one query; forward is true when the name is
+// not ours and the query should go upstream instead.
+func (d *dnsServer) answer(req []byte) (reply []byte, forward bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(req)
+	if err != nil {
+		return nil, false
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil, false
+	}
+	hits := lookup(d.records(), q.Name.String())
+	if len(hits) == 0 {
+		return nil, true
+	}
+	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
+	b := dnsmessage.NewBuilder(nil, rh)
+	b.EnableCompression()
+	_ = b.StartQuestions()
+	_ = b.Question(q)
+	_ = b.StartAnswers()
+	rrh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 600}
+	for _, r := range hits {
+		switch {
+		case q.Type == dnsmessage.TypeA && r.IPv4.Is4():
+			_ = b.AResource(rrh, dnsmessage.AResource{A: r.IPv4.As4()})
+		case q.Type == dnsmessage.TypeAAAA && r.IPv6.Is6():
+			_ = b.AAAAResource(rrh, dnsmessage.AAAAResource{AAAA: r.IPv6.As16()})
+		}
+	}
+	out, err := b.Finish()
+	if err != nil {
+		return nil, false
+	}
+	return out, false
+}
+
+// forward relays a query to the first upstream that answers.
+func (d *dnsServer) forward(req []byte) []byte {
+	for _, u := range d.upstreams {
+		c, err := net.DialTimeout("udp", u, time.Second)
+		if err != nil {
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			c.Close()
+			continue
+		}
+		buf := make([]byte, 65535)
+		n, err := c.Read(buf)
+		c.Close()
+		if err == nil {
+			return buf[:n]
+		}
+	}
+	// No upstream answered: SERVFAIL, so the client does not wait.
+	var p dnsmessage.Parser
+	h, err := p.Start(req)
+	if err != nil {
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, RCode: dnsmessage.RCodeServerFailure, RecursionDesired: h.RecursionDesired})
+	_ = b.StartQuestions()
+	_ = b.Question(q)
+	out, _ := b.Finish()
+	return out
+}
+
+// ServeDNS serves the records in dir on UDP listen:53 until ctx ends,
+// forwarding names it does not know to upstreams (host:port). ready, if
+// not nil, is called once the socket is bound.
+func ServeDNS(ctx context.Context, dir string, listen netip.AddrPort, upstreams []string, ready func()) error {
+	pc, err := net.ListenPacket("udp", listen.String())
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	defer pc.Close()
+	if ready != nil {
+		ready()
+	}
+	go func() { <-ctx.Done(); pc.Close() }()
+	d := &dnsServer{dir: dir, upstreams: upstreams}
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("dns: %w", err)
+		}
+		req := append([]byte(nil), buf[:n]...)
+		reply, fwd := d.answer(req)
+		if fwd {
+			// Forwarding waits on the network: off the read loop.
+			go func() {
+				if r := d.forward(req); r != nil {
+					_, _ = pc.WriteTo(r, from)
+				}
+			}()
+			continue
+		}
+		if reply != nil {
+			_, _ = pc.WriteTo(reply, from)
+		}
+	}
+}
