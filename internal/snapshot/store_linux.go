@@ -55,23 +55,65 @@ func (s *store) snapshotDir(id string) string { return filepath.Join(s.snapshots
 func (s *store) fsDir(id string) string       { return filepath.Join(s.snapshotDir(id), "fs") }
 func (s *store) workDir(id string) string     { return filepath.Join(s.snapshotDir(id), "work") }
 func (s *store) metadataPath() string         { return filepath.Join(s.dir, "metadata.json") }
+func (s *store) activePath() string           { return filepath.Join(s.dir, "active.json") }
+
+// Records live in two files with different durability. metadata.json
+// holds the committed snapshots (image layers) and is written with fsync:
+// a power cut must not lose a layer. active.json holds the active ones
+// (containers' writable layers, layers being unpacked) and is only renamed
+// into place: atomic for every reader and safe against kill -9 (the page
+// cache belongs to the kernel), and a power cut within the filesystem's
+// commit interval can only lose active records, whose directories Cleanup
+// then removes as orphans. A container start pays no fsync this way.
+// metadata.json from before the split may hold active records; they are
+// read and move to active.json on the next write.
 
 func (s *store) read() (*metadata, error) {
-	md := &metadata{Snapshots: map[string]*record{}}
+	md, _, err := s.readFiles()
+	return md, err
+}
+
+// readFiles merges both files; legacy reports active records (or a
+// missing file) in metadata.json, which the next write must rewrite.
+func (s *store) readFiles() (md *metadata, legacy bool, err error) {
+	md = &metadata{Snapshots: map[string]*record{}}
 	b, err := os.ReadFile(s.metadataPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return md, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		legacy = true
+	case err != nil:
+		return nil, false, fmt.Errorf("read snapshot metadata: %w", err)
+	default:
+		if err := json.Unmarshal(b, md); err != nil {
+			return nil, false, fmt.Errorf("read snapshot metadata %s: %w", s.metadataPath(), err)
+		}
+		if md.Snapshots == nil {
+			md.Snapshots = map[string]*record{}
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read snapshot metadata: %w", err)
+	committedIDs := map[string]bool{}
+	for _, r := range md.Snapshots {
+		if r.Kind == KindCommitted {
+			committedIDs[r.ID] = true
+		} else {
+			legacy = true
+		}
 	}
-	if err := json.Unmarshal(b, md); err != nil {
-		return nil, fmt.Errorf("read snapshot metadata %s: %w", s.metadataPath(), err)
+	// active.json unreadable or torn (a power cut): its records are lost
+	// and their directories are orphans for Cleanup.
+	var act metadata
+	if b, err := os.ReadFile(s.activePath()); err == nil && json.Unmarshal(b, &act) == nil {
+		md.NextID = max(md.NextID, act.NextID)
+		for k, r := range act.Snapshots {
+			// A commit writes metadata.json before active.json: after a
+			// power cut in between, the committed record wins its ID.
+			if _, ok := md.Snapshots[k]; ok || r.Kind != KindActive || committedIDs[r.ID] {
+				continue
+			}
+			md.Snapshots[k] = r
+		}
 	}
-	if md.Snapshots == nil {
-		md.Snapshots = map[string]*record{}
-	}
-	return md, nil
+	return md, legacy, nil
 }
 
 // update runs fn on the current metadata under the store lock and writes
@@ -83,43 +125,89 @@ func (s *store) update(ctx context.Context, fn func(md *metadata) (write bool, e
 		return err
 	}
 	defer unlock()
-	md, err := s.read()
+	md, legacy, err := s.readFiles()
 	if err != nil {
 		return err
 	}
+	before := committedOf(md)
 	write, ferr := fn(md)
 	if write {
-		if err := s.write(md); err != nil {
+		if err := s.write(md, legacy || !sameRecords(before, committedOf(md))); err != nil {
 			return errors.Join(ferr, err)
 		}
 	}
 	return ferr
 }
 
-// write replaces metadata.json: temp file, fsync, rename, fsync dir. The
-// temp name is fixed because only the lock holder writes.
-func (s *store) write(md *metadata) error {
+// committedOf returns md's committed records (pointers shared with md).
+func committedOf(md *metadata) map[string]*record {
+	out := make(map[string]*record, len(md.Snapshots))
+	for k, r := range md.Snapshots {
+		if r.Kind == KindCommitted {
+			out[k] = r
+		}
+	}
+	return out
+}
+
+// sameRecords compares by key and record identity: fn replaces a record
+// it changes (commit makes a new one), so identity is enough.
+func sameRecords(a, b map[string]*record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, r := range a {
+		if b[k] != r {
+			return false
+		}
+	}
+	return true
+}
+
+// write stores md: the committed records in metadata.json when they
+// changed (temp file, fsync, rename, fsync dir), the active ones in
+// active.json always (temp file, rename). The temp names are fixed
+// because only the lock holder writes.
+func (s *store) write(md *metadata, committedChanged bool) error {
+	committed := &metadata{NextID: md.NextID, Snapshots: map[string]*record{}}
+	active := &metadata{NextID: md.NextID, Snapshots: map[string]*record{}}
+	for k, r := range md.Snapshots {
+		if r.Kind == KindCommitted {
+			committed.Snapshots[k] = r
+		} else {
+			active.Snapshots[k] = r
+		}
+	}
+	if committedChanged {
+		if err := writeMetadata(s.metadataPath(), committed, true); err != nil {
+			return err
+		}
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("write snapshot metadata: %w", err)
+		}
+	}
+	return writeMetadata(s.activePath(), active, false)
+}
+
+func writeMetadata(path string, md *metadata, durable bool) error {
 	b, err := json.MarshalIndent(md, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode snapshot metadata: %w", err)
 	}
-	tmp := s.metadataPath() + ".tmp"
+	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write snapshot metadata: %w", err)
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, s.metadataPath())
-	}
-	if err == nil {
-		err = syncDir(s.dir)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		return fmt.Errorf("write snapshot metadata: %w", err)
