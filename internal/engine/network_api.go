@@ -1,0 +1,300 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/network"
+	nettypes "github.com/moby/moby/api/types/network"
+)
+
+// NetworkCreateOptions are `network create`'s flags.
+type NetworkCreateOptions = network.CreateOptions
+
+// NetworkConnectOptions are `network connect`'s flags.
+type NetworkConnectOptions struct {
+	Aliases []string
+	IP      netip.Addr
+}
+
+// apiNetwork renders n in Docker's shape, with the containers attached now.
+func (e *Engine) apiNetwork(store *network.Store, n *network.Network) nettypes.Inspect {
+	cfg := []nettypes.IPAMConfig{{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange}}
+	if n.Subnet6.IsValid() {
+		cfg = append(cfg, nettypes.IPAMConfig{Subnet: n.Subnet6, Gateway: n.Gateway6})
+	}
+	opts := map[string]string{"com.docker.network.bridge.name": n.Bridge}
+	for k, v := range n.Options {
+		opts[k] = v
+	}
+	out := nettypes.Inspect{
+		Network: nettypes.Network{
+			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
+			EnableIPv4: true, EnableIPv6: n.Subnet6.IsValid(), Internal: n.Internal, Attachable: true,
+			IPAM:    nettypes.IPAM{Driver: "default", Config: cfg},
+			Options: opts, Labels: n.Labels,
+		},
+		Containers: map[string]nettypes.EndpointResource{},
+	}
+	for _, id := range e.attachedTo(store, n.Name) {
+		er := nettypes.EndpointResource{EndpointID: id}
+		if c, err := e.lookupContainer(id); err == nil {
+			er.Name = c.Name
+			if rec, err := e.readNetRecord(c); err == nil {
+				if ep := rec.Endpoints[n.Name]; ep != nil && ep.Result != nil {
+					er.IPv4Address, er.IPv6Address = ep.Result.IPv4, ep.Result.IPv6
+					er.EndpointID = c.ID + "-" + ep.Result.IfName
+				}
+			}
+		}
+		out.Containers[id] = er
+	}
+	return out
+}
+
+// attachedTo lists the IDs of containers attached to a network now.
+func (e *Engine) attachedTo(store *network.Store, name string) []string {
+	atts, _ := store.Attachments("")
+	seen := map[string]bool{}
+	var ids []string
+	for _, a := range atts {
+		if a.Network == name && !seen[a.ContainerID] {
+			seen[a.ContainerID] = true
+			ids = append(ids, a.ContainerID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// NetworkCreate makes a user-defined network.
+func (e *Engine) NetworkCreate(ctx context.Context, name string, o NetworkCreateOptions) (nettypes.CreateResponse, error) {
+	store, err := e.networks()
+	if err != nil {
+		return nettypes.CreateResponse{}, err
+	}
+	n, err := store.Create(name, o)
+	if err != nil {
+		return nettypes.CreateResponse{}, err
+	}
+	return nettypes.CreateResponse{ID: n.ID}, nil
+}
+
+// NetworkList lists networks like `network ls` (the default bridge and the
+// pseudo-networks host and none included).
+func (e *Engine) NetworkList(ctx context.Context) ([]nettypes.Inspect, error) {
+	store, err := e.networks()
+	if err != nil {
+		return nil, err
+	}
+	nets, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nettypes.Inspect, 0, len(nets)+2)
+	for _, n := range nets {
+		out = append(out, e.apiNetwork(store, n))
+	}
+	for _, p := range []string{"host", "none"} {
+		out = append(out, pseudoNetwork(p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// pseudoNetwork is host or none as Docker lists them.
+func pseudoNetwork(name string) nettypes.Inspect {
+	driver := name
+	if name == "none" {
+		driver = "null"
+	}
+	return nettypes.Inspect{
+		Network:    nettypes.Network{Name: name, ID: fmt.Sprintf("%064x", len(name)), Scope: "local", Driver: driver},
+		Containers: map[string]nettypes.EndpointResource{},
+	}
+}
+
+// NetworkInspect returns a network by name or ID prefix.
+func (e *Engine) NetworkInspect(ctx context.Context, ref string) (nettypes.Inspect, error) {
+	if ref == "host" || ref == "none" {
+		return pseudoNetwork(ref), nil
+	}
+	store, err := e.networks()
+	if err != nil {
+		return nettypes.Inspect{}, err
+	}
+	n, err := store.Get(ref)
+	if err != nil {
+		return nettypes.Inspect{}, err
+	}
+	return e.apiNetwork(store, n), nil
+}
+
+// NetworkRemove removes a network no running container is attached to.
+func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
+	store, err := e.networks()
+	if err != nil {
+		return err
+	}
+	n, err := store.Get(ref)
+	if err != nil {
+		return err
+	}
+	if ids := e.attachedTo(store, n.Name); len(ids) > 0 {
+		return fmt.Errorf("error while removing network: network %s has active endpoints (%s): %w", n.Name, strings.Join(shortIDs(ids), ", "), errdefs.ErrConflict)
+	}
+	return store.Remove(n.Name)
+}
+
+func shortIDs(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id[:min(12, len(id))]
+	}
+	return out
+}
+
+// NetworkPrune removes user-defined networks without containers and
+// returns their names.
+func (e *Engine) NetworkPrune(ctx context.Context) ([]string, error) {
+	store, err := e.networks()
+	if err != nil {
+		return nil, err
+	}
+	nets, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	// Networks a container is configured for count as used even while it
+	// is stopped, as in Docker.
+	used := map[string]bool{}
+	if cs, err := e.listContainers(); err == nil {
+		for _, c := range cs {
+			if rec, err := e.readNetRecord(c); err == nil {
+				for name := range rec.Endpoints {
+					used[name] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, n := range nets {
+		if n.Name == network.DefaultNetwork || used[n.Name] || len(e.attachedTo(store, n.Name)) > 0 {
+			continue
+		}
+		if err := store.Remove(n.Name); err != nil {
+			return out, err
+		}
+		out = append(out, n.Name)
+	}
+	return out, nil
+}
+
+// NetworkConnect adds a network to a container; a running container is
+// attached at once (a new interface eth<N>), a stopped one at its next start.
+func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o NetworkConnectOptions) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	if !usesCNI(c) {
+		return fmt.Errorf("container %s uses network mode %s and cannot be connected to networks: %w", c.Name, netMode(c), errdefs.ErrConflict)
+	}
+	store, err := e.networks()
+	if err != nil {
+		return err
+	}
+	n, err := store.Get(netRef)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockNetRecord(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec, err := e.readNetRecord(c)
+	if err != nil {
+		return err
+	}
+	if _, ok := rec.Endpoints[n.Name]; ok {
+		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrConflict)
+	}
+	order := 0
+	for _, ep := range rec.Endpoints {
+		order = max(order, ep.Order+1)
+	}
+	ep := &netEndpoint{Aliases: o.Aliases, IP: o.IP, Order: order}
+	rec.Endpoints[n.Name] = ep
+	if rec.SandboxKey != "" && network.IsNetNS(rec.SandboxKey) && e.state(c).Running() {
+		used := map[string]bool{}
+		for _, x := range rec.Endpoints {
+			if x.Result != nil {
+				used[x.Result.IfName] = true
+			}
+		}
+		ifName := ""
+		for i := 0; ifName == "" || used[ifName]; i++ {
+			ifName = "eth" + strconv.Itoa(i)
+		}
+		res, err := store.Attach(ctx, n, network.Attachment{ContainerID: c.ID, NetNS: rec.SandboxKey, IfName: ifName, IP: o.IP})
+		if err != nil {
+			return err
+		}
+		ep.Result = res
+		if n.DNS {
+			if err := e.publishRecord(store, n, c, ep); err != nil {
+				_ = store.Detach(context.WithoutCancel(ctx), n.Name, c.ID, ifName)
+				return err
+			}
+		}
+	}
+	return e.writeNetRecord(c.ID, rec)
+}
+
+// NetworkDisconnect removes a network from a container (detaching it now
+// when it runs).
+func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, force bool) error {
+	c, err := e.lookupContainer(ref)
+	if err != nil {
+		return err
+	}
+	store, err := e.networks()
+	if err != nil {
+		return err
+	}
+	n, err := store.Get(netRef)
+	if err != nil {
+		return err
+	}
+	unlock, err := e.lockNetRecord(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec, err := e.readNetRecord(c)
+	if err != nil {
+		return err
+	}
+	ep, ok := rec.Endpoints[n.Name]
+	if !ok && !force {
+		return fmt.Errorf("container %s is not connected to network %s: %w", c.Name, n.Name, errdefs.ErrNotFound)
+	}
+	if ep != nil && ep.Result != nil {
+		if err := store.Detach(ctx, n.Name, c.ID, ep.Result.IfName); err != nil {
+			return err
+		}
+	} else if force {
+		_ = store.Detach(ctx, n.Name, c.ID, "")
+	}
+	if left, err := store.RemoveRecord(n.Name, c.ID); err == nil && left == 0 {
+		_ = store.StopDNSIfIdle(n.Name)
+	}
+	delete(rec.Endpoints, n.Name)
+	return e.writeNetRecord(c.ID, rec)
+}
