@@ -28,6 +28,7 @@ import (
 const usage = `usage: berth-monitor --id ID --bundle DIR --runtime PATH --runtime-root DIR --log-path FILE
 	[--log-max-size BYTES] [--log-max-file N] [--tty] [--stdin] [--attach-wait]
 	[--restart no|always|unless-stopped|on-failure[:N]] [--health FILE] [--stop-signal SIG]
+	[--rootfs DIR] [--exit-command PATH [--exit-command-arg ARG]... [--exit-command-lock FILE]]
 fd 3, when open, receives "ok <pid>" or "error <message>" (see internal/monitor).
 `
 
@@ -62,6 +63,7 @@ func parseFlags(args []string) (monitor.Options, error) {
 	strs := map[string]*string{
 		"id": &o.ID, "bundle": &o.Bundle, "runtime": &o.Runtime, "runtime-root": &o.RuntimeRoot,
 		"log-path": &o.LogPath, "health": &o.HealthFile, "stop-signal": &o.StopSignal,
+		"rootfs": &o.Rootfs, "exit-command-lock": &o.ExitCommandLock,
 	}
 	bools := map[string]*bool{"tty": &o.TTY, "stdin": &o.Stdin, "attach-wait": &o.AttachWait}
 	for i := 0; i < len(args); i++ {
@@ -95,6 +97,10 @@ func parseFlags(args []string) (monitor.Options, error) {
 			o.LogMaxFile, err = strconv.Atoi(val)
 		case "restart":
 			o.Restart, err = monitor.ParseRestartPolicy(val)
+		case "exit-command":
+			o.ExitCommand = append([]string{val}, o.ExitCommand...)
+		case "exit-command-arg":
+			o.ExitCommand = append(o.ExitCommand, val)
 		default:
 			p, ok := strs[name]
 			if !ok {
@@ -109,6 +115,9 @@ func parseFlags(args []string) (monitor.Options, error) {
 	if o.ID == "" || o.Bundle == "" || o.LogPath == "" || o.RuntimeRoot == "" {
 		return o, errors.New("--id, --bundle, --runtime-root and --log-path are required")
 	}
+	if len(o.ExitCommand) > 0 && !strings.HasPrefix(o.ExitCommand[0], "/") {
+		return o, errors.New("--exit-command must be an absolute path")
+	}
 	if !strings.Contains(o.Runtime, "/") {
 		p, err := lookPath(o.Runtime)
 		if err != nil {
@@ -117,7 +126,7 @@ func parseFlags(args []string) (monitor.Options, error) {
 		o.Runtime = p
 	}
 	// The monitor works in the bundle directory (see monitor.Run).
-	for _, p := range []*string{&o.Bundle, &o.LogPath, &o.HealthFile, &o.RuntimeRoot, &o.Runtime} {
+	for _, p := range []*string{&o.Bundle, &o.LogPath, &o.HealthFile, &o.RuntimeRoot, &o.Runtime, &o.Rootfs, &o.ExitCommandLock} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {

@@ -175,7 +175,10 @@ func (a *app) runAttached(ctx context.Context, e Backend, id string, tty, intera
 		return nil
 	}
 	if rm {
-		if rerr := e.Remove(ctx, id, engine.RemoveOptions{Force: true}); rerr != nil && err == nil {
+		// The engine removes an AutoRemove container when it exits (in
+		// StartAttached, or its monitor does): NotFound is the usual case,
+		// the removal here covers an attach that ended otherwise.
+		if rerr := e.Remove(ctx, id, engine.RemoveOptions{Force: true}); rerr != nil && err == nil && !errdefs.IsNotFound(rerr) {
 			err = rerr
 		}
 	}

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/events"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultDetachKeys is Docker's ctrl-p ctrl-q.
@@ -53,6 +55,17 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, opts AttachOptio
 	if err != nil {
 		return 0, err
 	}
+	if c.HostConfig.AutoRemove {
+		// We remove the container ourselves once its exit code is known,
+		// in process; the shared lock tells its monitor not to spend a
+		// berth process on it. Should we die first, the lock goes with
+		// us and the monitor removes it.
+		release, err := e.holdAutoRemove(c.ID)
+		if err != nil {
+			return 0, err
+		}
+		defer release()
+	}
 	if err := e.Start(ctx, c.ID); err != nil {
 		return 0, err
 	}
@@ -90,12 +103,39 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, opts AttachOptio
 	if err != nil {
 		return 0, err
 	}
+	Mark("attach: output done")
 	code, err := e.Wait(ctx, c.ID)
 	if err != nil {
 		return 0, err
 	}
+	Mark("attach: exit code known")
+	if c.HostConfig.AutoRemove {
+		err := e.remove(context.WithoutCancel(ctx), c, RemoveOptions{Force: true, Volumes: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return code, err
+		}
+		return code, nil
+	}
 	e.reapExited(context.WithoutCancel(ctx), c)
+	Mark("attach: reaped")
 	return code, nil
+}
+
+// holdAutoRemove takes the --rm lock of id shared (see monitor.Options'
+// ExitCommandLock) until release.
+func (e *Engine) holdAutoRemove(id string) (release func(), err error) {
+	if err := os.MkdirAll(e.bundleDir(id), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(e.autoRemoveLock(id), os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	return func() { f.Close() }, nil
 }
 
 // reapExited releases the rootfs mount of a container that exited with
@@ -109,6 +149,7 @@ func (e *Engine) reapExited(ctx context.Context, c *Container) {
 	if st := e.state(c); st.Status == "exited" && !st.MonitorAlive {
 		e.emit(events.ContainerEventType, events.ActionDie, c, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 		e.recordExit(c.ID, st.State)
+		Mark("reap: exit recorded")
 		_ = e.cleanupRuntime(ctx, c.ID)
 	}
 }

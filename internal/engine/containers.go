@@ -59,10 +59,22 @@ func (e *Engine) addContainer(c *Container) error {
 			return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+c.Name, o.ID, errdefs.ErrConflict)
 		}
 	}
-	return e.writeContainer(c)
+	return e.storeContainer(c, false)
 }
 
+// writeContainer replaces c's record atomically and durably (fsync): an
+// update of a record that exists must not be lost to a power cut.
 func (e *Engine) writeContainer(c *Container) error {
+	return e.storeContainer(c, true)
+}
+
+// storeContainer writes c's record; durable=false skips the fsync, which
+// is what a new record needs: rename(2) alone makes it atomic for every
+// reader and survives a kill -9 of any process (the page cache is the
+// kernel's, not ours). Only a power cut within the filesystem's commit
+// interval can lose it, and then the container's snapshot is an orphan
+// that snapshot Cleanup removes — the same as a create killed halfway.
+func (e *Engine) storeContainer(c *Container, durable bool) error {
 	dir := filepath.Join(e.containersDir(), c.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -71,7 +83,7 @@ func (e *Engine) writeContainer(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "container.json"), b, 0o600)
+	return replaceFile(filepath.Join(dir, "container.json"), b, 0o600, durable)
 }
 
 // listContainers reads every record; a directory without a readable record
@@ -138,8 +150,23 @@ func (e *Engine) imageInUse(id string) bool {
 	return false
 }
 
-// writeFileAtomic replaces path with data: a crash leaves the old or the new file.
+// writeFileAtomic replaces path with data: a crash leaves the old or the
+// new file, a power cut included (fsync before the rename).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(path, data, mode, true)
+}
+
+// writeStateFile replaces a file of the state directory (config.json,
+// health.json): atomic for readers, no fsync. The state directory is
+// /run (tmpfs) in a normal setup and describes live processes that a
+// power cut ends anyway.
+func writeStateFile(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(path, data, mode, false)
+}
+
+// replaceFile writes data to a temporary file beside path and renames it
+// over path; durable adds the fsync a power cut needs.
+func replaceFile(path string, data []byte, mode os.FileMode, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return err
@@ -153,9 +180,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -114,6 +112,7 @@ func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
 	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); err == nil {
 		_ = e.runtimeCmd(ctx, "delete", "--force", id).Run()
 	}
+	Mark("cleanup: runtime state gone")
 	return snapshot.UnmountAll(e.rootfsDir(id))
 }
 
@@ -122,6 +121,7 @@ func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
 // *ExitError with Docker's code (127 not found, 126 cannot invoke, 125
 // anything else) and leaves nothing running.
 func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
+	Mark("start")
 	c, err := e.lookupContainer(ref)
 	if err != nil {
 		return err
@@ -137,13 +137,20 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 		return fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict)
 	case st.Status == "running":
 		return nil
-	case st.MonitorAlive:
+	case st.MonitorAlive && st.Status != "exited":
 		// Restarting under its monitor's policy.
 		return fmt.Errorf("container %s is restarting: %w", c.Name, errdefs.ErrConflict)
+	case st.MonitorAlive:
+		// The previous monitor recorded the exit and is finishing (its
+		// exit command, its sockets): let it go before a new one starts
+		// in the same bundle.
+		waitExit(st.MonitorPid, 5*time.Second)
 	}
+	Mark("start: locked")
 	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
 		return fmt.Errorf("start %s: clean previous run: %w", c.Name, err)
 	}
+	Mark("start: previous run cleaned")
 	bundle := e.bundleDir(c.ID)
 	for _, f := range []string{"monitor.json", "attach.sock", "control.sock"} {
 		_ = os.Remove(filepath.Join(bundle, f))
@@ -156,9 +163,13 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", c.Name, err)
 	}
+	if c.HostConfig.AutoRemove && (c.HostConfig.UsernsMode == "" || c.HostConfig.UsernsMode == "host") {
+		mounts = volatileOverlay(mounts)
+	}
 	if err := snapshot.MountAll(mounts, rootfs); err != nil {
 		return fmt.Errorf("mount rootfs of %s: %w", c.Name, err)
 	}
+	Mark("start: rootfs mounted")
 	defer func() {
 		if retErr != nil {
 			_ = e.cleanupRuntime(context.WithoutCancel(ctx), c.ID)
@@ -177,138 +188,21 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	if err := writeStateFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return err
 	}
+	Mark("start: config.json written")
 	pid, err := e.startMonitor(ctx, c)
 	if err != nil {
 		return err
 	}
+	Mark("start: monitor ready")
 	if c.Paused || c.LastState != nil {
 		_, _ = e.updateContainer(c.ID, func(c *Container) error { c.Paused = false; return nil })
 	}
 	e.emit(events.ContainerEventType, events.ActionStart, c, nil)
 	_ = pid
 	return nil
-}
-
-// monitorArgs are the flags of berth-monitor for c (internal/monitor's contract).
-func (e *Engine) monitorArgs(c *Container) ([]string, error) {
-	args := []string{
-		"--id", c.ID, "--bundle", e.bundleDir(c.ID),
-		"--runtime", e.opts.Runtime, "--runtime-root", e.runtimeRoot(),
-		"--log-path", e.logPath(c.ID),
-	}
-	if lc := c.HostConfig.LogConfig.Config; lc != nil {
-		if v := lc["max-size"]; v != "" {
-			n, err := parseSize(v)
-			if err != nil {
-				return nil, fmt.Errorf("invalid max-size %q: %w", v, errdefs.ErrInvalidArgument)
-			}
-			args = append(args, "--log-max-size", strconv.FormatInt(n, 10))
-		}
-		if v := lc["max-file"]; v != "" {
-			args = append(args, "--log-max-file", v)
-		}
-	}
-	if c.Config.Tty {
-		args = append(args, "--tty")
-	}
-	if c.Config.OpenStdin {
-		args = append(args, "--stdin")
-	}
-	if rp := c.HostConfig.RestartPolicy; rp.Name != "" && rp.Name != "no" {
-		p := string(rp.Name)
-		if rp.Name == "on-failure" && rp.MaximumRetryCount > 0 {
-			p += ":" + strconv.Itoa(rp.MaximumRetryCount)
-		}
-		args = append(args, "--restart", p)
-	}
-	if hc := c.Config.Healthcheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
-		b, err := json.Marshal(hc)
-		if err != nil {
-			return nil, err
-		}
-		f := filepath.Join(e.bundleDir(c.ID), "health.json")
-		if err := writeFileAtomic(f, b, 0o600); err != nil {
-			return nil, err
-		}
-		args = append(args, "--health", f)
-	}
-	if c.Config.StopSignal != "" {
-		args = append(args, "--stop-signal", c.Config.StopSignal)
-	}
-	return args, nil
-}
-
-// startMonitor execs berth-monitor detached (its own session, stdio on
-// /dev/null) and waits for its ready line on fd 3.
-func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
-	args, err := e.monitorArgs(c)
-	if err != nil {
-		return 0, err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	cmd := exec.Command(e.monitorPath(), args...)
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, fmt.Errorf("start monitor: %w", err)
-	}
-	w.Close()
-	// The monitor outlives us; reap it if it exits while we still run
-	// (berthd), so it never lingers as a zombie.
-	go func() { _ = cmd.Wait() }()
-	type result struct {
-		line string
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		done <- result{line, err}
-	}()
-	var res result
-	select {
-	case res = <-done:
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		return 0, ctx.Err()
-	}
-	line := strings.TrimSpace(res.line)
-	switch {
-	case strings.HasPrefix(line, "ok "):
-		pid, _ := strconv.Atoi(strings.TrimPrefix(line, "ok "))
-		return pid, nil
-	case strings.HasPrefix(line, "error "):
-		return 0, startError(strings.TrimPrefix(line, "error "))
-	}
-	_ = cmd.Process.Kill()
-	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", c.Name, line)}
-}
-
-// startError maps the runtime's message to Docker's exit codes.
-func startError(msg string) error {
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return &ExitError{Code: 127, Msg: msg}
-	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
-		return &ExitError{Code: 126, Msg: msg}
-	}
-	return &ExitError{Code: 125, Msg: msg}
-}
-
-func (e *Engine) monitorPath() string {
-	if p := os.Getenv("BERTH_MONITOR"); p != "" {
-		return p
-	}
-	return findBinary("berth-monitor")
 }
 
 // parseSize reads Docker's sizes ("10m", "1g", "512k", "100").
@@ -506,13 +400,21 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	if err != nil {
 		return err
 	}
+	return e.remove(ctx, c, opts)
+}
+
+func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) error {
+	Mark("remove")
+	defer Mark("remove: done")
 	unlock, err := e.lockContainer(c.ID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	st := e.state(c)
-	if st.Status == "running" || st.MonitorAlive {
+	// A monitor that recorded "exited" is only finishing (its exit
+	// command may be this very removal): the container is stopped.
+	if st.Status == "running" || st.MonitorAlive && st.Status != "exited" {
 		if !opts.Force {
 			what := "running"
 			if st.Paused {

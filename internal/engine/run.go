@@ -14,6 +14,7 @@ import (
 // Create makes a container from an image already in the store: its record
 // and its writable snapshot. Nothing runs yet.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
+	Mark("create")
 	img, err := e.images.Get(ctx, opts.Config.Image)
 	if err != nil {
 		return nil, err
@@ -78,6 +79,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
+	Mark("create: image config read")
 	if _, err := e.snaps.Prepare(ctx, c.Snapshot, img.ChainID.String(), map[string]string{"berth.container": c.ID}); err != nil {
 		return nil, fmt.Errorf("create %s: %w", c.Name, err)
 	}
@@ -86,6 +88,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			_ = e.snaps.Remove(context.WithoutCancel(ctx), c.Snapshot)
 		}
 	}()
+	Mark("create: snapshot prepared")
 	// Flags are validated (exit 125 at create, as in Docker) and volumes
 	// created before the record exists.
 	if err := e.prepareCreate(ctx, c); err != nil {
@@ -95,6 +98,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	for i := 2; ; i++ {
 		err := e.addContainer(c)
 		if err == nil {
+			Mark("create: record written")
 			e.emit(events.ContainerEventType, events.ActionCreate, c, nil)
 			return c, nil
 		}

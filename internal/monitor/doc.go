@@ -17,18 +17,22 @@
 //	[--health FILE]  (JSON container.HealthConfig from the Docker API types)
 //	[--stop-signal SIG]  (accepted and reserved: the engine stops containers)
 //	[--attach-wait]  (see below)
+//	[--rootfs DIR]   (unmounted after the final exit)
+//	[--exit-command PATH [--exit-command-arg ARG]... [--exit-command-lock FILE]]
 //
-// The monitor becomes a child subreaper, creates the container with
-// `runtime create` (stdio: pipes it owns; with --tty a pty received over a
-// console socket), runs `runtime start`, and then writes one line to fd 3:
+// The monitor becomes a child subreaper, creates and starts the container
+// with one `runtime run --detach` (stdio: pipes it owns; with --tty a pty
+// received over a console socket; runc's command line, so runc and crun
+// work too), and then writes one line to fd 3:
 // "ok <pid>\n" when the workload runs, or "error <message>\n" (and exits)
 // when it could not start — the message is the runtime's own error, so the
 // engine can map "executable file not found" to 127 and "permission
 // denied" to 126. fd 3 is closed after that line.
 //
-// With --attach-wait (a foreground `run`/`start -a`, which must not miss
-// the container's first output) the monitor writes "attach\n" on fd 3 once
-// the container is created and attach.sock listens, starts the workload
+// With --attach-wait (a client that must not miss the container's first
+// output) the monitor runs `runtime create` and writes "attach\n" on fd 3
+// once the container is created and attach.sock listens, `runtime start`s
+// the workload
 // when the first attach client has connected (or after AttachWaitTimeout),
 // and then writes "ok <pid>\n" as above.
 //
@@ -57,11 +61,26 @@
 // exit first. RestartCount counts restarts; Status is "restarting" during
 // the back-off.
 //
-// Exit. When the init exits the monitor records ExitCode (128+signal for
-// signals), FinishedAt, OOMKilled (the cgroup's OOM kill count went up),
-// flushes logs, runs `runtime delete`, and then either restarts (restart
-// policy; user stop never restarts; Docker's back-off: 100 ms doubling, reset
-// after 10 s of running) or exits leaving monitor.json with Status "exited".
+// Exit. When the init exits the monitor drains and flushes its output, runs
+// `runtime delete`, decides between a restart (restart policy; user stop
+// never restarts; Docker's back-off: 100 ms doubling, reset after 10 s of
+// running) and the end, unmounts --rootfs at the end, and then writes
+// monitor.json once with ExitCode (128+signal for signals), FinishedAt,
+// OOMKilled (the cgroup's OOM kill count went up) and Status "restarting"
+// or "exited"; only then are the attach clients closed, so what they read
+// next is final. At the end the monitor removes its sockets and runs the
+// exit command, if any, before it exits: the engine passes
+// `berth --root R --state S rm --volumes ID` for --rm (conmon's
+// --exit-command), so `run -d --rm` removes itself. With
+// --exit-command-lock the monitor first tries a non-blocking exclusive
+// flock of FILE and leaves the command out when it is held: an attached
+// `run --rm` holds it shared and removes the container in process, which
+// saves a berth process on the path users time. A monitor alive with
+// Status "exited" is only finishing: the engine treats the container as
+// stopped (and waits for the monitor before starting it again).
+//
+// Durability: monitor.json and the bundle live in the state directory
+// (/run, tmpfs), written atomically (rename) and never fsynced.
 // Health checks (--health) run `runtime exec` on schedule and update
 // State.Health like Docker (starting/healthy/unhealthy, FailingStreak, last 5
 // results).

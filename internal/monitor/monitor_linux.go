@@ -35,6 +35,8 @@ type monitor struct {
 	st     State
 	master *os.File // the pty master of the running instance (resize)
 
+	unmounted bool // the rootfs, after the final exit
+
 	stopped chan struct{} // closed by a user stop
 	stopOne sync.Once
 }
@@ -45,6 +47,7 @@ type monitor struct {
 // means the container could not be started the first time (already
 // reported on ready).
 func Run(o Options, ready *os.File) (retErr error) {
+	mark("start")
 	m := &monitor{o: o, stopped: make(chan struct{}), hub: newHub(o.TTY)}
 	m.st = State{MonitorPid: os.Getpid(), Status: "created"}
 	report := func(line string) {
@@ -58,6 +61,15 @@ func Run(o Options, ready *os.File) (retErr error) {
 		}
 		if ready != nil {
 			ready.Close()
+		}
+	}()
+	// Runs after the deferred socket removals below: the exit command
+	// must find the container exited and its monitor's files gone.
+	finalExit := false
+	defer func() {
+		if finalExit {
+			m.unmount() // again: the exits after a restart's back-off come here directly
+			m.runExitCommand()
 		}
 	}()
 
@@ -96,6 +108,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 	go m.acceptLoop(attachL, m.hub.serve)
 	go m.acceptLoop(controlL, m.control)
 
+	mark("sockets listen")
 	inst, err := m.startInstance(o.AttachWait, report)
 	if err != nil {
 		m.update(func(s *State) {
@@ -112,17 +125,36 @@ func Run(o Options, ready *os.File) (retErr error) {
 
 	var backoff time.Duration
 	for {
-		code := m.waitInstance(inst)
+		ex := m.waitInstance(inst)
 		st := m.snapshot()
-		if !o.Restart.shouldRestart(code, st.RestartCount, st.UserStopped) {
-			m.update(func(s *State) { s.Status = "exited" })
+		// One write of monitor.json per exit, with the status decided:
+		// a reader never sees the exit code with a stale "running".
+		status := "restarting"
+		if !o.Restart.shouldRestart(ex.code, st.RestartCount, st.UserStopped) {
+			status = "exited"
+			if err := m.unmount(); ex.err == "" {
+				ex.err = err
+			}
+		}
+		m.update(func(s *State) {
+			s.Pid, s.ExitCode, s.FinishedAt, s.OOMKilled, s.Status = 0, ex.code, ex.finished, ex.oomKilled, status
+			if ex.err != "" {
+				s.Error = ex.err
+			}
+		})
+		mark("exit recorded")
+		// Attach clients learn of the exit when their socket closes; the
+		// state they then read is already final.
+		m.hub.end()
+		if status == "exited" {
+			finalExit = true
 			return nil
 		}
-		backoff = nextBackoff(backoff, st.FinishedAt.Sub(st.StartedAt))
-		m.update(func(s *State) { s.Status = "restarting" })
+		backoff = nextBackoff(backoff, ex.finished.Sub(st.StartedAt))
 		select {
 		case <-m.stopped:
 			m.update(func(s *State) { s.Status = "exited" })
+			finalExit = true
 			return nil
 		case <-time.After(backoff):
 		}
@@ -140,6 +172,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 			})
 			st := m.snapshot()
 			if !o.Restart.shouldRestart(code, st.RestartCount, st.UserStopped) {
+				finalExit = true
 				return nil
 			}
 			backoff = nextBackoff(backoff, 0)
@@ -147,6 +180,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 			select {
 			case <-m.stopped:
 				m.update(func(s *State) { s.Status = "exited" })
+				finalExit = true
 				return nil
 			case <-time.After(backoff):
 			}
@@ -212,10 +246,24 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 			}
 		}
 	}
-	pid, err := m.rt.create(m.o.Bundle, consolePath, childIn, childOut, childErr)
+	// Without --attach-wait nothing has to happen between create and
+	// start, so one `runtime run --detach` replaces two runtime processes
+	// (runc's command line; each costs an exec of the runtime). The
+	// workload may then exit before we watch it: it is our child (we are
+	// the subreaper), so its status waits for wait4 (see reaper.watch).
+	started := !attachWait
+	var pid int
+	if started {
+		mark("runtime run --detach")
+		pid, err = m.rt.runDetached(m.o.Bundle, consolePath, childIn, childOut, childErr)
+	} else {
+		mark("runtime create")
+		pid, err = m.rt.create(m.o.Bundle, consolePath, childIn, childOut, childErr)
+	}
 	if err != nil {
 		return nil, err
 	}
+	mark("created")
 	inst = &instance{pid: pid, exit: m.r.watch(pid), ioDone: make(chan struct{})}
 	if m.o.TTY {
 		_ = consoleL.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -237,6 +285,11 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 
 	inst.oom = newOOMCounter(pid)
 	inst.oomBefore = inst.oom.count()
+	if started && inst.oomBefore > 0 {
+		// The runtime made the cgroup for this run, so its count started
+		// at 0; anything above is this workload's own OOM kill.
+		inst.oomBefore = 0
+	}
 	m.hub.begin(stdin, m.o.TTY)
 	m.startCopiers(inst, stdout, stderr)
 	stdout, stderr, stdin = nil, nil, nil
@@ -245,10 +298,14 @@ func (m *monitor) startInstance(attachWait bool, report func(string)) (inst *ins
 		report("attach\n")
 		m.hub.waitFirst(AttachWaitTimeout)
 	}
-	if err := m.rt.start(); err != nil {
-		m.hub.end()
-		return nil, err
+	if !started {
+		mark("runtime start")
+		if err := m.rt.start(); err != nil {
+			m.hub.end()
+			return nil, err
+		}
 	}
+	mark("started")
 	now := time.Now().UTC()
 	m.update(func(s *State) {
 		s.Pid, s.Status, s.StartedAt, s.FinishedAt, s.ExitCode, s.OOMKilled, s.Error = pid, "running", now, time.Time{}, 0, false, ""
@@ -299,24 +356,31 @@ func (m *monitor) startCopiers(inst *instance, stdout, stderr *os.File) {
 // a process that escaped the container's pid namespace can hold the pipes.
 const drainTimeout = 5 * time.Second
 
-// waitInstance waits for the init to exit, records the exit and cleans the
-// instance up (output drained, clients closed, `runtime delete`).
-func (m *monitor) waitInstance(inst *instance) int {
+// exitInfo is what waitInstance learned about one exit.
+type exitInfo struct {
+	code      int
+	finished  time.Time
+	oomKilled bool
+	err       string // cleanup failure, kept in State.Error
+}
+
+// waitInstance waits for the init to exit and cleans the instance up:
+// output drained, `runtime delete`, the rootfs unmounted. The caller
+// records the exit and then ends the attach clients.
+func (m *monitor) waitInstance(inst *instance) exitInfo {
 	ws := <-inst.exit
-	finished := time.Now().UTC()
-	code := exitCode(ws)
+	mark("init exited")
+	ex := exitInfo{finished: time.Now().UTC(), code: exitCode(ws)}
 	if inst.stopProbe != nil {
 		close(inst.stopProbe)
 	}
-	oomKilled := false
 	if inst.oomBefore >= 0 {
-		oomKilled = inst.oom.count() > inst.oomBefore
+		ex.oomKilled = inst.oom.count() > inst.oomBefore
 	}
 	select {
 	case <-inst.ioDone:
 	case <-time.After(drainTimeout):
 	}
-	m.hub.end()
 	m.mu.Lock()
 	if m.master != nil {
 		m.master.Close()
@@ -326,13 +390,26 @@ func (m *monitor) waitInstance(inst *instance) int {
 	if inst.probeDone != nil {
 		<-inst.probeDone
 	}
+	mark("output drained; runtime delete")
 	if err := m.rt.delete(); err != nil {
-		m.update(func(s *State) { s.Error = "delete: " + err.Error() })
+		ex.err = "delete: " + err.Error()
 	}
-	m.update(func(s *State) {
-		s.Pid, s.ExitCode, s.FinishedAt, s.OOMKilled = 0, code, finished, oomKilled
-	})
-	return code
+	mark("deleted")
+	return ex
+}
+
+// unmount releases the rootfs after the final exit (a restart reuses the
+// mount the engine made). Unmounting what is no longer mounted is a no-op.
+func (m *monitor) unmount() string {
+	if m.o.Rootfs == "" || m.unmounted {
+		return ""
+	}
+	m.unmounted = true
+	defer mark("rootfs unmounted")
+	if err := unmountRootfs(m.o.Rootfs); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func (m *monitor) acceptLoop(l *os.File, handle func(*os.File)) {

@@ -25,6 +25,20 @@ type Options struct {
 	// connected (or after AttachWaitTimeout), so a foreground `run` sees
 	// the container's first byte of output.
 	AttachWait bool
+	// Rootfs, when set, is unmounted (every mount at or below it) after
+	// each exit, once `runtime delete` ran: an exited container holds no
+	// mount, and the engine mounts it again on the next start.
+	Rootfs string
+	// ExitCommand (argv) runs once after the container exited for good
+	// (not after a failed first start, which the engine handles): the
+	// engine sets it to `berth rm` for --rm, so `run -d --rm` removes
+	// itself. With ExitCommandLock set, the monitor first tries a
+	// non-blocking exclusive flock of that file and skips the command when
+	// another process holds it: an attached `run --rm` holds it shared
+	// and removes the container itself, without the cost of a second
+	// berth process.
+	ExitCommand     []string
+	ExitCommandLock string
 }
 
 // AttachWaitTimeout bounds how long --attach-wait waits for a client.

@@ -127,6 +127,9 @@ func (r *reaper) spawn(argv []string, stdin, stdout, stderr *os.File) (int, <-ch
 	var null *os.File
 	files := make([]uintptr, 3)
 	for i, f := range []*os.File{stdin, stdout, stderr} {
+		if f == nil && timing && i == 2 {
+			f = os.Stderr // BERTH_TIMING: the runtime's stage lines
+		}
 		if f == nil {
 			if null == nil {
 				var err error

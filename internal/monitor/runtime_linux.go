@@ -83,6 +83,21 @@ func (o *ociRuntime) create(bundle, consoleSocket string, stdin, stdout, stderr 
 	return readPid(pidFile)
 }
 
+// runDetached runs `runtime run --detach`: create and start in one runtime
+// process. It returns the init's pid.
+func (o *ociRuntime) runDetached(bundle, consoleSocket string, stdin, stdout, stderr *os.File) (int, error) {
+	pidFile := bundle + "/init.pid"
+	_ = os.Remove(pidFile)
+	args := []string{"run", "--detach", "--bundle", bundle, "--pid-file", pidFile}
+	if consoleSocket != "" {
+		args = append(args, "--console-socket", consoleSocket)
+	}
+	if err := o.run(stdin, stdout, stderr, append(args, o.id)...); err != nil {
+		return 0, err
+	}
+	return readPid(pidFile)
+}
+
 func readPid(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

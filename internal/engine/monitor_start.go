@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// monitorArgs are the flags of berth-monitor for c (internal/monitor's contract).
+func (e *Engine) monitorArgs(c *Container) ([]string, error) {
+	args := []string{
+		"--id", c.ID, "--bundle", e.bundleDir(c.ID),
+		"--runtime", e.opts.Runtime, "--runtime-root", e.runtimeRoot(),
+		"--log-path", e.logPath(c.ID),
+	}
+	if lc := c.HostConfig.LogConfig.Config; lc != nil {
+		if v := lc["max-size"]; v != "" {
+			n, err := parseSize(v)
+			if err != nil {
+				return nil, fmt.Errorf("invalid max-size %q: %w", v, errdefs.ErrInvalidArgument)
+			}
+			args = append(args, "--log-max-size", strconv.FormatInt(n, 10))
+		}
+		if v := lc["max-file"]; v != "" {
+			args = append(args, "--log-max-file", v)
+		}
+	}
+	if c.Config.Tty {
+		args = append(args, "--tty")
+	}
+	if c.Config.OpenStdin {
+		args = append(args, "--stdin")
+	}
+	if rp := c.HostConfig.RestartPolicy; rp.Name != "" && rp.Name != "no" {
+		p := string(rp.Name)
+		if rp.Name == "on-failure" && rp.MaximumRetryCount > 0 {
+			p += ":" + strconv.Itoa(rp.MaximumRetryCount)
+		}
+		args = append(args, "--restart", p)
+	}
+	if hc := c.Config.Healthcheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
+		b, err := json.Marshal(hc)
+		if err != nil {
+			return nil, err
+		}
+		f := filepath.Join(e.bundleDir(c.ID), "health.json")
+		if err := writeStateFile(f, b, 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--health", f)
+	}
+	if c.Config.StopSignal != "" {
+		args = append(args, "--stop-signal", c.Config.StopSignal)
+	}
+	// The monitor unmounts the rootfs after the final exit, so an exited
+	// container holds no mount whoever (if anyone) looks at it later.
+	args = append(args, "--rootfs", e.rootfsDir(c.ID))
+	if c.HostConfig.AutoRemove {
+		// --rm: the monitor removes the container when it exits, as
+		// Docker's daemon does, unless an attached `run --rm` holds the
+		// lock and removes it itself (StartAttached).
+		if berth := berthCLI(); filepath.IsAbs(berth) {
+			args = append(args, "--exit-command", berth)
+			for _, a := range []string{"--root", e.opts.Root, "--state", e.opts.State, "rm", "--volumes", c.ID} {
+				args = append(args, "--exit-command-arg", a)
+			}
+			args = append(args, "--exit-command-lock", e.autoRemoveLock(c.ID))
+		}
+	}
+	return args, nil
+}
+
+// autoRemoveLock is the file an attached `run --rm` holds (see StartAttached).
+func (e *Engine) autoRemoveLock(id string) string {
+	return filepath.Join(e.bundleDir(id), "autoremove.lock")
+}
+
+// berthCLI is the berth binary the monitor runs to remove a --rm container:
+// this process when it is the CLI, else berth beside it (berthd) or in $PATH.
+func berthCLI() string {
+	if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "berth" {
+		return exe
+	}
+	return findBinary("berth")
+}
+
+// volatileOverlay adds overlayfs's "volatile" option to an overlay rootfs:
+// the kernel then skips every sync of the upper directory, including the
+// syncfs that unmounting it would do (which flushes the whole upper
+// filesystem's dirty data, tens of ms on a busy disk). A crash leaves the
+// upper directory marked unusable (work/incompat/volatile), which only
+// suits a container that is removed when it exits (--rm), as Podman does.
+func volatileOverlay(mounts []specs.Mount) []specs.Mount {
+	out := make([]specs.Mount, len(mounts))
+	for i, m := range mounts {
+		if m.Type == "overlay" {
+			m.Options = append(append([]string(nil), m.Options...), "volatile")
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// startMonitor execs berth-monitor detached (its own session, stdio on
+// /dev/null) and waits for its ready line on fd 3.
+func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
+	args, err := e.monitorArgs(c)
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	cmd := exec.Command(e.monitorPath(), args...)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if timing {
+		cmd.Stderr = os.Stderr // the monitor's stage lines
+	}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return 0, fmt.Errorf("start monitor: %w", err)
+	}
+	w.Close()
+	// The monitor outlives us; reap it if it exits while we still run
+	// (berthd), so it never lingers as a zombie.
+	go func() { _ = cmd.Wait() }()
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		done <- result{line, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return 0, ctx.Err()
+	}
+	line := strings.TrimSpace(res.line)
+	switch {
+	case strings.HasPrefix(line, "ok "):
+		pid, _ := strconv.Atoi(strings.TrimPrefix(line, "ok "))
+		return pid, nil
+	case strings.HasPrefix(line, "error "):
+		return 0, startError(strings.TrimPrefix(line, "error "))
+	}
+	_ = cmd.Process.Kill()
+	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", c.Name, line)}
+}
+
+// startError maps the runtime's message to Docker's exit codes.
+func startError(msg string) error {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return &ExitError{Code: 127, Msg: msg}
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return &ExitError{Code: 126, Msg: msg}
+	}
+	return &ExitError{Code: 125, Msg: msg}
+}
+
+func (e *Engine) monitorPath() string {
+	if p := os.Getenv("BERTH_MONITOR"); p != "" {
+		return p
+	}
+	return findBinary("berth-monitor")
+}
