@@ -25,23 +25,9 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 	"golang.org/x/sys/unix"
 )
-
-// copyRequest is a COPY or ADD after expansion.
-type copyRequest struct {
-	cmd          instructions.Command
-	verb         string
-	sources      []string
-	inline       []instructions.SourceContent // heredoc sources
-	dest, from   string
-	chown, chmod string
-	excludes     []string
-	parents, add bool
-	unpack       bool
-}
 
 // srcFile is one file to copy: abs is its host path, resolved inside the
 // source root; name is its path below the copy's destination ("" for the

@@ -396,6 +396,19 @@ func (sc *stageCtx) dispatch(ctx context.Context, cmd instructions.Command) erro
 	return fmt.Errorf("instruction %s: %w", strings.ToUpper(cmd.Name()), errdefs.ErrNotSupported)
 }
 
+// copyRequest is a COPY or ADD after expansion.
+type copyRequest struct {
+	cmd          instructions.Command
+	verb         string
+	sources      []string
+	inline       []instructions.SourceContent // heredoc sources
+	dest, from   string
+	chown, chmod string
+	excludes     []string
+	parents, add bool
+	unpack       bool
+}
+
 func kvString(kvs instructions.KeyValuePairs) string {
 	parts := make([]string, len(kvs))
 	for i, kv := range kvs {
