@@ -14,23 +14,43 @@ import (
 	"golang.org/x/term"
 )
 
-// ensureImage pulls the image when the policy says so, reporting on stderr
-// like `docker run` does.
-func (a *app) ensureImage(cmd *cobra.Command, e Backend, ref, policy, platform string) error {
+// createContainer creates the container, pulling its image first when the
+// policy says so, reporting on stderr like `docker run` does. With the
+// default policy ("missing") it tries the create first, as the docker CLI
+// does, and looks the image up only when that fails: the common case
+// reads the image store once, in the engine.
+func (a *app) createContainer(cmd *cobra.Command, e Backend, o engine.CreateOptions, ref, policy, platform string) (*engine.Container, error) {
+	ctx := cmd.Context()
 	switch policy {
 	case "always":
+		if err := a.pullQuiet(cmd, ref, platform); err != nil {
+			return nil, err
+		}
 	case "missing", "":
-		if _, err := e.ImageInspect(cmd.Context(), ref); err == nil {
-			return nil
-		} else if !errdefs.IsNotFound(err) {
-			return err
+		ctr, err := e.Create(ctx, o)
+		if err == nil || !errdefs.IsNotFound(err) {
+			return ctr, err
+		}
+		// NotFound may name something else (a volume, a network):
+		// pull only when the image is what is missing.
+		if _, ierr := e.ImageInspect(ctx, ref); ierr == nil {
+			return nil, err
+		} else if !errdefs.IsNotFound(ierr) {
+			return nil, ierr
 		}
 		fmt.Fprintf(a.stderr, "Unable to find image '%s' locally\n", ref)
+		if err := a.pullQuiet(cmd, ref, platform); err != nil {
+			return nil, err
+		}
 	case "never":
-		return nil
 	default:
-		return fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", policy)
+		return nil, fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", policy)
 	}
+	return e.Create(ctx, o)
+}
+
+// pullQuiet pulls with the progress on stderr: stdout is the container's.
+func (a *app) pullQuiet(cmd *cobra.Command, ref, platform string) error {
 	saved := a.stdout
 	a.stdout = a.stderr
 	defer func() { a.stdout = saved }()
@@ -52,10 +72,7 @@ func newCreate(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
-			if err := a.ensureImage(cmd, e, args[0], f.pull, f.platform); err != nil {
-				return withCode(exitEngine, err)
-			}
-			ctr, err := e.Create(cmd.Context(), o)
+			ctr, err := a.createContainer(cmd, e, o, args[0], f.pull, f.platform)
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
@@ -96,10 +113,7 @@ func newRun(a *app) *cobra.Command {
 			if f.tty && f.interactive && !isTTY(a.stdin) {
 				return withCode(exitEngine, errors.New("the input device is not a TTY"))
 			}
-			if err := a.ensureImage(cmd, e, args[0], f.pull, f.platform); err != nil {
-				return withCode(exitEngine, err)
-			}
-			ctr, err := e.Create(cmd.Context(), o)
+			ctr, err := a.createContainer(cmd, e, o, args[0], f.pull, f.platform)
 			if err != nil {
 				return withCode(exitEngine, err)
 			}

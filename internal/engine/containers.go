@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -16,7 +15,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName is Docker's container name rule, [a-zA-Z0-9][a-zA-Z0-9_.-]*,
+// checked by hand: a regexp compiled at init costs every berth command.
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
 
 func (e *Engine) containersDir() string { return filepath.Join(e.opts.Root, "containers") }
 
@@ -115,12 +127,19 @@ func (e *Engine) listContainers() ([]*Container, error) {
 }
 
 // lookupContainer finds a container by full ID, unique ID prefix or name.
+// A full ID reads just its record (the path every command after create
+// takes); the others read them all.
 func (e *Engine) lookupContainer(ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if isFullID(ref) {
+		if c, err := e.readContainer(ref); err == nil {
+			return c, nil
+		}
+	}
 	all, err := e.listContainers()
 	if err != nil {
 		return nil, err
 	}
-	ref = strings.TrimPrefix(ref, "/")
 	var hits []*Container
 	for _, c := range all {
 		if c.ID == ref || c.Name == ref {
@@ -137,6 +156,36 @@ func (e *Engine) lookupContainer(ref string) (*Container, error) {
 		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	return nil, fmt.Errorf("multiple containers match %q: %w", ref, errdefs.ErrInvalidArgument)
+}
+
+// isFullID reports whether s has the form of a container ID (64 lowercase
+// hex digits). Docker, too, looks full IDs up before names.
+func isFullID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readContainer reads one record by full ID.
+func (e *Engine) readContainer(id string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(e.containersDir(), id, "container.json"))
+	if err != nil {
+		return nil, err
+	}
+	var c Container
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	if c.ID != id {
+		return nil, fmt.Errorf("record of %s names %s: %w", id, c.ID, errdefs.ErrNotFound)
+	}
+	return &c, nil
 }
 
 // imageInUse reports whether any container uses the image.

@@ -113,6 +113,9 @@ func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
 		_ = e.runtimeCmd(ctx, "delete", "--force", id).Run()
 	}
 	Mark("cleanup: runtime state gone")
+	if _, err := os.Lstat(e.rootfsDir(id)); errors.Is(err, os.ErrNotExist) {
+		return nil // never started: nothing can be mounted there
+	}
 	return snapshot.UnmountAll(e.rootfsDir(id))
 }
 
@@ -510,7 +513,7 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 		return err
 	}
 	name = strings.TrimPrefix(name, "/")
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
 	}
 	unlock, err := e.lockContainers()

@@ -36,7 +36,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c.Snapshot = c.ID
 	if c.Name == "" {
 		c.Name = randomName(c.ID)
-	} else if !validName.MatchString(c.Name) {
+	} else if !validName(c.Name) {
 		return nil, fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", c.Name, errdefs.ErrInvalidArgument)
 	}
 	// The image's config supplies what the request leaves out, as in Docker:
