@@ -113,7 +113,19 @@ func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 	if st == "running" {
 		return errNotModified
 	}
-	if err := s.e.Start(r.Context(), id); err != nil {
+	info, err := s.e.ContainerInspect(r.Context(), id, false)
+	if err != nil {
+		return err
+	}
+	ok, err := s.triggerRun(r.Context(), info.ID)
+	if !ok {
+		err = s.e.Start(r.Context(), id)
+	}
+	if err != nil {
+		if info.HostConfig != nil && info.HostConfig.AutoRemove {
+			// dockerd removes an AutoRemove container whose start failed.
+			_ = s.e.Remove(context.WithoutCancel(r.Context()), info.ID, engine.RemoveOptions{Force: true, Volumes: true})
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -183,6 +195,16 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	info, err := s.e.ContainerInspect(r.Context(), id, false)
 	if err != nil {
+		// An attached run with --rm has removed its container by now:
+		// its exit code is still here.
+		if code, werr, ok := s.waitRun(r.Context(), id); ok {
+			resp := container.WaitResponse{StatusCode: int64(code)}
+			if werr != nil {
+				resp.Error = &container.WaitExitError{Message: Message(werr)}
+			}
+			writeJSON(w, http.StatusOK, resp)
+			return nil
+		}
 		return err
 	}
 	cond := container.WaitCondition(r.URL.Query().Get("condition"))
@@ -198,19 +220,22 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	}
 	// docker run waits for the next exit before it starts the container.
 	if cond == container.WaitConditionNextExit || cond == container.WaitConditionRemoved {
-		if info.State != nil && info.State.Status == container.StateCreated {
+		if info.State != nil && info.State.Status == container.StateCreated && s.lookupRun(info.ID) == nil {
 			if err := s.waitStarted(r.Context(), id); err != nil {
 				return nil
 			}
 		}
 	}
 	resp := container.WaitResponse{}
-	code, err := s.e.Wait(r.Context(), id)
+	code, err, attached := s.waitRun(r.Context(), info.ID)
+	if !attached {
+		code, err = s.e.Wait(r.Context(), id)
+	}
 	if err != nil {
 		resp.Error = &container.WaitExitError{Message: Message(err)}
 	}
 	resp.StatusCode = int64(code)
-	if err == nil && cond == container.WaitConditionRemoved && info.HostConfig != nil && info.HostConfig.AutoRemove {
+	if !attached && err == nil && cond == container.WaitConditionRemoved && info.HostConfig != nil && info.HostConfig.AutoRemove {
 		// --rm: the API removes an exited AutoRemove container, as
 		// dockerd does (the berth CLI removes it itself).
 		if err := s.e.Remove(context.WithoutCancel(r.Context()), id, engine.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {

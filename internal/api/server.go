@@ -37,12 +37,13 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu    sync.Mutex
-	execs map[string]*execConfig // exec instances created and not yet reaped
+	execs map[string]*execConfig  // exec instances created and not yet reaped
+	runs  map[string]*attachedRun // attach-then-start runs by container ID
 }
 
 // New returns the API handler for e.
 func New(e *engine.Engine) *Server {
-	s := &Server{e: e, mux: http.NewServeMux(), execs: map[string]*execConfig{}}
+	s := &Server{e: e, mux: http.NewServeMux(), execs: map[string]*execConfig{}, runs: map[string]*attachedRun{}}
 	s.routes()
 	return s
 }

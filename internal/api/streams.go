@@ -17,8 +17,8 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/common"
+	"github.com/moby/moby/api/types/container"
 )
 
 func (s *Server) streamRoutes() {
@@ -195,12 +195,21 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if wantIn {
 		stdin = in
 	}
+	opts := engine.AttachOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, DetachKeys: keys}
 	if created {
+		if run, ok := s.registerRun(info.ID); ok && s.runAttached(ctx, info.ID, run, opts) {
+			if run.err != nil && !errors.Is(run.err, engine.ErrDetached) && ctx.Err() == nil {
+				var ee *engine.ExitError
+				if !errors.As(run.err, &ee) { // start errors go to the start request
+					writeStreamError(stderr, run.err)
+				}
+			}
+			return nil
+		}
 		if err := s.waitStarted(ctx, id); err != nil {
 			return nil
 		}
 	}
-	opts := engine.AttachOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, DetachKeys: keys}
 	if !(created || logs) {
 		if err := s.e.Attach(ctx, id, opts); err != nil && !errors.Is(err, engine.ErrDetached) && ctx.Err() == nil {
 			writeStreamError(stderr, err)
@@ -209,7 +218,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	if stdin != nil {
 		// Input goes through the attach socket; output comes from the log.
-		go func() { _ = s.e.Attach(ctx, id, engine.AttachOptions{Stdin: stdin, Stdout: io.Discard, Stderr: io.Discard}) }()
+		go func() {
+			_ = s.e.Attach(ctx, id, engine.AttachOptions{Stdin: stdin, Stdout: io.Discard, Stderr: io.Discard})
+		}()
 	}
 	lo := engine.LogsOptions{Stdout: wantOut, Stderr: wantErr, Follow: stream || created, Tail: -1}
 	if !wantOut && !wantErr {
