@@ -65,7 +65,6 @@ func TestSocketGroup(t *testing.T) {
 	}
 }
 
-
 // TestContainersOutliveBerthd: stopping berthd leaves containers running;
 // a new berthd sees them, with their logs, and stops them.
 func TestContainersOutliveBerthd(t *testing.T) {
