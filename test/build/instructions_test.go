@@ -209,7 +209,7 @@ CMD ["cat /x"]
 			run: []string{}, want: "x\n",
 		},
 		{
-			name: "escape directive and line continuation",
+			name:       "escape directive and line continuation",
 			dockerfile: "# escape=`\nFROM busybox\nRUN echo one `\n    two > /out\nCMD [\"cat\", \"/out\"]\n",
 			run:        []string{}, want: "one two\n",
 		},

@@ -1,0 +1,145 @@
+package build_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// steps lists the progress of a plain build: step title → "CACHED" or
+// "DONE".
+func steps(out string) map[string]string {
+	titles := map[string]string{}
+	res := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		id, rest, ok := strings.Cut(l, " ")
+		if !ok || !strings.HasPrefix(id, "#") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rest, "["):
+			if _, title, ok := strings.Cut(rest, "] "); ok {
+				titles[id] = title
+			}
+		case rest == "CACHED" || strings.HasPrefix(rest, "DONE"):
+			if title, ok := titles[id]; ok {
+				res[title] = strings.Fields(rest)[0]
+			}
+		}
+	}
+	return res
+}
+
+func TestCache(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{
+		"Dockerfile": `FROM busybox
+ARG V=1
+RUN echo first-$V > /first
+COPY app.txt /app/
+RUN cat /app/app.txt > /second
+CMD ["cat", "/second"]
+`,
+		"app.txt": "version one\n",
+	})
+	id1, _ := e.mustBuild(ctx, "-t", "cached")
+
+	t.Run("rebuild is fully cached and gives the same image", func(t *testing.T) {
+		e := e.with(t)
+		id, out := e.mustBuild(ctx, "-t", "cached")
+		for title, res := range steps(out) {
+			if res != "CACHED" && !strings.HasPrefix(title, "FROM") {
+				t.Errorf("%s: %s, want CACHED", title, res)
+			}
+		}
+		if id != id1 {
+			t.Errorf("image ID changed on a cached rebuild: %s -> %s", id1, id)
+		}
+	})
+	t.Run("touching a file keeps the cache", func(t *testing.T) {
+		e := e.with(t)
+		future := time.Now().Add(time.Hour)
+		if err := os.Chtimes(filepath.Join(ctx, "app.txt"), future, future); err != nil {
+			t.Fatal(err)
+		}
+		id, out := e.mustBuild(ctx, "-t", "cached")
+		if id != id1 {
+			t.Errorf("mtime change rebuilt the image:\n%s", out)
+		}
+	})
+	t.Run("changing content reruns from the COPY", func(t *testing.T) {
+		e := e.with(t)
+		if err := os.WriteFile(filepath.Join(ctx, "app.txt"), []byte("version two\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, out := e.mustBuild(ctx, "-t", "cached")
+		st := steps(out)
+		want := map[string]string{
+			"RUN echo first-$V > /first":     "CACHED",
+			"COPY app.txt /app/":             "DONE",
+			"RUN cat /app/app.txt > /second": "DONE",
+		}
+		for title, res := range want {
+			if st[title] != res {
+				t.Errorf("%s: %q, want %s\n%s", title, st[title], res, out)
+			}
+		}
+		if got, _, _ := e.run(nil, "run", "--rm", "cached"); got != "version two\n" {
+			t.Errorf("run = %q", got)
+		}
+	})
+	t.Run("a build arg in scope invalidates", func(t *testing.T) {
+		e := e.with(t)
+		_, out := e.mustBuild(ctx, "--build-arg", "V=2")
+		if st := steps(out); st["RUN echo first-$V > /first"] != "DONE" {
+			t.Errorf("RUN with a changed arg was cached:\n%s", out)
+		}
+	})
+	t.Run("--no-cache", func(t *testing.T) {
+		e := e.with(t)
+		_, out := e.mustBuild(ctx, "--no-cache")
+		if strings.Contains(out, "CACHED") {
+			t.Errorf("--no-cache used the cache:\n%s", out)
+		}
+	})
+	t.Run("builder prune empties the cache", func(t *testing.T) {
+		e := e.with(t)
+		e.ok("builder", "prune", "-f")
+		if _, err := os.Stat(filepath.Join(e.root, "build-cache", "index")); !os.IsNotExist(err) {
+			t.Errorf("cache index still there: %v", err)
+		}
+		_, out := e.mustBuild(ctx)
+		if strings.Contains(out, "CACHED") {
+			t.Errorf("build after prune used the cache:\n%s", out)
+		}
+		// The tagged image survived the prune.
+		if got, _, code := e.run(nil, "run", "--rm", "cached"); code != 0 || got != "version two\n" {
+			t.Errorf("run after prune: %d %q", code, got)
+		}
+	})
+}
+
+// TestParallelStages: two independent stages that each take a second
+// finish together in well under two seconds.
+func TestParallelStages(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{"Dockerfile": `FROM busybox AS a
+RUN sleep 1 && echo a > /a
+FROM busybox AS b
+RUN sleep 1 && echo b > /b
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+CMD ["cat", "/a", "/b"]
+`})
+	start := time.Now()
+	e.mustBuild(ctx, "-t", "par")
+	if d := time.Since(start); d > 1900*time.Millisecond {
+		t.Errorf("build took %v: the stages did not run in parallel", d)
+	}
+	if got, _, _ := e.run(nil, "run", "--rm", "par"); got != "a\nb\n" {
+		t.Errorf("run = %q", got)
+	}
+}
