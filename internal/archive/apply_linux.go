@@ -83,6 +83,7 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 	if err != nil {
 		return 0, fmt.Errorf("apply layer: %w", err)
 	}
+	markHierarchyTop(dir)
 	defer rt.close()
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"time"
@@ -240,13 +241,19 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 		}
 		return -1, err
 	}
-	n, err := u.extract(ctx, t, src, w, dir, archive.WhiteoutsOverlay)
+	x, err := u.extract(ctx, t, src, w, dir, archive.WhiteoutsOverlay)
 	if err != nil {
 		return 0, err
 	}
+	// The network and the CPU are free for the next layer while this one
+	// goes to disk.
 	u.release()
 	held = false
-	if err := u.commit(ctx, t, key, dir); err != nil {
+	n, err := u.verify(ctx, t, x, w, dir)
+	if err != nil {
+		return 0, err
+	}
+	if err := u.commit(ctx, t, key); err != nil {
 		return 0, err
 	}
 	committed = true
@@ -287,11 +294,15 @@ func (u *unpacker) sequential(ctx context.Context, t layerTask) (_ int64, retErr
 		return 0, err
 	}
 	defer src.Close()
-	n, err := u.extract(ctx, t, src, nil, dir, archive.WhiteoutsApply)
+	x, err := u.extract(ctx, t, src, nil, dir, archive.WhiteoutsApply)
 	if err != nil {
 		return 0, err
 	}
-	return n, u.commit(ctx, t, key, dir)
+	n, err := u.verify(ctx, t, x, nil, dir)
+	if err != nil {
+		return 0, err
+	}
+	return n, u.commit(ctx, t, key)
 }
 
 // open returns the layer's compressed bytes: from the content store when
@@ -317,6 +328,12 @@ func (u *unpacker) open(ctx context.Context, t layerTask) (io.ReadCloser, *conte
 	if err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	// Every byte read from rc goes into w, whose Commit checks the digest
+	// before the blob (or any snapshot unpacked from it) becomes visible:
+	// a fetcher that also hashes would hash each layer twice.
+	if d, ok := rc.(digestDeferrer); ok {
+		d.DeferDigest()
 	}
 	return rc, w, nil
 }
@@ -351,11 +368,17 @@ func (u *unpacker) download(ctx context.Context, t layerTask, report bool) error
 	return nil
 }
 
+// extracted is what extract leaves for verify: the uncompressed size and
+// the running diff ID hash.
+type extracted struct {
+	n int64
+	h hash.Hash
+}
+
 // extract applies the compressed stream src to dir, writing it to w on the
-// way when w is not nil, and verifies both digests: the compressed one by
-// committing w (the content store checks it), the uncompressed one
-// against the config's diff ID. It returns the uncompressed size.
-func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, w *content.Writer, dir string, wf archive.WhiteoutFormat) (int64, error) {
+// way when w is not nil. Nothing is verified yet: verify does that once
+// the stream is consumed to its end.
+func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, w *content.Writer, dir string, wf archive.WhiteoutFormat) (extracted, error) {
 	var r io.Reader = src
 	if w != nil {
 		ra := newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src})
@@ -364,37 +387,62 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	}
 	dec, _, err := archive.Decompress(r)
 	if err != nil {
-		return 0, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
+		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
 	defer dec.Close()
 	h := t.diffID.Algorithm().Hash()
 	tr := io.TeeReader(dec, h)
 	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
 	if err != nil {
-		return 0, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
+		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
 	}
 	// Apply may stop at the end-of-archive marker and the decompressor at
 	// the end of its stream: both digests must cover every byte.
 	tail, err := io.Copy(io.Discard, tr)
 	if err != nil {
-		return 0, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
+		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return 0, fmt.Errorf("read: %w", err)
+		return extracted{}, fmt.Errorf("read: %w", err)
 	}
+	return extracted{n: n + tail, h: h}, nil
+}
+
+// verify makes the layer durable and checks both digests: the compressed
+// one by committing w (the content store checks it), the uncompressed one
+// against the config's diff ID. It returns the uncompressed size.
+//
+// Durability, decided once for the whole pipeline: what names data (a
+// blob's name in the content store, a committed snapshot record, the
+// image record) must never reach the disk before the data it names, or a
+// power loss would leave a trusted name over lost bytes. (kill -9 loses
+// nothing: the page cache survives the process.) So one syncfs of the
+// snapshot's filesystem runs when a layer is written, before its blob is
+// renamed into the store and before its snapshot is committed. It flushes
+// the layer's files and, when the content store shares the filesystem (it
+// does under one --root), the blob too, so the content store's own fsync at
+// Commit finds nothing left to write. One syncfs costs what the data costs
+// to write, where an fsync per file would cost a disk flush per file. It
+// runs as soon as the layer is written, not when its turn to commit comes,
+// so an early layer's writeback overlaps the later layers' unpacking.
+func (u *unpacker) verify(ctx context.Context, t layerTask, x extracted, w *content.Writer, dir string) (int64, error) {
 	if w != nil {
 		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
+	}
+	if err := archive.SyncDir(dir); err != nil {
+		return 0, fmt.Errorf("sync snapshot: %w", err)
+	}
+	if w != nil {
 		if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
 			return 0, err
 		}
 		u.progress.emit(t.id, "Download complete", 0, 0)
 	}
-	if got := digest.NewDigest(t.diffID.Algorithm(), h); got != t.diffID {
+	if got := digest.NewDigest(t.diffID.Algorithm(), x.h); got != t.diffID {
 		return 0, fmt.Errorf("%w: uncompressed layer digest %s does not match diff ID %s", errdefs.ErrInvalidArgument, got, t.diffID)
 	}
-	n += tail
-	u.progress.emit(t.id, "Extracting", n, n)
-	return n, nil
+	u.progress.emit(t.id, "Extracting", x.n, x.n)
+	return x.n, nil
 }
 
 // blame explains an unpack failure: bytes that do not match the layer's
@@ -429,13 +477,11 @@ func (u *unpacker) prepare(ctx context.Context, t layerTask, parent string) (key
 	return key, dir, nil
 }
 
-// commit makes layer t's snapshot durable and visible once its parent is.
-func (u *unpacker) commit(ctx context.Context, t layerTask, key, dir string) error {
+// commit makes layer t's snapshot visible once its parent is. Its files
+// are on disk already (verify).
+func (u *unpacker) commit(ctx context.Context, t layerTask, key string) error {
 	if err := u.waitParent(ctx, t); err != nil {
 		return err
-	}
-	if err := archive.SyncDir(dir); err != nil {
-		return fmt.Errorf("sync snapshot: %w", err)
 	}
 	err := u.s.sn.Commit(ctx, t.chainID.String(), key, t.parent.String())
 	if err != nil && !errdefs.IsAlreadyExists(err) { // a concurrent unpack won: same content
@@ -511,6 +557,10 @@ func shortID(d digest.Digest) string {
 	}
 	return e
 }
+
+// digestDeferrer is a fetched stream that can leave its digest check to
+// the reader (registry's verifier).
+type digestDeferrer interface{ DeferDigest() }
 
 type readCloser struct {
 	io.Reader

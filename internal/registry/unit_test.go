@@ -141,12 +141,18 @@ func TestFetchVerifies(t *testing.T) {
 		body    []byte
 		chunked bool // no Content-Length: the size check must happen while streaming
 		want    string
+		// deferred: the reader takes over the digest check (DeferDigest);
+		// other bytes of the right size then read without error.
+		deferred bool
 	}{
-		{"same size, other bytes", []byte("the fake layer bytes"), false, "digest mismatch"},
-		{"longer, announced", append(append([]byte{}, good...), "!!"...), false, "registry announces"},
-		{"longer, streamed", append(append([]byte{}, good...), "!!"...), true, "more than the"},
-		{"shorter", good[:5], true, "got 5 bytes"},
-		{"intact", good, true, ""},
+		{"same size, other bytes", []byte("the fake layer bytes"), false, "digest mismatch", false},
+		{"longer, announced", append(append([]byte{}, good...), "!!"...), false, "registry announces", false},
+		{"longer, streamed", append(append([]byte{}, good...), "!!"...), true, "more than the", false},
+		{"shorter", good[:5], true, "got 5 bytes", false},
+		{"intact", good, true, "", false},
+		{"digest deferred: other bytes pass", []byte("the fake layer bytes"), true, "", true},
+		{"digest deferred: size still checked", append(append([]byte{}, good...), "!!"...), true, "more than the", true},
+		{"digest deferred: shorter still caught", good[:5], true, "got 5 bytes", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,10 +176,20 @@ func TestFetchVerifies(t *testing.T) {
 			host := strings.TrimPrefix(srv.URL, "http://")
 			rc, err := c.Fetcher(host+"/x").Fetch(context.Background(), desc)
 			if err == nil {
+				if tc.deferred {
+					d, ok := rc.(interface{ DeferDigest() })
+					if !ok {
+						t.Fatalf("stream %T has no DeferDigest", rc)
+					}
+					d.DeferDigest()
+				}
 				var got []byte
 				got, err = io.ReadAll(rc)
 				rc.Close()
-				if err == nil && string(got) != string(good) {
+				if err == nil && string(got) != string(tc.body) {
+					t.Fatalf("read %q, served %q", got, tc.body)
+				}
+				if err == nil && !tc.deferred && string(got) != string(good) {
 					t.Fatalf("read %q without error", got)
 				}
 			}
