@@ -78,22 +78,38 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
+// openExitLock opens (creating) ExitCommandLock when the monitor starts:
+// the file must exist before the container can exit, so that its absence
+// later means the container was removed.
+func (m *monitor) openExitLock() {
+	if len(m.o.ExitCommand) == 0 || m.o.ExitCommandLock == "" {
+		return
+	}
+	f, err := os.OpenFile(m.o.ExitCommandLock, os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		m.exitLock = f
+	}
+}
+
 // runExitCommand runs Options.ExitCommand unless another process holds
-// ExitCommandLock (see Options). The monitor's sockets are gone and
-// monitor.json says "exited" by then, so the command (`berth rm`) sees a
-// stopped container whose monitor is only finishing.
+// ExitCommandLock, or its file is gone: an attached `run --rm` holds it
+// shared until it has removed the container, bundle and lock file
+// included. The monitor's sockets are gone and monitor.json says "exited"
+// by then, so the command (`berth rm`) sees a stopped container whose
+// monitor is only finishing.
 func (m *monitor) runExitCommand() {
 	if len(m.o.ExitCommand) == 0 {
 		return
 	}
-	if m.o.ExitCommandLock != "" {
-		f, err := os.OpenFile(m.o.ExitCommandLock, os.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			defer f.Close()
-			if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK {
-				mark("exit command left to the lock holder")
-				return
-			}
+	if f := m.exitLock; f != nil {
+		defer f.Close()
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK {
+			mark("exit command left to the lock holder")
+			return
+		}
+		if _, err := os.Stat(m.o.ExitCommandLock); os.IsNotExist(err) {
+			mark("exit command: removed meanwhile")
+			return
 		}
 	}
 	mark("exit command")

@@ -14,13 +14,15 @@ import (
 func TestExitCommandLock(t *testing.T) {
 	tests := []struct {
 		name    string
-		lock    string // "", "missing", "free", "held"
+		lock    string // "", "free", "held", "removed"
 		wantRan bool
 	}{
 		{name: "no lock configured", lock: "", wantRan: true},
-		{name: "lock file missing", lock: "missing", wantRan: true},
 		{name: "lock free", lock: "free", wantRan: true},
 		{name: "lock held shared", lock: "held", wantRan: false},
+		// The attached `run --rm` removed the container (and the file)
+		// and let go before the monitor looked.
+		{name: "removed meanwhile", lock: "removed", wantRan: false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -30,17 +32,21 @@ func TestExitCommandLock(t *testing.T) {
 			if tc.lock != "" {
 				m.o.ExitCommandLock = filepath.Join(dir, "autoremove.lock")
 			}
-			if tc.lock == "free" || tc.lock == "held" {
-				f, err := os.Create(m.o.ExitCommandLock)
+			m.openExitLock() // as at the monitor's start
+			if tc.lock == "held" {
+				// Another open file description, as another process's.
+				f, err := os.Open(m.o.ExitCommandLock)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer f.Close()
-				if tc.lock == "held" {
-					// Another open file description, as another process's.
-					if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
-						t.Fatal(err)
-					}
+				if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.lock == "removed" {
+				if err := os.Remove(m.o.ExitCommandLock); err != nil {
+					t.Fatal(err)
 				}
 			}
 			m.runExitCommand()

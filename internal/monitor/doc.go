@@ -72,8 +72,9 @@
 // exit command, if any, before it exits: the engine passes
 // `berth --root R --state S rm --volumes ID` for --rm (conmon's
 // --exit-command), so `run -d --rm` removes itself. With
-// --exit-command-lock the monitor first tries a non-blocking exclusive
-// flock of FILE and leaves the command out when it is held: an attached
+// --exit-command-lock the monitor opens FILE (creating it) at its start,
+// and at the end tries a non-blocking exclusive flock of it; it leaves the
+// command out when the lock is held or the file is gone: an attached
 // `run --rm` holds it shared and removes the container in process, which
 // saves a berth process on the path users time. A monitor alive with
 // Status "exited" is only finishing: the engine treats the container as

@@ -35,7 +35,8 @@ type monitor struct {
 	st     State
 	master *os.File // the pty master of the running instance (resize)
 
-	unmounted bool // the rootfs, after the final exit
+	unmounted bool     // the rootfs, after the final exit
+	exitLock  *os.File // Options.ExitCommandLock, opened at start
 
 	stopped chan struct{} // closed by a user stop
 	stopOne sync.Once
@@ -84,6 +85,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 		return wrap("monitor: set child subreaper", err)
 	}
 	m.r = newReaper()
+	m.openExitLock()
 	m.rt = &ociRuntime{path: o.Runtime, root: o.RuntimeRoot, id: o.ID, logPath: filepath.Join(o.Bundle, runtimeLog), r: m.r}
 	var err error
 	if o.HealthFile != "" {

@@ -32,11 +32,12 @@ type Options struct {
 	// ExitCommand (argv) runs once after the container exited for good
 	// (not after a failed first start, which the engine handles): the
 	// engine sets it to `berth rm` for --rm, so `run -d --rm` removes
-	// itself. With ExitCommandLock set, the monitor first tries a
-	// non-blocking exclusive flock of that file and skips the command when
-	// another process holds it: an attached `run --rm` holds it shared
-	// and removes the container itself, without the cost of a second
-	// berth process.
+	// itself. With ExitCommandLock set, the monitor opens (creating) that
+	// file when it starts, and at the end tries a non-blocking exclusive
+	// flock of it: the command is skipped when another process holds it
+	// or the file is gone. An attached `run --rm` holds it shared and
+	// removes the container (bundle and lock file included) itself,
+	// without the cost of a second berth process.
 	ExitCommand     []string
 	ExitCommandLock string
 }
