@@ -55,7 +55,7 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.host)
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to berthd at unix://%s (is it running?): %w", c.host, errors.Join(err, errdefs.ErrUnavailable))
+		return nil, fmt.Errorf("cannot connect to berthd at unix://%s (is it running?): %w: %w", c.host, err, errdefs.ErrUnavailable)
 	}
 	return conn, nil
 }
