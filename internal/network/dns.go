@@ -95,35 +95,73 @@ func lookup(recs []Record, name string) []Record {
 	return out
 }
 
-// dnsServer answers from a records directory and forwards the rest.
+// dnsServer answers from a records directory and forwards the rest. A
+// querier attached to several networks also sees the containers of its
+// other networks (as with Docker's embedded DNS): the records of every
+// sibling directory that holds the querier's own record are added.
 type dnsServer struct {
 	dir       string
 	upstreams []string
 
-	mu      sync.Mutex
+	mu    sync.Mutex
+	cache map[string]dirCache
+}
+
+type dirCache struct {
 	modTime time.Time
 	recs    []Record
 }
 
-// records re-reads the directory when its mtime changed (adding or
+// recordsIn re-reads a directory when its mtime changed (adding or
 // removing a record file renames into or unlinks from it).
-func (d *dnsServer) records() []Record {
-	st, err := os.Stat(d.dir)
+func (d *dnsServer) recordsIn(dir string) []Record {
+	st, err := os.Stat(dir)
 	if err != nil {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !st.ModTime().Equal(d.modTime) || d.recs == nil {
-		d.recs, _ = readRecords(d.dir)
-		d.modTime = st.ModTime()
+	if d.cache == nil {
+		d.cache = map[string]dirCache{}
 	}
-	return d.recs
+	c, ok := d.cache[dir]
+	if !ok || !st.ModTime().Equal(c.modTime) {
+		c.recs, _ = readRecords(dir)
+		c.modTime = st.ModTime()
+		d.cache[dir] = c
+	}
+	return c.recs
 }
 
-// answer builds the reply to one query; forward is true when the name is
-// not ours and the query should go upstream instead.
-func (d *dnsServer) answer(req []byte) (reply []byte, forward bool) {
+// visible lists the records a querier from address from may resolve.
+func (d *dnsServer) visible(from netip.Addr) []Record {
+	recs := d.recordsIn(d.dir)
+	var self string
+	for _, r := range recs {
+		if r.IPv4 == from || (r.IPv6.IsValid() && r.IPv6 == from) {
+			self = r.ID
+		}
+	}
+	if self == "" {
+		return recs
+	}
+	siblings, _ := os.ReadDir(filepath.Dir(d.dir))
+	out := append([]Record(nil), recs...)
+	for _, s := range siblings {
+		dir := filepath.Join(filepath.Dir(d.dir), s.Name())
+		if !s.IsDir() || dir == d.dir {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, self+".json")); err == nil {
+			out = append(out, d.recordsIn(dir)...)
+		}
+	}
+	return out
+}
+
+// answer builds the reply to one query from from; forward is true when
+// the name is not ours and the query should go upstream instead.
+func (d *dnsServer) answer(req []byte, from netip.Addr) (reply []byte, forward bool) {
 	var p dnsmessage.Parser
 	h, err := p.Start(req)
 	if err != nil {
@@ -133,7 +171,7 @@ func (d *dnsServer) answer(req []byte) (reply []byte, forward bool) {
 	if err != nil {
 		return nil, false
 	}
-	hits := lookup(d.records(), q.Name.String())
+	hits := lookup(d.visible(from), q.Name.String())
 	if len(hits) == 0 {
 		return nil, true
 	}
@@ -203,10 +241,16 @@ func ServeDNS(ctx context.Context, dir string, listen netip.AddrPort, upstreams 
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
-	defer pc.Close()
 	if ready != nil {
 		ready()
 	}
+	return ServeDNSConn(ctx, pc, dir, upstreams)
+}
+
+// ServeDNSConn is ServeDNS on a socket the caller made (in whatever
+// network namespace it was created in). It closes pc.
+func ServeDNSConn(ctx context.Context, pc net.PacketConn, dir string, upstreams []string) error {
+	defer pc.Close()
 	go func() { <-ctx.Done(); pc.Close() }()
 	d := &dnsServer{dir: dir, upstreams: upstreams}
 	buf := make([]byte, 65535)
@@ -219,7 +263,11 @@ func ServeDNS(ctx context.Context, dir string, listen netip.AddrPort, upstreams 
 			return fmt.Errorf("dns: %w", err)
 		}
 		req := append([]byte(nil), buf[:n]...)
-		reply, fwd := d.answer(req)
+		var src netip.Addr
+		if ua, ok := from.(*net.UDPAddr); ok {
+			src = ua.AddrPort().Addr().Unmap()
+		}
+		reply, fwd := d.answer(req, src)
 		if fwd {
 			// Forwarding waits on the network: off the read loop.
 			go func() {

@@ -11,11 +11,13 @@ import (
 )
 
 // NewNetNS creates a network namespace that lives as long as a bind mount
-// of its nsfs file at path, with no process in it. unshare(CLONE_NEWNET)
-// moves only the calling thread, so it runs on a locked OS thread that is
-// thrown away afterwards (the goroutine returns without unlocking: the Go
-// runtime then ends the thread rather than reusing it in the wrong
-// namespace). Its loopback interface is brought up here, as CNI's loopback
+// of its nsfs file at path, with no process in it.
+// unshare(CLONE_NEWNET) moves only the calling thread, so it runs on a
+// locked OS thread that returns to its namespace with setns before it is
+// unlocked. (Letting the thread die instead is not enough: when the
+// goroutine happens to run on the main thread, the runtime parks that
+// thread rather than ending it, and /proc/self/net, which follows the
+// main thread, would then show the container's namespace.) Its loopback interface is brought up here, as CNI's loopback
 // plugin would, so --network none still has a working 127.0.0.1.
 func NewNetNS(path string) (retErr error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
@@ -37,22 +39,33 @@ func NewNetNS(path string) (retErr error) {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: this thread's namespace differs from the
-		// process's, so it must die with the goroutine.
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- &os.SyscallError{Syscall: "unshare(CLONE_NEWNET)", Err: err}
-			return
-		}
-		if err := loopbackUp(); err != nil {
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- &os.PathError{Op: "bind mount netns", Path: path, Err: err}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- &os.SyscallError{Syscall: "unshare(CLONE_NEWNET)", Err: err}
 			return
 		}
-		errc <- nil
+		err = loopbackUp()
+		if err == nil {
+			src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if merr := unix.Mount(src, path, "", unix.MS_BIND, ""); merr != nil {
+				err = &os.PathError{Op: "bind mount netns", Path: path, Err: merr}
+			}
+		}
+		// Back to the original namespace before the thread may run
+		// other goroutines. Should that fail the thread stays locked,
+		// and the runtime ends it (or, for the main thread, parks it)
+		// when this goroutine returns.
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }

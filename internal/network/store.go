@@ -308,6 +308,7 @@ func (s *Store) Remove(name string) error {
 		return err
 	}
 	defer unlock()
+	_ = s.stopDNSLocked(name)
 	if err := removeIsolation(n); err != nil {
 		return err
 	}
@@ -439,4 +440,35 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// RemoveAll removes every network of the store, the default one included,
+// with its bridge, isolation rules and DNS server: for tests and for
+// resetting an instance. Attached containers must be detached first.
+func (s *Store) RemoveAll() error {
+	nets, err := s.listLocked()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range nets {
+		func() {
+			unlock, err := s.lock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			defer unlock()
+			_ = s.stopDNSLocked(n.Name)
+			if err := removeIsolation(n); err != nil {
+				errs = append(errs, err)
+			}
+			deleteLink(n.Bridge)
+			_ = os.RemoveAll(s.DNSDir(n.Name))
+			_ = os.RemoveAll(filepath.Join(s.ipamDir(), n.Name))
+			_ = os.Remove(s.metaPath(n.Name))
+			_ = os.Remove(s.confPath(n.Name))
+		}()
+	}
+	return errors.Join(errs...)
 }
