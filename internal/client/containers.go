@@ -121,16 +121,18 @@ func (c *Client) openAttach(ctx context.Context, ref string, tty bool, opts engi
 	if opts.Stdin != nil {
 		q.Set("stdin", "1")
 	}
-	conn, br, _, err := c.hijack(ctx, cpath(ref, "attach"), q, nil)
-	if err != nil {
-		return nil, err
-	}
 	keys := opts.DetachKeys
 	if keys == nil {
 		keys = defaultDetachKeys
 	}
 	if !tty {
 		keys = nil
+	} else {
+		q.Set("detachKeys", detachKeysParam(keys))
+	}
+	conn, br, _, err := c.hijack(ctx, cpath(ref, "attach"), q, nil)
+	if err != nil {
+		return nil, err
 	}
 	return startStream(conn, br, tty, opts.Stdin, opts.Stdout, opts.Stderr, keys), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -92,9 +93,10 @@ func copyInput(w io.Writer, in io.Reader, keys []byte) (detached bool) {
 				if len(keys) > 0 && b == keys[matched] {
 					matched++
 					if matched == len(keys) {
-						if len(out) > 0 {
-							_, _ = w.Write(out)
-						}
+						// The keys go on to the daemon too: its attach
+						// detaches there, leaving the container's stdin
+						// open (a bare hang-up would close it).
+						_, _ = w.Write(append(out, keys...))
 						return true
 					}
 					continue
@@ -115,4 +117,22 @@ func copyInput(w io.Writer, in io.Reader, keys []byte) (detached bool) {
 			return false
 		}
 	}
+}
+
+// detachKeysParam writes keys in Docker's notation ("ctrl-p,ctrl-q").
+func detachKeysParam(keys []byte) string {
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		switch {
+		case k == 0:
+			parts = append(parts, "ctrl-@")
+		case k >= 1 && k <= 26:
+			parts = append(parts, "ctrl-"+string(rune('a'+k-1)))
+		case k >= 27 && k <= 31:
+			parts = append(parts, "ctrl-"+string(rune('['+k-27)))
+		default:
+			parts = append(parts, string(rune(k)))
+		}
+	}
+	return strings.Join(parts, ",")
 }
