@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -213,10 +214,27 @@ func mkdirs(tw *tar.Writer, rootfs, rel string, uid, gid int, done map[string]bo
 			continue
 		}
 		done[p] = true
-		if exists(rootfs, p) {
+		// Resolve as Apply will (symlinks followed inside rootfs): a
+		// component that is a symlink to a missing directory makes
+		// that directory, where the link points, as Docker does.
+		resolved, err := securejoin.SecureJoin(rootfs, p)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(resolved); err == nil {
 			continue
 		}
-		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}
+		name, err := filepath.Rel(rootfs, resolved)
+		if err != nil || strings.HasPrefix(name, "..") {
+			return fmt.Errorf("%s resolves outside the rootfs", p)
+		}
+		if name = filepath.ToSlash(name); name != p {
+			if err := mkdirs(tw, rootfs, name, uid, gid, done); err != nil {
+				return err
+			}
+			continue
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
