@@ -1,0 +1,607 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/moby/moby/api/types/container"
+	nettypes "github.com/moby/moby/api/types/network"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// networkBackend is what the network commands need from the engine. It is
+// asserted on whatever a.engine() returns, so these commands keep working
+// while the CLI moves to its Backend interface; a backend without networks
+// (a remote one, for now) gets a clear error.
+type networkBackend interface {
+	NetworkCreate(ctx context.Context, name string, o engine.NetworkCreateOptions) (nettypes.CreateResponse, error)
+	NetworkList(ctx context.Context) ([]nettypes.Inspect, error)
+	NetworkInspect(ctx context.Context, ref string) (nettypes.Inspect, error)
+	NetworkRemove(ctx context.Context, ref string) error
+	NetworkPrune(ctx context.Context) ([]string, error)
+	NetworkConnect(ctx context.Context, net, ctr string, o engine.NetworkConnectOptions) error
+	NetworkDisconnect(ctx context.Context, net, ctr string, force bool) error
+}
+
+func (a *app) networks() (networkBackend, error) {
+	e, err := a.engine()
+	if err != nil {
+		return nil, err
+	}
+	nb, ok := any(e).(networkBackend)
+	if !ok {
+		return nil, errors.New("networks are not supported by this backend")
+	}
+	return nb, nil
+}
+
+// newNetwork is `berth network`: create, ls, inspect, rm, prune, connect,
+// disconnect, and the hidden dns-serve (a network's DNS server process).
+func newNetwork(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "network COMMAND",
+		Short: "Manage networks",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	c.AddCommand(newNetworkCreate(a), newNetworkLs(a), newNetworkInspect(a), newNetworkRm(a),
+		newNetworkPrune(a), newNetworkConnect(a), newNetworkDisconnect(a), newNetworkDNSServe())
+	return c
+}
+
+func newNetworkCreate(a *app) *cobra.Command {
+	var o engine.NetworkCreateOptions
+	var opts, labels []string
+	c := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Options, o.Labels = keyValues(opts), keyValues(labels)
+			if o.Subnet != "" {
+				if p, err := netip.ParsePrefix(o.Subnet); err == nil && p.Addr().Is6() {
+					o.Subnet6, o.Subnet, o.IPv6 = o.Subnet, "", true
+				}
+			}
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			r, err := nb.NetworkCreate(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, r.ID)
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&o.Driver, "driver", "d", "bridge", "driver to manage the network")
+	fl.StringVar(&o.Subnet, "subnet", "", "subnet in CIDR format (an IPv6 subnet implies --ipv6)")
+	fl.StringVar(&o.Gateway, "gateway", "", "IPv4 gateway for the subnet")
+	fl.StringVar(&o.IPRange, "ip-range", "", "allocate container IPs from a sub-range")
+	fl.BoolVar(&o.Internal, "internal", false, "restrict external access to the network")
+	fl.BoolVar(&o.IPv6, "ipv6", false, "enable IPv6 networking")
+	fl.StringArrayVarP(&opts, "opt", "o", nil, "set driver specific options")
+	fl.StringArrayVar(&labels, "label", nil, "set metadata on a network")
+	return c
+}
+
+// networkRow is what `network ls --format` templates see.
+type networkRow struct {
+	ID, Name, Driver, Scope, IPv6, Internal, Labels, CreatedAt string
+}
+
+func newNetworkLs(a *app) *cobra.Command {
+	var quiet, noTrunc bool
+	var format string
+	var filters []string
+	c := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			nets, err := nb.NetworkList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows []networkRow
+			for _, n := range nets {
+				if !matchNetwork(n, filters) {
+					continue
+				}
+				id := n.ID
+				if !noTrunc {
+					id = id[:min(12, len(id))]
+				}
+				var ls []string
+				for k, v := range n.Labels {
+					ls = append(ls, k+"="+v)
+				}
+				rows = append(rows, networkRow{ID: id, Name: n.Name, Driver: n.Driver, Scope: n.Scope,
+					IPv6: strconv.FormatBool(n.EnableIPv6), Internal: strconv.FormatBool(n.Internal),
+					Labels: strings.Join(ls, ","), CreatedAt: n.Created.String()})
+			}
+			if quiet {
+				for _, r := range rows {
+					fmt.Fprintln(a.stdout, r.ID)
+				}
+				return nil
+			}
+			if format == "" || format == "table" {
+				tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
+				fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Driver, r.Scope)
+				}
+				return tw.Flush()
+			}
+			f, err := newFormatter(a.stdout, format, "")
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if err := f.Row(r); err != nil {
+					return err
+				}
+			}
+			return f.Flush()
+		},
+	}
+	fl := c.Flags()
+	fl.BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
+	fl.StringVar(&format, "format", "", "format output using a Go template, or json")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, id=, driver=, label=)")
+	return c
+}
+
+// matchNetwork applies `network ls` filters (Docker matches name and id
+// as substrings/prefixes).
+func matchNetwork(n nettypes.Inspect, filters []string) bool {
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "name":
+			if !strings.Contains(n.Name, v) {
+				return false
+			}
+		case "id":
+			if !strings.HasPrefix(n.ID, v) {
+				return false
+			}
+		case "driver":
+			if n.Driver != v {
+				return false
+			}
+		case "label":
+			lk, lv, hasV := strings.Cut(v, "=")
+			got, ok := n.Labels[lk]
+			if !ok || hasV && got != lv {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func newNetworkInspect(a *app) *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
+		Short: "Display detailed information on one or more networks",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			var out []any
+			var failed error
+			for _, name := range args {
+				n, err := nb.NetworkInspect(cmd.Context(), name)
+				if err != nil {
+					fmt.Fprintln(a.stderr, "Error response from daemon:", describe(err))
+					failed = withCode(1, nil)
+					continue
+				}
+				out = append(out, n)
+			}
+			if format != "" && format != "json" {
+				f, err := newFormatter(a.stdout, format, "")
+				if err != nil {
+					return err
+				}
+				for _, n := range out {
+					if err := f.Row(n); err != nil {
+						return err
+					}
+				}
+				return errors.Join(f.Flush(), failed)
+			}
+			if out == nil {
+				out = []any{}
+			}
+			b, err := json.MarshalIndent(out, "", "    ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, string(b))
+			return failed
+		},
+	}
+	c.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
+	return c
+}
+
+func newNetworkRm(a *app) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:     "rm NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more networks",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			var failed error
+			for _, name := range args {
+				if err := nb.NetworkRemove(cmd.Context(), name); err != nil {
+					if force && strings.Contains(err.Error(), "not found") {
+						continue
+					}
+					fmt.Fprintln(a.stderr, "Error response from daemon:", describe(err))
+					failed = withCode(1, nil)
+					continue
+				}
+				fmt.Fprintln(a.stdout, name)
+			}
+			return failed
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not error if the network does not exist")
+	return c
+}
+
+func newNetworkPrune(a *app) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all unused networks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			names, err := nb.NetworkPrune(cmd.Context())
+			if len(names) > 0 {
+				fmt.Fprintln(a.stdout, "Deleted Networks:")
+				for _, n := range names {
+					fmt.Fprintln(a.stdout, n)
+				}
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	return c
+}
+
+func newNetworkConnect(a *app) *cobra.Command {
+	var aliases []string
+	var ip string
+	c := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a container to a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := engine.NetworkConnectOptions{Aliases: aliases}
+			if ip != "" {
+				addr, err := netip.ParseAddr(ip)
+				if err != nil {
+					return withCode(125, fmt.Errorf("invalid IP address %q", ip))
+				}
+				o.IP = addr
+			}
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			return nb.NetworkConnect(cmd.Context(), args[0], args[1], o)
+		},
+	}
+	c.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
+	c.Flags().StringVar(&ip, "ip", "", "IPv4 address")
+	return c
+}
+
+func newNetworkDisconnect(a *app) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a container from a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nb, err := a.networks()
+			if err != nil {
+				return err
+			}
+			return nb.NetworkDisconnect(cmd.Context(), args[0], args[1], force)
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "force the container to disconnect from a network")
+	return c
+}
+
+// newNetworkDNSServe is the process that serves a network's DNS; the
+// engine starts it (internal/network.DNSMain has the flags).
+func newNetworkDNSServe() *cobra.Command {
+	return &cobra.Command{
+		Use:                network.DNSCommand[1],
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return network.DNSMain(args)
+		},
+	}
+}
+
+// netFlags are the network flags of run and create.
+type netFlags struct {
+	publish    []string
+	publishAll bool
+	expose     []string
+	network    string
+	ip, ip6    string
+	aliases    []string
+	dns        []string
+	dnsSearch  []string
+	dnsOptions []string
+	addHost    []string
+	mac        string
+}
+
+// registerNetworkFlags adds the network flags to run's and create's flag set.
+func registerNetworkFlags(fl *pflag.FlagSet, o *netFlags) {
+	fl.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a container's port(s) to the host ([ip:][hostport:]containerport[/proto])")
+	fl.BoolVarP(&o.publishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
+	fl.StringArrayVar(&o.expose, "expose", nil, "expose a port or a range of ports")
+	fl.StringVar(&o.network, "network", "", "connect a container to a network (bridge, none, host, container:NAME, or a network name)")
+	fl.StringVar(&o.network, "net", "", "connect a container to a network")
+	_ = fl.MarkHidden("net")
+	fl.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fl.StringVar(&o.ip6, "ip6", "", "IPv6 address")
+	fl.StringArrayVar(&o.aliases, "network-alias", nil, "add network-scoped alias for the container")
+	fl.StringArrayVar(&o.dns, "dns", nil, "set custom DNS servers")
+	fl.StringArrayVar(&o.dnsSearch, "dns-search", nil, "set custom DNS search domains")
+	fl.StringArrayVar(&o.dnsOptions, "dns-option", nil, "set DNS options")
+	fl.StringArrayVar(&o.addHost, "add-host", nil, "add a custom host-to-IP mapping (host:ip)")
+	fl.StringVar(&o.mac, "mac-address", "", "container MAC address (e.g., 92:d0:c6:0a:29:33)")
+}
+
+// apply writes the flags into the create request. Endpoint settings of
+// the primary network (--ip, --network-alias, --mac-address) travel as the
+// engine's network labels until the request carries NetworkingConfig.
+func (o *netFlags) apply(cfg *container.Config, hc *container.HostConfig) error {
+	mode := o.network
+	if mode != "" {
+		hc.NetworkMode = container.NetworkMode(mode)
+	}
+	userDefined := mode != "" && mode != "bridge" && mode != "default" && mode != "none" && mode != "host" && !strings.HasPrefix(mode, "container:")
+	shared := mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:")
+	if shared && (len(o.publish) > 0 || o.publishAll) && mode != "none" {
+		return fmt.Errorf("conflicting options: port publishing and the container type network mode")
+	}
+	if strings.HasPrefix(mode, "container:") && (len(o.dns) > 0 || len(o.addHost) > 0 || o.mac != "") {
+		return fmt.Errorf("conflicting options: dns, add-host and mac-address cannot be used with network mode container")
+	}
+	setLabel := func(k, v string) {
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
+	}
+	if o.ip != "" || o.ip6 != "" {
+		if !userDefined {
+			return fmt.Errorf("user specified IP address is supported on user defined networks only")
+		}
+		ip := o.ip
+		if ip == "" {
+			ip = o.ip6
+		}
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("invalid IP address %q", ip)
+		}
+		setLabel(engine.LabelNetworkIP, ip)
+	}
+	if len(o.aliases) > 0 {
+		if !userDefined {
+			return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
+		}
+		setLabel(engine.LabelNetworkAliases, strings.Join(o.aliases, ","))
+	}
+	if o.mac != "" {
+		if _, err := nettypesMAC(o.mac); err != nil {
+			return fmt.Errorf("invalid MAC address %q", o.mac)
+		}
+		setLabel(engine.LabelNetworkMAC, o.mac)
+	}
+	for _, d := range o.dns {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return fmt.Errorf("%s is not an ip address", d)
+		}
+		hc.DNS = append(hc.DNS, a)
+	}
+	hc.DNSSearch = append(hc.DNSSearch, o.dnsSearch...)
+	hc.DNSOptions = append(hc.DNSOptions, o.dnsOptions...)
+	for _, h := range o.addHost {
+		if _, err := network.ParseExtraHost(h, netip.MustParseAddr("127.0.0.1")); err != nil {
+			return err
+		}
+		hc.ExtraHosts = append(hc.ExtraHosts, h)
+	}
+	hc.PublishAllPorts = hc.PublishAllPorts || o.publishAll
+	for _, e := range o.expose {
+		proto := "tcp"
+		if p, pr, ok := strings.Cut(e, "/"); ok {
+			e, proto = p, pr
+		}
+		ports, err := parsePortRange(e, proto)
+		if err != nil {
+			return fmt.Errorf("invalid range format for --expose: %s", e)
+		}
+		for _, p := range ports {
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = nettypes.PortSet{}
+			}
+			cfg.ExposedPorts[p] = struct{}{}
+		}
+	}
+	for _, s := range o.publish {
+		m, err := parsePublish(s)
+		if err != nil {
+			return err
+		}
+		if hc.PortBindings == nil {
+			hc.PortBindings = nettypes.PortMap{}
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = nettypes.PortSet{}
+		}
+		for _, pb := range m {
+			hc.PortBindings[pb.port] = append(hc.PortBindings[pb.port], pb.binding)
+			cfg.ExposedPorts[pb.port] = struct{}{}
+		}
+	}
+	return nil
+}
+
+func nettypesMAC(s string) (nettypes.HardwareAddr, error) {
+	var hw nettypes.HardwareAddr
+	err := hw.UnmarshalText([]byte(s))
+	return hw, err
+}
+
+type portBinding struct {
+	port    nettypes.Port
+	binding nettypes.PortBinding
+}
+
+// parsePortRange parses "80" or "8000-8010" into ports of proto.
+func parsePortRange(s, proto string) ([]nettypes.Port, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil || a == 0 {
+		return nil, fmt.Errorf("invalid port %q", s)
+	}
+	b := a
+	if isRange {
+		if b, err = strconv.ParseUint(hi, 10, 16); err != nil || b < a {
+			return nil, fmt.Errorf("invalid port range %q", s)
+		}
+	}
+	var out []nettypes.Port
+	for p := a; p <= b; p++ {
+		port, ok := nettypes.PortFrom(uint16(p), nettypes.IPProtocol(proto))
+		if !ok {
+			return nil, fmt.Errorf("invalid port %q", s)
+		}
+		out = append(out, port)
+	}
+	return out, nil
+}
+
+// parsePublish parses -p's [ip:][hostport:]containerport[/proto] with
+// ranges on either side (a host range must be as long as the container
+// range, or a single port when the container side is one port).
+func parsePublish(s string) ([]portBinding, error) {
+	bad := func() error { return fmt.Errorf("invalid publish spec %q: want [ip:][hostport:]containerport[/proto]", s) }
+	rest, proto := s, "tcp"
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		rest, proto = rest[:i], strings.ToLower(rest[i+1:])
+		if proto != "tcp" && proto != "udp" && proto != "sctp" {
+			return nil, fmt.Errorf("invalid proto %q in %q", proto, s)
+		}
+	}
+	var hostIP, hostPort, ctrPort string
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 || len(rest) < end+2 || rest[end+1] != ':' {
+			return nil, bad()
+		}
+		hostIP, rest = rest[1:end], rest[end+2:]
+		var ok bool
+		if hostPort, ctrPort, ok = strings.Cut(rest, ":"); !ok {
+			return nil, bad()
+		}
+	} else {
+		parts := strings.Split(rest, ":")
+		switch len(parts) {
+		case 1:
+			ctrPort = parts[0]
+		case 2:
+			hostPort, ctrPort = parts[0], parts[1]
+		case 3:
+			hostIP, hostPort, ctrPort = parts[0], parts[1], parts[2]
+		default:
+			return nil, bad()
+		}
+	}
+	var ip netip.Addr
+	if hostIP != "" {
+		var err error
+		if ip, err = netip.ParseAddr(hostIP); err != nil {
+			return nil, fmt.Errorf("invalid IP address %q in %q", hostIP, s)
+		}
+	}
+	ctr, err := parsePortRange(ctrPort, proto)
+	if err != nil {
+		return nil, fmt.Errorf("invalid containerPort: %s", ctrPort)
+	}
+	var hosts []string
+	if hostPort != "" {
+		hp, err := parsePortRange(hostPort, proto)
+		if err != nil {
+			return nil, fmt.Errorf("invalid hostPort: %s", hostPort)
+		}
+		switch {
+		case len(hp) == len(ctr):
+			for _, p := range hp {
+				hosts = append(hosts, strconv.Itoa(int(p.Num())))
+			}
+		case len(ctr) == 1:
+			// Docker picks one free port of the host range; berth takes
+			// the first, and a taken port is an error at start.
+			hosts = []string{strconv.Itoa(int(hp[0].Num()))}
+		default:
+			return nil, fmt.Errorf("invalid ranges specified for container and host Ports: %s and %s", ctrPort, hostPort)
+		}
+	}
+	out := make([]portBinding, 0, len(ctr))
+	for i, p := range ctr {
+		b := nettypes.PortBinding{HostIP: ip}
+		if hosts != nil {
+			b.HostPort = hosts[i]
+		}
+		out = append(out, portBinding{port: p, binding: b})
+	}
+	return out, nil
+}
