@@ -533,7 +533,9 @@ func parsePortRange(s, proto string) ([]nettypes.Port, error) {
 // ranges on either side (a host range must be as long as the container
 // range, or a single port when the container side is one port).
 func parsePublish(s string) ([]portBinding, error) {
-	bad := func() error { return fmt.Errorf("invalid publish spec %q: want [ip:][hostport:]containerport[/proto]", s) }
+	bad := func() error {
+		return fmt.Errorf("invalid publish spec %q: want [ip:][hostport:]containerport[/proto]", s)
+	}
 	rest, proto := s, "tcp"
 	if i := strings.LastIndex(rest, "/"); i >= 0 {
 		rest, proto = rest[:i], strings.ToLower(rest[i+1:])
