@@ -12,28 +12,6 @@ import (
 	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
-// Attachment asks for one container interface on one network.
-type Attachment struct {
-	ContainerID string
-	NetNS       string     // the namespace path (NewNetNS)
-	IfName      string     // eth0, eth1, …
-	IP          netip.Addr // a static address ("" lets IPAM choose)
-	MAC         string
-	Ports       []PortMapping
-}
-
-// Result is what an attachment got.
-type Result struct {
-	Network  string
-	IfName   string
-	MAC      string
-	IPv4     netip.Prefix
-	Gateway  netip.Addr
-	IPv6     netip.Prefix
-	Gateway6 netip.Addr
-	Ports    []PortMapping
-}
-
 func (s *Store) cni() *libcni.CNIConfig {
 	return libcni.NewCNIConfigWithCacheDir(s.opts.CNIPath, s.cacheDir(), nil)
 }

@@ -21,10 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DNSCommand is the hidden subcommand of berth that runs a network's DNS
-// server (DNSMain).
-var DNSCommand = []string{"network", "dns-serve"}
-
 func (s *Store) dnsPidFile(network string) string {
 	return filepath.Join(s.opts.State, "network", "dns", network+".pid")
 }

@@ -12,19 +12,6 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
-// PortMapping publishes a container port on the host (portmap's
-// portMappings). HostPort 0 asks for a free port.
-type PortMapping struct {
-	HostIP        string `json:",omitempty"`
-	HostPort      uint16
-	ContainerPort uint16
-	Protocol      string // tcp, udp, sctp
-}
-
-func (p PortMapping) String() string {
-	return fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol)
-}
-
 // portsDir holds one file per host port a container of this state
 // directory publishes: the DNAT rules of portmap take a port without
 // binding it, so a second container asking for it must be told here.
