@@ -33,9 +33,10 @@ func layer(pkg string) int {
 		return 1
 	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups", "internal/specwire"):
 		return 2
-	case first("internal/build", "internal/registry", "internal/image", "internal/imagearchive", "internal/network", "internal/volume", "internal/runtime", "internal/monitor"):
+	case first("internal/registry", "internal/image", "internal/imagearchive", "internal/network", "internal/volume", "internal/runtime", "internal/monitor"):
 		return 3
-	case first("internal/enginetypes"):
+	// build drives the image store (layer 3) like the engine does.
+	case first("internal/enginetypes", "internal/build"):
 		return 4
 	case first("internal/client", "internal/engine"):
 		return 5
