@@ -81,6 +81,9 @@ TEST_ENV = BERTH_RUNTIME=$(RUNTIME) BERTH_BINARY=$(CURDIR)/$(BIN_DIR)/berth BERT
 unit:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "unit: warning: not root, root-only tests will skip"; fi
 	$(TEST_ENV) $(GO) test -count=1 ./...
+	@# The engine's end-to-end suite once more, through berthd (berth --host):
+	@# the local and the remote path must behave the same.
+	$(TEST_ENV) BERTH_E2E_REMOTE=1 $(GO) test -count=1 -run TestEngineSuiteThroughBerthd ./test/api
 
 # End-to-end scripts: every test/*.sh, with the runtime and fixtures in the env.
 e2e:
