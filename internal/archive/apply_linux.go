@@ -64,11 +64,13 @@ type dirTime struct {
 }
 
 type applier struct {
-	root    *root
-	opts    ApplyOptions
-	buf     []byte
-	asRoot  bool
-	created map[string]struct{}
+	root   *root
+	opts   ApplyOptions
+	buf    []byte
+	asRoot bool
+	// rootCreator: new inodes are created as 0:0 (owner_linux.go).
+	rootCreator bool
+	created     map[string]struct{}
 	// keptDirs are directories this layer declared where one existed.
 	keptDirs map[string]struct{}
 	dirs     []dirTime
@@ -95,7 +97,7 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		}
 		return err
 	}
-	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
+	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
 	tr := tar.NewReader(lr)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -137,6 +139,9 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	if name == "." {
 		if hdr.Typeflag != tar.TypeDir {
 			return invalid(hdr.Name, "the root can only be a directory")
+		}
+		if a.root.cacheName == "." {
+			a.root.forget() // its owner may change
 		}
 		fd, err := unix.Openat(a.root.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -224,6 +229,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 	mode := uint32(hdr.Mode) & 0o7777
 	switch hdr.Typeflag {
 	case tar.TypeDir:
+		owned := a.ownedAsWanted(hdr)
 		err := unix.Mkdirat(pfd, base, 0o700)
 		if err == unix.EEXIST {
 			var kept bool
@@ -232,6 +238,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 			}
 			if kept {
 				a.keptDirs[name] = struct{}{}
+				owned = false // an existing directory keeps its old owner
 			}
 		}
 		if err != nil {
@@ -243,9 +250,10 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		}
 		defer unix.Close(fd)
 		a.dirs = append(a.dirs, dirTime{name, accessTime(hdr), hdr.ModTime})
-		return a.metaFd(fd, name, hdr)
+		return a.meta(fd, name, hdr, owned)
 
 	case tar.TypeReg, tar.TypeGNUSparse: // the reader expands sparse files
+		owned := a.ownedAsWanted(hdr)
 		var fd int
 		err := createAt(pfd, base, func() (err error) {
 			fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -260,7 +268,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		if _, err := io.CopyBuffer(fdWriter(fd), struct{ io.Reader }{tr}, a.buf); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
-		if err := a.metaFd(fd, name, hdr); err != nil {
+		if err := a.meta(fd, name, hdr, owned); err != nil {
 			return err
 		}
 		return setTimesFd(fd, name, accessTime(hdr), hdr.ModTime)

@@ -53,12 +53,20 @@ func (a *applier) chownErr(err error) error {
 	return err
 }
 
-// metaFd sets owner, mode and xattrs through an open descriptor. The order
-// matters: chown(2) clears setuid/setgid bits and security.capability, so
-// the mode and the xattrs come after it.
+// metaFd sets owner, mode and xattrs through an open descriptor.
 func (a *applier) metaFd(fd int, name string, hdr *tar.Header) error {
-	if err := a.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid)); err != nil {
-		return &os.PathError{Op: "fchown", Path: name, Err: err}
+	return a.meta(fd, name, hdr, false)
+}
+
+// meta is metaFd for a node that may already have the owner hdr asks for
+// (owned, see ownedAsWanted): then no fchown. The order matters: chown(2)
+// clears setuid/setgid bits and security.capability, so the mode and the
+// xattrs come after it.
+func (a *applier) meta(fd int, name string, hdr *tar.Header, owned bool) error {
+	if !owned {
+		if err := a.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid)); err != nil {
+			return &os.PathError{Op: "fchown", Path: name, Err: err}
+		}
 	}
 	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
 		return &os.PathError{Op: "fchmod", Path: name, Err: err}
@@ -75,8 +83,10 @@ func (a *applier) metaFd(fd int, name string, hdr *tar.Header) error {
 // (symlinks, device nodes, fifos) through its parent directory, never
 // following the last component.
 func (a *applier) metaAt(pfd int, name, base string, hdr *tar.Header, symlink bool) error {
-	if err := a.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)); err != nil {
-		return &os.PathError{Op: "fchownat", Path: name, Err: err}
+	if !a.ownedAsWanted(hdr) { // pfd is the cached parent: see ownedAsWanted
+		if err := a.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)); err != nil {
+			return &os.PathError{Op: "fchownat", Path: name, Err: err}
+		}
 	}
 	if !symlink {
 		// The node was just created by mknodat, so it is not a symlink.

@@ -75,6 +75,9 @@ type root struct {
 	fd        int
 	cacheName string
 	cacheFd   int
+	// cacheGid is the cached directory's group, which decides the group of
+	// what is created in it (owner_linux.go).
+	cacheGid uint32
 }
 
 func openRoot(dir string) (*root, error) {
@@ -106,11 +109,23 @@ func (r *root) parent(rel string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "fstat", Path: rel, Err: err}
+	}
+	r.forget()
+	r.cacheName, r.cacheFd, r.cacheGid = rel, fd, st.Gid
+	return fd, nil
+}
+
+// forget empties the cache: an entry is about to change the owner of the
+// directory it holds.
+func (r *root) forget() {
 	if r.cacheFd >= 0 {
 		unix.Close(r.cacheFd)
 	}
-	r.cacheName, r.cacheFd = rel, fd
-	return fd, nil
+	r.cacheName, r.cacheFd = "", -1
 }
 
 // mkdirAll creates rel component by component. Every component is looked up
