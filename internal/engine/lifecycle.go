@@ -439,13 +439,16 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
+	Mark("remove: runtime cleaned")
 	if err := os.RemoveAll(e.bundleDir(c.ID)); err != nil {
 		return err
 	}
+	Mark("remove: bundle removed")
 	if err := e.snaps.Remove(ctx, c.Snapshot); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
-	if opts.Volumes {
+	Mark("remove: snapshot removed")
+	if opts.Volumes && hasAnonymousVolumes(c) {
 		if err := e.removeAnonymousVolumes(ctx, c); err != nil {
 			return err
 		}
@@ -460,6 +463,22 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 	}
 	e.emit(events.ContainerEventType, events.ActionDestroy, c, nil)
 	return nil
+}
+
+// hasAnonymousVolumes tells whether `rm -v` has volumes to look at: the
+// volume store's lock and its scan of every container's mounts are for
+// containers that made some (run --rm passes -v for all of them).
+func hasAnonymousVolumes(c *Container) bool {
+	mps, err := containerMounts(c)
+	if err != nil {
+		return false // a record we cannot parse never created volumes
+	}
+	for _, m := range mps {
+		if m.Anonymous {
+			return true
+		}
+	}
+	return false
 }
 
 // Pause freezes the container's processes.
