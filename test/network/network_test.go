@@ -1,0 +1,147 @@
+package network_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func (e *env) ipOf(ctr string) string {
+	e.t.Helper()
+	ip := strings.TrimSpace(e.ok("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ctr))
+	if f := strings.Fields(ip); len(f) > 0 {
+		return f[0]
+	}
+	e.t.Fatalf("%s has no address", ctr)
+	return ""
+}
+
+func TestBridgeTCP(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "srv", "busybox", "nc", "-l", "-p", "5000")
+	ip := e.ipOf("srv")
+	eventually(t, 20*time.Second, "tcp across the bridge", func() bool {
+		e.run(nil, "run", "--rm", "busybox", "sh", "-c", "echo over-tcp | nc -w 2 "+ip+" 5000")
+		logs, _, _ := e.run(nil, "logs", "srv")
+		return strings.Contains(logs, "over-tcp")
+	})
+}
+
+// UDP between containers is covered by internal/engine's TestNetworkUDP
+// and, from containers to the network's DNS server, by TestUserNetworkDNS:
+// busybox's nc has no UDP mode.
+
+func TestPublishedPort(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "web", "-p", "80", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-published"))
+	port := strings.TrimSpace(e.ok("inspect", "--format", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "web"))
+	if port == "" || port == "0" {
+		t.Fatalf("no host port: %q", port)
+	}
+	hosts := []string{"127.0.0.1"}
+	if a := hostAddress(); a != "" {
+		hosts = append(hosts, a)
+	}
+	for _, h := range hosts {
+		url := "http://" + net.JoinHostPort(h, port) + "/"
+		eventually(t, 20*time.Second, url, func() bool { return strings.Contains(fetch(url), "hello-published") })
+	}
+	// A taken port is a clear error at run.
+	_, stderr, code := e.run(nil, "run", "--rm", "-p", port+":80", "busybox", "true")
+	if code == 0 || !strings.Contains(stderr, "already allocated") {
+		t.Fatalf("second publish of %s: exit %d: %s", port, code, stderr)
+	}
+}
+
+func TestUserNetworkDNS(t *testing.T) {
+	e := newEnv(t)
+	e.ok("network", "create", "app")
+	e.ok("run", "-d", "--name", "web", "--network", "app", "--network-alias", "www", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-dns"))
+	for _, name := range []string{"web", "www"} {
+		eventually(t, 20*time.Second, "resolve "+name, func() bool {
+			out, _, _ := e.run(nil, "run", "--rm", "--network", "app", "busybox", "sh", "-c", httpGet(name, "80"))
+			return strings.Contains(out, "hello-dns")
+		})
+	}
+	// Isolation: another network neither resolves nor reaches web.
+	e.ok("network", "create", "other")
+	ip := e.ipOf("web")
+	out, _, _ := e.run(nil, "run", "--rm", "--network", "other", "busybox", "sh", "-c", httpGet(ip, "80")+"; nslookup web")
+	if strings.Contains(out, "hello-dns") || strings.Contains(out, "Address: "+ip) {
+		t.Fatalf("reached web from another network:\n%s", out)
+	}
+	if _, _, code := e.run(nil, "network", "rm", "app"); code == 0 {
+		t.Fatal("removed a network in use")
+	}
+	e.ok("rm", "-f", "web")
+	e.ok("network", "rm", "app", "other")
+}
+
+func TestContainerAndHostModes(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "owner", "busybox", "nc", "-l", "-p", "7000")
+	eventually(t, 20*time.Second, "shared namespace", func() bool {
+		e.run(nil, "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c", "echo shared-ns | nc -w 2 127.0.0.1 7000")
+		logs, _, _ := e.run(nil, "logs", "owner")
+		return strings.Contains(logs, "shared-ns")
+	})
+	host, _ := os.ReadFile("/proc/net/dev")
+	out := e.ok("run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev")
+	for _, l := range strings.Split(string(host), "\n")[2:] {
+		if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && !strings.Contains(out, name+":") {
+			t.Fatalf("host mode misses %s:\n%s", name, out)
+		}
+	}
+	out = e.ok("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+	if strings.Contains(out, "eth0") {
+		t.Fatalf("--network none has eth0:\n%s", out)
+	}
+}
+
+// TestNoLeaks runs 50 containers, some of them with the CLI killed -9
+// mid-run, removes them all, and checks the host for leftovers.
+func TestNoLeaks(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 50; i++ {
+		args := []string{"run", "--rm", "busybox", "true"}
+		if i%5 == 0 {
+			args = []string{"run", "-p", "80", "busybox", "sleep", "30"}
+			c := e.cmd(args...)
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			_ = c.Process.Signal(syscall.SIGKILL)
+			_ = c.Wait()
+			continue
+		}
+		e.ok(args...)
+	}
+	ids := strings.Fields(e.ok("ps", "-aq", "--no-trunc"))
+	for _, id := range ids {
+		e.ok("rm", "-f", id)
+	}
+	br := strings.TrimSpace(e.ok("network", "inspect", "bridge", "--format", `{{index .Options "com.docker.network.bridge.name"}}`))
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", br).CombinedOutput()
+	if strings.Contains(string(out), "veth") {
+		t.Errorf("veths left on %s:\n%s", br, out)
+	}
+	rules, _ := exec.Command("iptables-save").Output()
+	for _, id := range ids {
+		if strings.Contains(string(rules), id) {
+			t.Errorf("iptables rules left for %s", id[:12])
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.state, "netns")); len(ents) != 0 {
+		t.Errorf("%d network namespaces left", len(ents))
+	}
+	leases, _ := filepath.Glob(filepath.Join(e.state, "network", "ipam", "bridge", "1*"))
+	if len(leases) != 0 {
+		t.Errorf("leases left: %v", leases)
+	}
+}
