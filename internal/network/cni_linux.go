@@ -48,8 +48,17 @@ func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result
 		return nil, err
 	}
 	defer unlock()
-	if err := ensureIsolation(n); err != nil {
-		return nil, err
+	// The isolation rules are installed once per network and state
+	// directory (a reboot clears both): each iptables call costs
+	// milliseconds on every container start otherwise.
+	mark := filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12])
+	if _, err := os.Stat(mark); err != nil {
+		if err := ensureIsolation(n); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(mark), 0o711); err == nil {
+			_ = os.WriteFile(mark, nil, 0o600)
+		}
 	}
 	rt := &libcni.RuntimeConf{
 		ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: a.IfName,

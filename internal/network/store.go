@@ -309,6 +309,7 @@ func (s *Store) Remove(name string) error {
 	}
 	defer unlock()
 	_ = s.stopDNSLocked(name)
+	_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
 	if err := removeIsolation(n); err != nil {
 		return err
 	}
@@ -460,6 +461,7 @@ func (s *Store) RemoveAll() error {
 			}
 			defer unlock()
 			_ = s.stopDNSLocked(n.Name)
+			_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
 			if err := removeIsolation(n); err != nil {
 				errs = append(errs, err)
 			}

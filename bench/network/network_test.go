@@ -1,0 +1,191 @@
+// Package network measures what berth's networking costs a container:
+// the setup and teardown a `run` pays on a bridge network (namespace +
+// CNI ADD with bridge/host-local/portmap/firewall/tuning, then DEL) against
+// --network none (namespace only), and TCP throughput through a published
+// port (portmap's DNAT, no userland proxy) and across the bridge.
+//
+//	go test -run XXX -bench . ./bench/network      (root)
+//
+// The same comparison through the CLI against podman and docker belongs in
+// bench/run's script once `berth run --network` is wired.
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+func newStore(b testing.TB) (*network.Store, *network.Network, string) {
+	testutil.RequiresRoot(b)
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		b.Skip("containernetworking-plugins is not installed")
+	}
+	dir := b.TempDir()
+	state := filepath.Join(dir, "state")
+	s, err := network.Open(network.Options{Root: filepath.Join(dir, "root"), State: state})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := s.Create("bench", network.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.RemoveAll() })
+	return s, n, state
+}
+
+func id() string {
+	var x [32]byte
+	_, _ = rand.Read(x[:])
+	return hex.EncodeToString(x[:])
+}
+
+// BenchmarkNone is --network none: a namespace with lo up, then removed.
+func BenchmarkNone(b *testing.B) {
+	_, _, state := newStore(b)
+	for b.Loop() {
+		p := filepath.Join(state, "netns", id())
+		if err := network.NewNetNS(p); err != nil {
+			b.Fatal(err)
+		}
+		if err := network.RemoveNetNS(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBridge is the default bridge: namespace, CNI ADD, DEL, removal.
+func BenchmarkBridge(b *testing.B) {
+	benchAttach(b, nil)
+}
+
+// BenchmarkBridgePublished adds one published port (portmap's chains).
+func BenchmarkBridgePublished(b *testing.B) {
+	benchAttach(b, []network.PortMapping{{ContainerPort: 80, Protocol: "tcp"}})
+}
+
+func benchAttach(b *testing.B, ports []network.PortMapping) {
+	s, n, state := newStore(b)
+	ctx := context.Background()
+	for b.Loop() {
+		cid := id()
+		p := filepath.Join(state, "netns", cid)
+		if err := network.NewNetNS(p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Attach(ctx, n, network.Attachment{ContainerID: cid, NetNS: p, Ports: ports}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Detach(ctx, "", cid, ""); err != nil {
+			b.Fatal(err)
+		}
+		if err := network.RemoveNetNS(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// listenIn opens a TCP listener inside the namespace at ns.
+func listenIn(ns, addr string) (net.Listener, error) {
+	type res struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(ns)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- res{l, err}
+	}()
+	r := <-ch
+	return r.l, r.err
+}
+
+// BenchmarkPublishedPortThroughput streams 64 MiB per iteration from the
+// host to a server in a container namespace through 127.0.0.1:HOSTPORT.
+func BenchmarkPublishedPortThroughput(b *testing.B) {
+	s, n, state := newStore(b)
+	ctx := context.Background()
+	cid := id()
+	p := filepath.Join(state, "netns", cid)
+	if err := network.NewNetNS(p); err != nil {
+		b.Fatal(err)
+	}
+	defer network.RemoveNetNS(p)
+	r, err := s.Attach(ctx, n, network.Attachment{ContainerID: cid, NetNS: p, Ports: []network.PortMapping{{ContainerPort: 5201, Protocol: "tcp"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Detach(ctx, "", cid, "")
+	l, err := listenIn(p, ":5201")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	const size = 64 << 20
+	buf := make([]byte, 1<<20)
+	b.SetBytes(size)
+	addr := fmt.Sprintf("127.0.0.1:%d", r.Ports[0].HostPort)
+	for b.Loop() {
+		var c net.Conn
+		for i := 0; i < 50; i++ {
+			if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+}
