@@ -17,6 +17,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // run executes a RUN step in a container on the step's snapshot.
@@ -276,10 +277,18 @@ func (sc *stageCtx) runMounts(ctx context.Context, mounts []*instructions.Mount,
 			if _, err := os.Stat(src); err != nil {
 				return nil, cleanup, fmt.Errorf("--mount=type=bind,source=%s: %w", m.Source, errors.Join(errdefs.ErrNotFound, err))
 			}
-			// Writes to a bind mount never reach the source (BuildKit
-			// discards them); read-write mounts are refused rather
-			// than let a build modify the context.
-			out = append(out, specs.Mount{Destination: target, Type: "bind", Source: src, Options: []string{"rbind", "ro"}})
+			if !m.ReadOnly {
+				// rw: writes must never reach the source (BuildKit
+				// discards them), so the step sees a scratch copy.
+				if src, err = scratchCopy(tmpDir, src, &undo); err != nil {
+					return nil, cleanup, err
+				}
+			}
+			opts := []string{"rbind", "ro"}
+			if !m.ReadOnly {
+				opts[1] = "rw"
+			}
+			out = append(out, specs.Mount{Destination: target, Type: "bind", Source: src, Options: opts})
 		case instructions.MountTypeSecret:
 			id := m.CacheID
 			if id == "" {
@@ -360,4 +369,42 @@ func lookupID(rootfs, file, name string) (int, error) {
 		what = "group"
 	}
 	return 0, fmt.Errorf("unable to find %s %s: %w", what, name, errdefs.ErrInvalidArgument)
+}
+
+// scratchCopy gives a rw bind mount a throwaway view of src: an overlay
+// with src as its only lower layer for a directory, a copy for a file.
+// The undo entries unmount and remove it.
+func scratchCopy(tmpDir, src string, undo *[]func()) (string, error) {
+	if strings.ContainsAny(src, ",:") {
+		return "", fmt.Errorf("rw bind mount of %s: the path holds ',' or ':': %w", src, errdefs.ErrNotSupported)
+	}
+	dir, err := os.MkdirTemp(tmpDir, "rwbind-")
+	if err != nil {
+		return "", err
+	}
+	*undo = append(*undo, func() { _ = os.RemoveAll(dir) })
+	st, err := os.Stat(src)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		dst := filepath.Join(dir, "file")
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return "", err
+		}
+		return dst, os.WriteFile(dst, data, st.Mode().Perm())
+	}
+	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	opts := "lowerdir=" + src + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("rw bind mount of %s: %w", src, &os.PathError{Op: "mount overlay", Path: merged, Err: err})
+	}
+	*undo = append(*undo, func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
+	return merged, nil
 }

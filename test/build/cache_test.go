@@ -143,3 +143,23 @@ CMD ["cat", "/a", "/b"]
 		t.Errorf("run = %q", got)
 	}
 }
+
+// TestRWBindDiscardsWrites: RUN --mount=type=bind,rw lets the step write
+// to the mount, and nothing reaches the context.
+func TestRWBindDiscardsWrites(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{
+		"src/a.txt":  "a\n",
+		"Dockerfile": "FROM busybox\nRUN --mount=type=bind,source=src,target=/src,rw echo changed > /src/a.txt && touch /src/new && cat /src/a.txt > /seen\nCMD [\"cat\", \"/seen\"]\n",
+	})
+	e.mustBuild(ctx, "-t", "rwbind")
+	if got, _, _ := e.run(nil, "run", "--rm", "rwbind"); got != "changed\n" {
+		t.Errorf("the step did not see its write: %q", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ctx, "src", "a.txt")); string(b) != "a\n" {
+		t.Errorf("the context file changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(ctx, "src", "new")); !os.IsNotExist(err) {
+		t.Errorf("a file appeared in the context: %v", err)
+	}
+}
