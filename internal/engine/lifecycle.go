@@ -109,6 +109,13 @@ func (e *Engine) runtime(ctx context.Context, args ...string) error {
 // cleaned it: the runtime's state (killing any process still in it) and
 // the rootfs mount. Safe to call repeatedly.
 func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
+	// The network goes first: its leases and rules must not outlive the
+	// container, and its teardown works from the CNI cache alone.
+	if c, err := e.lookupContainer(id); err == nil {
+		if err := e.teardownNetwork(ctx, c); err != nil {
+			return fmt.Errorf("network teardown of %s: %w", c.Name, err)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); err == nil {
 		_ = e.runtimeCmd(ctx, "delete", "--force", id).Run()
 	}
@@ -367,13 +374,23 @@ func (e *Engine) Restart(ctx context.Context, ref string, opts StopOptions) erro
 }
 
 // Wait blocks until the container is not running and returns its exit code.
+// It wakes when the monitor records a change (see stateWatch), when the
+// process that matters exits, and every 100 ms to notice a removal.
 func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 	c, err := e.lookupContainer(ref)
 	if err != nil {
 		return 0, err
 	}
+	w := e.watchState(c.ID) // before the first look, so no change is missed
+	defer w.close()
 	for {
 		st := e.state(c)
+		if st.Status == "created" {
+			// Also what a container being removed looks like.
+			if _, err := os.Stat(e.recordDir(c.ID)); err != nil {
+				return 0, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+			}
+		}
 		switch st.Status {
 		case "exited", "created":
 			return st.ExitCode, nil
@@ -385,14 +402,7 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 		if !st.MonitorAlive {
 			pid = st.Pid
 		}
-		// Wake on the exit of the process that matters, or every 100 ms
-		// to see a restart or a removal.
-		if waitExit(pid, 100*time.Millisecond) && st.MonitorAlive {
-			continue
-		}
-		if _, err := os.Stat(e.recordDir(c.ID)); err != nil {
-			return 0, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
-		}
+		w.wait(pid, 100*time.Millisecond)
 	}
 }
 

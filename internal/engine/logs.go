@@ -124,6 +124,8 @@ func readEntries(r io.Reader, fn func(logEntry) error) (int64, error) {
 // followLog reads new entries of the live log from offset until the
 // container is no longer running (then drains what is left).
 func (e *Engine) followLog(ctx context.Context, c *Container, path string, offset int64, fn func(logEntry) error) error {
+	w := e.watchState(c.ID) // the exit is seen when recorded
+	defer w.close()
 	f, _ := os.Open(path)
 	defer func() {
 		if f != nil {
@@ -172,7 +174,8 @@ func (e *Engine) followLog(ctx context.Context, c *Container, path string, offse
 			return nil
 		default:
 		}
-		// Woken by the end of the process or after 20 ms for new output.
-		waitExit(pid, 20*time.Millisecond)
+		// Woken by a recorded change (the exit), the end of the
+		// process, or after 20 ms for new output.
+		w.wait(pid, 20*time.Millisecond)
 	}
 }

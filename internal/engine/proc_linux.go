@@ -58,3 +58,59 @@ func waitExit(pid int, d time.Duration) bool {
 		return n > 0
 	}
 }
+
+// stateWatch wakes a waiter when the monitor replaces monitor.json (it
+// writes the file with rename(2), so IN_MOVED_TO on the bundle directory
+// is every change) or the bundle goes away. A waiter learns of an exit the
+// moment it is recorded, without polling, and before the monitor runs an
+// exit command (`rm` for --rm) that would take the state away with it.
+type stateWatch struct{ fd int }
+
+// watchState watches id's bundle; nil (waits fall back to the timeout)
+// when inotify is unavailable or the bundle does not exist.
+func (e *Engine) watchState(id string) *stateWatch {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	if _, err := unix.InotifyAddWatch(fd, e.bundleDir(id), unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_ONLYDIR); err != nil {
+		unix.Close(fd)
+		return nil
+	}
+	return &stateWatch{fd: fd}
+}
+
+func (w *stateWatch) close() {
+	if w != nil {
+		unix.Close(w.fd)
+	}
+}
+
+// wait blocks until the state may have changed (a file renamed into the
+// bundle, the bundle removed), pid exits, or d passes.
+func (w *stateWatch) wait(pid int, d time.Duration) {
+	if w == nil {
+		waitExit(pid, d)
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+	if pid > 0 {
+		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
+			defer unix.Close(pfd)
+			fds = append(fds, unix.PollFd{Fd: int32(pfd), Events: unix.POLLIN})
+		}
+	}
+	for {
+		_, err := unix.Poll(fds, int(d/time.Millisecond))
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	// Drain the events: the caller rereads the state whatever they were.
+	var buf [4096]byte
+	for {
+		if n, err := unix.Read(w.fd, buf[:]); n <= 0 || err != nil {
+			return
+		}
+	}
+}

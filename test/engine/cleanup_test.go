@@ -31,13 +31,14 @@ func mountsUnder(t *testing.T, dir string) []string {
 func TestExitCleansUp(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
-		name    string
-		args    []string
-		removed bool // the container disappears by itself
+		name     string
+		args     []string
+		removed  bool   // the container disappears by itself
+		waitCode string // `berth wait` right after the start prints this
 	}{
 		{name: "detached", args: []string{"run", "-d", "busybox", "sh", "-c", "sleep 0.3"}},
 		{name: "detached rm", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.3"}, removed: true},
-		{name: "detached rm exit code", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "exit 3"}, removed: true},
+		{name: "detached rm exit code", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 3"}, removed: true, waitCode: "3"},
 		{name: "attached rm", args: []string{"run", "--rm", "busybox", "true"}, removed: true},
 	}
 	for _, tc := range tests {
@@ -47,6 +48,12 @@ func TestExitCleansUp(t *testing.T) {
 			if strings.Contains(strings.Join(tc.args, " "), " -d ") {
 				if len(id) != 64 {
 					t.Fatalf("run -d printed %q, want a container ID", out)
+				}
+			}
+			if tc.waitCode != "" {
+				// wait sees the exit code before the container goes.
+				if code := strings.TrimSpace(e.ok("wait", id)); code != tc.waitCode {
+					t.Errorf("wait printed %q, want %q", code, tc.waitCode)
 				}
 			}
 			if tc.removed {
@@ -78,5 +85,28 @@ func TestExitCleansUp(t *testing.T) {
 				t.Errorf("mounts left under the state directory: %v", m)
 			}
 		})
+	}
+}
+
+// TestRunRmCLIKilled: an attached `run --rm` killed with SIGKILL leaves the
+// removal to the container's monitor (its lock on the --rm claim goes with
+// the process).
+func TestRunRmCLIKilled(t *testing.T) {
+	e := newEnv(t)
+	cmd := e.cmd("run", "--rm", "--name", "orphan", "busybox", "sleep", "1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the container to run", func() bool {
+		out, _, _ := e.run(nil, "inspect", "--format", "{{.State.Status}}", "orphan")
+		return strings.TrimSpace(out) == "running"
+	})
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	eventually(t, 10*time.Second, "the monitor to remove the container", func() bool {
+		return strings.TrimSpace(e.ok("ps", "-aq")) == ""
+	})
+	if m := mountsUnder(t, e.state); len(m) != 0 {
+		t.Errorf("mounts left under the state directory: %v", m)
 	}
 }
