@@ -51,6 +51,8 @@ type createFlags struct {
 	healthInterval, healthTimeout, healthStart, healthStartInterv time.Duration
 	healthRetries                                                 int
 	noHealthcheck                                                 bool
+	// Networking (network.go).
+	net netFlags
 }
 
 func (f *createFlags) register(fl *pflag.FlagSet) {
@@ -108,6 +110,7 @@ func (f *createFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.healthStartInterv, "health-start-interval", 0, "time between running the check during the start period (ms|s|m|h)")
 	fl.IntVar(&f.healthRetries, "health-retries", 0, "consecutive failures needed to report unhealthy")
 	fl.BoolVar(&f.noHealthcheck, "no-healthcheck", false, "disable any container-specified HEALTHCHECK")
+	registerNetworkFlags(fl, &f.net)
 }
 
 // options turns flags and positional args (IMAGE [COMMAND] [ARG...]) into a create request.
@@ -141,6 +144,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 	}
 	o.HostConfig = container.HostConfig{ReadonlyRootfs: f.readOnly}
 	if err := f.hostOptions(cmd.Flags(), &o.Config, &o.HostConfig); err != nil {
+		return o, err
+	}
+	if err := f.net.apply(&o.Config, &o.HostConfig); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -43,19 +43,20 @@ func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (c
 	cfg := c.Config
 	hc := c.HostConfig
 	resp := container.InspectResponse{
-		ID:           c.ID,
-		Created:      ts(c.Created),
-		State:        state,
-		Image:        c.ImageID,
-		LogPath:      e.logPath(c.ID),
-		Name:         "/" + c.Name,
-		RestartCount: st.RestartCount,
-		Driver:       c.Driver,
-		Platform:     "linux",
-		HostConfig:   &hc,
-		Config:       &cfg,
-		Mounts:       mountPoints(c),
-		GraphDriver:  &storage.DriverData{Name: c.Driver, Data: map[string]string{}},
+		ID:              c.ID,
+		Created:         ts(c.Created),
+		State:           state,
+		Image:           c.ImageID,
+		LogPath:         e.logPath(c.ID),
+		Name:            "/" + c.Name,
+		RestartCount:    st.RestartCount,
+		Driver:          c.Driver,
+		Platform:        "linux",
+		HostConfig:      &hc,
+		Config:          &cfg,
+		Mounts:          mountPoints(c),
+		GraphDriver:     &storage.DriverData{Name: c.Driver, Data: map[string]string{}},
+		NetworkSettings: e.networkSettings(c),
 	}
 	if len(args) > 0 {
 		resp.Path, resp.Args = args[0], args[1:]

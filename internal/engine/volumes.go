@@ -370,6 +370,18 @@ func (e *Engine) containerSpec(ctx context.Context, c *Container, rootfs string)
 	if err != nil {
 		return nil, cleanup, err
 	}
+	// The network comes last: it is the slowest part to undo.
+	netns, err := e.setupNetwork(ctx, c)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	undoMounts := cleanup
+	cleanup = func() {
+		_ = e.teardownNetwork(context.WithoutCancel(ctx), c)
+		undoMounts()
+	}
+	applyNetworkNamespace(s, c, netns)
+	s.Mounts = append(s.Mounts, e.networkMounts(c)...)
 	return s, cleanup, nil
 }
 
