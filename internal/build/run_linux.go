@@ -3,6 +3,7 @@ package build
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ func (sc *stageCtx) run(ctx context.Context, c *instructions.RunCommand) error {
 	if err != nil {
 		return err
 	}
+	bindSums, err := sc.bindSums(ctx, mounts)
+	if err != nil {
+		return err
+	}
 	argv, _ := json.Marshal(args)
 	cfg := sc.st.Config.Config
 	// History as BuildKit writes it: "RUN |N K=V ... <cmd>" when build
@@ -87,7 +92,7 @@ func (sc *stageCtx) run(ctx context.Context, c *instructions.RunCommand) error {
 	if script != nil {
 		scriptData = script.Data
 	}
-	return sc.step(ctx, title, createdBy, []string{string(argv), scriptData, network, string(mountSpec), secretSums}, func(ctx context.Context, next *state, log *stepLog) (bool, error) {
+	return sc.step(ctx, title, createdBy, []string{string(argv), scriptData, network, string(mountSpec), secretSums, bindSums}, func(ctx context.Context, next *state, log *stepLog) (bool, error) {
 		return sc.r.fsStep(ctx, next, func(ctx context.Context, rootfs string) error {
 			env := append([]string{}, cfg.Env...)
 			for _, a := range sc.argsInScope() {
@@ -183,6 +188,40 @@ func (sc *stageCtx) secretSums(mounts []*instructions.Mount) (string, error) {
 	return b.String(), nil
 }
 
+// bindSums keys the cache on what bind mounts show: the checksum of the
+// context files (as COPY does) or the key of the stage or image mounted.
+func (sc *stageCtx) bindSums(ctx context.Context, mounts []*instructions.Mount) (string, error) {
+	var b strings.Builder
+	for _, m := range mounts {
+		if m.Type != instructions.MountTypeBind {
+			continue
+		}
+		if m.From == "" {
+			if sc.r.bc.dir == "" {
+				continue // runMounts reports it
+			}
+			h := sha256.New()
+			if _, err := collect(sc.r.bc.dir, m.Source, true, sc.r.bc, nil, false, h); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "ctx:%s:%x;", m.Source, h.Sum(nil))
+			continue
+		}
+		var st *state
+		var err error
+		if j, ok := sc.r.df.stageRef(m.From, sc.s.idx); ok {
+			st, err = sc.r.waitStage(ctx, j)
+		} else {
+			st, err = sc.r.imageState(ctx, m.From)
+		}
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "from:%s:%s;", m.From, st.Key)
+	}
+	return b.String(), nil
+}
+
 // runMounts turns RUN --mount flags into spec mounts. cleanup releases
 // views of other stages and temporary files.
 func (sc *stageCtx) runMounts(ctx context.Context, mounts []*instructions.Mount, script *instructions.ShellInlineFile, env *[]string) (_ []specs.Mount, cleanup func(), retErr error) {
@@ -262,6 +301,11 @@ func (sc *stageCtx) runMounts(ctx context.Context, mounts []*instructions.Mount,
 					return nil, cleanup, fmt.Errorf("--mount=type=bind: no build context: %w", errdefs.ErrInvalidArgument)
 				}
 				root = sc.r.bc.dir
+				// What .dockerignore leaves out is not part of the
+				// context, for mounts as for COPY.
+				if rel := strings.TrimPrefix(path.Clean("/"+m.Source), "/"); sc.r.bc.excluded(rel) {
+					return nil, cleanup, fmt.Errorf("--mount=type=bind,source=%s: excluded by .dockerignore: %w", m.Source, errdefs.ErrNotFound)
+				}
 			} else {
 				dir, release, _, err := sc.copySource(ctx, m.From)
 				if err != nil {

@@ -44,7 +44,13 @@ func (r *buildRun) runStage(ctx context.Context, s *stageRun) (*state, error) {
 		}
 	}
 	stage := r.df.stages[s.idx]
-	sc := &stageCtx{r: r, s: s, name: stage.Name, args: newEnvMap(), lex: newLex(r.df), of: len(stage.Commands) + 1}
+	steps := 1
+	for _, c := range stage.Commands {
+		if _, isArg := c.(*instructions.ArgCommand); !isArg {
+			steps++
+		}
+	}
+	sc := &stageCtx{r: r, s: s, name: stage.Name, args: newEnvMap(), lex: newLex(r.df), of: steps}
 	if sc.name == "" {
 		sc.name = "stage-" + strconv.Itoa(s.idx)
 	}

@@ -163,3 +163,28 @@ func TestRWBindDiscardsWrites(t *testing.T) {
 		t.Errorf("a file appeared in the context: %v", err)
 	}
 }
+
+// TestBindMountKeysTheCache: a RUN step is reused only while the context
+// files it bind-mounts are unchanged.
+func TestBindMountKeysTheCache(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{
+		"b.txt":      "one\n",
+		"Dockerfile": "FROM busybox\nRUN --mount=type=bind,source=b.txt,target=/b cat /b > /bout\nCMD [\"cat\", \"/bout\"]\n",
+	})
+	e.mustBuild(ctx, "-t", "bind")
+	_, out := e.mustBuild(ctx, "-t", "bind")
+	if !strings.Contains(out, "CACHED") {
+		t.Errorf("unchanged rebuild not cached:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "b.txt"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out = e.mustBuild(ctx, "-t", "bind")
+	if strings.Contains(out, "CACHED") {
+		t.Errorf("changed bind source still cached:\n%s", out)
+	}
+	if got, _, _ := e.run(nil, "run", "--rm", "bind"); got != "two\n" {
+		t.Errorf("run = %q", got)
+	}
+}

@@ -74,8 +74,6 @@ ENTRYPOINT ["/hello"]
 		t.Fatalf("bind the Go toolchain into the context: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	// A .dockerignore keeps the toolchain out of the COPY scans.
-	os.WriteFile(filepath.Join(ctx, ".dockerignore"), []byte("goroot\n"), 0o644)
 
 	_, out := e.mustBuild(ctx, "-t", "hello:busybox", "--target", "app")
 	if !strings.Contains(out, "12.") {
