@@ -157,8 +157,12 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 		waitExit(st.MonitorPid, 5*time.Second)
 	}
 	Mark("start: locked")
-	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
-		return fmt.Errorf("start %s: clean previous run: %w", c.Name, err)
+	// A container that never ran has no rootfs directory yet (Start makes
+	// it before anything else), so nothing of a previous run to clean.
+	if _, err := os.Lstat(e.rootfsDir(c.ID)); err == nil {
+		if err := e.cleanupRuntime(ctx, c.ID); err != nil {
+			return fmt.Errorf("start %s: clean previous run: %w", c.Name, err)
+		}
 	}
 	Mark("start: previous run cleaned")
 	bundle := e.bundleDir(c.ID)

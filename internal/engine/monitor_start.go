@@ -130,10 +130,12 @@ func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
 	if timing {
 		cmd.Stderr = os.Stderr // the monitor's stage lines
 	}
+	Mark("start: exec monitor")
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return 0, fmt.Errorf("start monitor: %w", err)
 	}
+	Mark("start: monitor forked")
 	w.Close()
 	// The monitor outlives us; reap it if it exits while we still run
 	// (berthd), so it never lingers as a zombie.
