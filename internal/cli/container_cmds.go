@@ -2,9 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
+	"net"
+	"sort"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/engine"
+	nettypes "github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 )
 
@@ -288,14 +291,39 @@ func newPort(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(1, fmt.Errorf("Error response from daemon: %s", describe(err)))
 			}
-			// Published ports come with networking; until then a container
-			// has none, and asking for one is Docker's "no public port" error.
+			// Docker's lines: "80/tcp -> 0.0.0.0:8080", or just the host
+			// address when one port is asked for.
+			var ports nettypes.PortMap
+			if info.NetworkSettings != nil {
+				ports = info.NetworkSettings.Ports
+			}
 			if len(args) == 2 {
-				port := args[1]
-				if _, err := strconv.Atoi(port); err == nil {
-					port += "/tcp"
+				want := args[1]
+				if !strings.Contains(want, "/") {
+					want += "/tcp"
 				}
-				return withCode(1, fmt.Errorf("Error: No public port '%s' published for %s", port, info.Name[1:]))
+				for p, binds := range ports {
+					if p.String() != want || len(binds) == 0 {
+						continue
+					}
+					for _, b := range binds {
+						fmt.Fprintln(a.stdout, net.JoinHostPort(b.HostIP.String(), b.HostPort))
+					}
+					return nil
+				}
+				return withCode(1, fmt.Errorf("Error: No public port '%s' published for %s", want, info.Name[1:]))
+			}
+			keys := make([]string, 0, len(ports))
+			byKey := map[string][]nettypes.PortBinding{}
+			for p, binds := range ports {
+				keys = append(keys, p.String())
+				byKey[p.String()] = binds
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				for _, b := range byKey[k] {
+					fmt.Fprintf(a.stdout, "%s -> %s\n", k, net.JoinHostPort(b.HostIP.String(), b.HostPort))
+				}
 			}
 			return nil
 		},
