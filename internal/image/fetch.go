@@ -379,27 +379,47 @@ type extracted struct {
 // way when w is not nil. Nothing is verified yet: verify does that once
 // the stream is consumed to its end.
 func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, w *content.Writer, dir string, wf archive.WhiteoutFormat) (extracted, error) {
-	var r io.Reader = src
+	var (
+		r   io.Reader  = src
+		in  *readAhead // receiving: network, ingest write, compressed digest
+		out *readAhead // decompressing: inflate, diff ID digest
+	)
+	// Stop the stages upstream first: a decompressing stage waiting for
+	// bytes is released by the receiving stage's end.
+	defer func() {
+		if in != nil {
+			in.Close()
+		}
+		if out != nil {
+			out.Close()
+		}
+	}()
 	if w != nil {
-		ra := newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src})
-		defer ra.Close()
-		r = ra
+		in = newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src})
+		r = in
 	}
 	dec, _, err := archive.Decompress(r)
 	if err != nil {
 		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
-	defer dec.Close()
+	defer dec.Close() // runs after the stages stop: nothing reads dec then
+	// The decompressor runs a stage ahead of Apply: a layer of many small
+	// files spends as long in file creation as in inflate, and the last
+	// layer of a pull would otherwise use one CPU of several.
 	h := t.diffID.Algorithm().Hash()
-	tr := io.TeeReader(dec, h)
-	n, err := archive.Apply(ctx, dir, tr, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
+	out = newReadAhead(readCloser{io.TeeReader(dec, h), nopCloser{}})
+	// blame reads r itself: the decompressing stage must be gone first.
+	stopOut := func() { out.Close() }
+	n, err := archive.Apply(ctx, dir, out, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
 	if err != nil {
+		stopOut()
 		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
 	}
 	// Apply may stop at the end-of-archive marker and the decompressor at
 	// the end of its stream: both digests must cover every byte.
-	tail, err := io.Copy(io.Discard, tr)
+	tail, err := io.Copy(io.Discard, out)
 	if err != nil {
+		stopOut()
 		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -561,6 +581,10 @@ func shortID(d digest.Digest) string {
 // digestDeferrer is a fetched stream that can leave its digest check to
 // the reader (registry's verifier).
 type digestDeferrer interface{ DeferDigest() }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
 
 type readCloser struct {
 	io.Reader

@@ -43,6 +43,12 @@ func (ra *readAhead) fill() {
 	defer close(ra.done)
 	defer close(ra.full)
 	for {
+		select {
+		case <-ra.stop: // Close: read nothing more from src
+			ra.err = io.ErrClosedPipe
+			return
+		default:
+		}
 		var buf []byte
 		select {
 		case buf = <-ra.free:
