@@ -110,6 +110,7 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, opts AttachOptio
 	}
 	Mark("attach: exit code known")
 	if c.HostConfig.AutoRemove {
+		e.emit(events.ContainerEventType, events.ActionDie, c, map[string]string{"exitCode": strconv.Itoa(code)})
 		err := e.remove(context.WithoutCancel(ctx), c, RemoveOptions{Force: true, Volumes: true})
 		if err != nil && !errdefs.IsNotFound(err) {
 			return code, err
