@@ -82,8 +82,10 @@ func (c *cache) get(ctx context.Context, is *image.Store, key string) *state {
 	return &s
 }
 
-// put records s under its key: temp, fsync, rename, so a reader sees the
-// old entry, the new one, or none.
+// put records s under its key: temp then rename, so a reader sees the old
+// entry, the new one, or none. No fsync: an entry is a hint checked on
+// every read (a torn file does not parse, a missing layer is a miss), and
+// a crash costs at most a rebuilt step.
 func (c *cache) put(s *state) error {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -99,10 +101,6 @@ func (c *cache) put(s *state) error {
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("build cache: %w", err)
-	}
-	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("build cache: %w", err)
 	}

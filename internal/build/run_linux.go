@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -108,16 +109,25 @@ func (sc *stageCtx) run(ctx context.Context, c *instructions.RunCommand) error {
 			}
 			// The runtime creates missing mount points in the rootfs;
 			// they must not end up in the layer.
-			var created []string
-			for _, m := range specMounts {
-				rel := strings.TrimPrefix(path.Clean(m.Destination), "/")
-				if !exists(rootfs, rel) {
-					created = append(created, rel)
-				}
-			}
 			cwd := cfg.WorkingDir
 			if cwd == "" {
 				cwd = "/"
+			}
+			var created []string
+			points := append([]string{cwd}, runtimeMountPoints...)
+			for _, m := range specMounts {
+				points = append(points, m.Destination)
+			}
+			seen := map[string]bool{}
+			for _, p := range points {
+				// The point and each missing directory above it.
+				for rel := strings.TrimPrefix(path.Clean(p), "/"); rel != "." && rel != ""; rel = path.Dir(rel) {
+					if seen[rel] || exists(rootfs, rel) {
+						break
+					}
+					seen[rel] = true
+					created = append(created, rel)
+				}
 			}
 			err = sc.r.b.Exec.Run(ctx, Process{
 				Rootfs: rootfs, Args: args, Env: env, User: cfg.User, Cwd: cwd,
@@ -139,6 +149,13 @@ func (sc *stageCtx) run(ctx context.Context, c *instructions.RunCommand) error {
 	})
 }
 
+// runtimeMountPoints are where every container gets a mount (the spec's
+// defaults); the runtime creates the ones an image lacks (a scratch image
+// with a shell), and they must not become part of the step's layer.
+var runtimeMountPoints = []string{
+	"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup",
+}
+
 func hasKey(env []string, k string) bool {
 	for _, e := range env {
 		if ek, _, _ := strings.Cut(e, "="); ek == k {
@@ -148,17 +165,14 @@ func hasKey(env []string, k string) bool {
 	return false
 }
 
-// removeCreated removes mount points the runtime created, deepest first,
-// only while they are empty directories or empty files.
+// removeCreated removes mount points the runtime created (and the
+// directories it made for them), deepest first, only while they are
+// empty: what the step itself wrote there stays.
 func removeCreated(rootfs string, rels []string) {
+	sort.Slice(rels, func(i, j int) bool { return strings.Count(rels[i], "/") > strings.Count(rels[j], "/") })
 	for _, rel := range rels {
-		for p := rel; p != "." && p != "" && p != "/"; p = path.Dir(p) {
-			if exists(rootfs, p) {
-				full, err := securejoin.SecureJoin(rootfs, p)
-				if err != nil || os.Remove(full) != nil {
-					break
-				}
-			}
+		if full, err := securejoin.SecureJoin(rootfs, rel); err == nil {
+			_ = os.Remove(full)
 		}
 	}
 }

@@ -144,3 +144,29 @@ CMD ["sh", "-c", "cat ` + escape + `/a.txt; ls ` + escape + `"]
 		t.Errorf("run: %d %q %s", code, got, errOut)
 	}
 }
+
+// TestRunLeavesNoMountPoints: on an image without /proc, /dev or /sys (a
+// scratch stage with a static shell) the mount points the runtime makes
+// for a RUN step are not part of the image.
+func TestRunLeavesNoMountPoints(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{"Dockerfile": `FROM busybox AS b
+FROM scratch
+COPY --from=b /bin/busybox /bin/busybox
+WORKDIR /work
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo made > /made"]
+`})
+	e.mustBuild(ctx, "-t", "nomounts")
+	cid := strings.TrimSpace(e.ok("create", "nomounts", "/bin/busybox", "true"))
+	exp := filepath.Join(e.dir, "nomounts.tar")
+	e.ok("export", "-o", exp, cid)
+	out, err := exec.Command("tar", "-tf", exp).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(out))
+	want := []string{"bin/", "bin/busybox", "made", "work/"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("image files %v, want %v", got, want)
+	}
+}
