@@ -1,6 +1,9 @@
 package build_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,5 +189,31 @@ func TestBindMountKeysTheCache(t *testing.T) {
 	}
 	if got, _, _ := e.run(nil, "run", "--rm", "bind"); got != "two\n" {
 		t.Errorf("run = %q", got)
+	}
+}
+
+// TestAddURL: ADD fetches http(s) URLs (here from a server on loopback),
+// keeps them as files (mode 0600, not extracted) and reuses the cache while
+// the content is unchanged.
+func TestAddURL(t *testing.T) {
+	e := newEnv(t)
+	body := "remote v1\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	ctx := e.context(map[string]string{
+		"Dockerfile": "FROM busybox\nADD " + srv.URL + "/files/remote.txt /dl/\nCMD [\"sh\", \"-c\", \"cat /dl/remote.txt; stat -c %a /dl/remote.txt\"]\n",
+	})
+	e.mustBuild(ctx, "-t", "addurl")
+	if got, _, _ := e.run(nil, "run", "--rm", "addurl"); got != "remote v1\n600\n" {
+		t.Errorf("run = %q", got)
+	}
+	if _, out := e.mustBuild(ctx, "-t", "addurl"); !strings.Contains(out, "CACHED") {
+		t.Errorf("unchanged URL not cached:\n%s", out)
+	}
+	body = "remote v2\n"
+	if _, out := e.mustBuild(ctx, "-t", "addurl"); strings.Contains(out, "CACHED") {
+		t.Errorf("changed URL content cached:\n%s", out)
 	}
 }
