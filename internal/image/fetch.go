@@ -1,7 +1,6 @@
 package image
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -117,8 +115,7 @@ type unpacker struct {
 	progress *progressSink
 	overlay  bool
 	maxBytes int64           // bound on one layer's uncompressed tar (0 = archive's default)
-	sem      chan struct{}   // bounds concurrent downloads
-	turn     []chan struct{} // turn[i] closes when layer i may take a slot
+	sched    *scheduler      // download slots and prepare turns
 	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
 }
 
@@ -144,17 +141,15 @@ func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs
 	if parallel <= 0 {
 		parallel = 3
 	}
-	u.sem = make(chan struct{}, parallel)
+	u.sched = newScheduler(layers, u.overlay, parallel)
 	u.done = make([]chan struct{}, len(layers))
-	u.turn = make([]chan struct{}, len(layers))
 	sizes := make([]int64, len(layers))
 	for i := range layers {
 		u.done[i] = make(chan struct{})
-		u.turn[i] = make(chan struct{})
 		sizes[i] = -1
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	go u.dispatch(gctx, layers)
+	u.sched.start(gctx)
 	for i, l := range layers {
 		t := layerTask{i: i, desc: l, diffID: diffIDs[i], chainID: chain[i], id: shortID(l.Digest)}
 		if i > 0 {
@@ -174,6 +169,7 @@ func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs
 }
 
 func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
+	defer u.sched.prepared(t.i) // whichever way this layer went
 	exists, err := u.committed(ctx, t.chainID)
 	if err != nil {
 		return 0, err
@@ -182,10 +178,11 @@ func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
 		// The snapshot is what containers need; the blob is what save and
 		// push need, so fetch it if a differently compressed twin left
 		// only the snapshot behind.
-		if err := u.acquire(ctx, t.i); err != nil {
+		u.sched.prepared(t.i)
+		if err := u.sched.acquire(ctx, t.i); err != nil {
 			return 0, err
 		}
-		defer u.release()
+		defer u.sched.release(t.i)
 		if err := u.download(ctx, t, false); err != nil {
 			return 0, err
 		}
@@ -197,6 +194,7 @@ func (u *unpacker) layer(ctx context.Context, t layerTask) (int64, error) {
 	if u.overlay {
 		return u.stream(ctx, t)
 	}
+	u.sched.prepared(t.i) // the native snapshotter prepares in layer order
 	return u.sequential(ctx, t)
 }
 
@@ -207,7 +205,11 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 	// empty whatever its parent, and creating the snapshot now, while the
 	// disk is idle, keeps its metadata fsync out of the later stretch
 	// where it would queue behind the other layers' writeback.
+	if err := u.sched.waitPrepare(ctx, t.i); err != nil {
+		return 0, err
+	}
 	key, dir, err := u.prepare(ctx, t, "")
+	u.sched.prepared(t.i)
 	if err != nil {
 		return 0, err
 	}
@@ -217,13 +219,13 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 			_ = u.s.sn.Remove(context.WithoutCancel(ctx), key)
 		}
 	}()
-	if err := u.acquire(ctx, t.i); err != nil {
+	if err := u.sched.acquire(ctx, t.i); err != nil {
 		return 0, err
 	}
 	held := true
 	defer func() {
 		if held {
-			u.release()
+			u.sched.release(t.i)
 		}
 	}()
 	src, w, err := u.open(ctx, t)
@@ -247,7 +249,7 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 	}
 	// The network and the CPU are free for the next layer while this one
 	// goes to disk.
-	u.release()
+	u.sched.release(t.i)
 	held = false
 	n, err := u.verify(ctx, t, x, w, dir)
 	if err != nil {
@@ -263,11 +265,11 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 // sequential is the native snapshotter's path: download into the content
 // store while earlier layers unpack, then unpack on top of the parent.
 func (u *unpacker) sequential(ctx context.Context, t layerTask) (_ int64, retErr error) {
-	if err := u.acquire(ctx, t.i); err != nil {
+	if err := u.sched.acquire(ctx, t.i); err != nil {
 		return 0, err
 	}
 	err := u.download(ctx, t, true)
-	u.release()
+	u.sched.release(t.i)
 	if err != nil {
 		return 0, err
 	}
@@ -533,42 +535,6 @@ func (u *unpacker) committed(ctx context.Context, chainID digest.Digest) (bool, 
 	}
 	return info.Kind == snapshot.KindCommitted, nil
 }
-
-// dispatch hands out the download slots. With overlay whiteouts the
-// biggest layers go first: the pull ends when the last layer is unpacked,
-// and a big layer started last would run alone at the end (longest job
-// first keeps every slot busy until the end). The native snapshotter
-// unpacks in order, so it downloads in order too.
-func (u *unpacker) dispatch(ctx context.Context, layers []ocispec.Descriptor) {
-	order := make([]int, len(layers))
-	for i := range order {
-		order[i] = i
-	}
-	if u.overlay {
-		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(layers[b].Size, layers[a].Size) })
-	}
-	for _, i := range order {
-		select {
-		case u.sem <- struct{}{}:
-			close(u.turn[i])
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// acquire waits for layer i's download slot (see dispatch); every layer
-// takes it exactly once and gives it back with release.
-func (u *unpacker) acquire(ctx context.Context, i int) error {
-	select {
-	case <-u.turn[i]:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (u *unpacker) release() { <-u.sem }
 
 func shortID(d digest.Digest) string {
 	e := d.Encoded()
