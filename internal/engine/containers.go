@@ -62,16 +62,21 @@ func (e *Engine) addContainer(c *Container) error {
 		return err
 	}
 	defer unlock()
-	all, err := e.listContainers()
+	o, err := e.nameTaken(c.Name, c.ID)
 	if err != nil {
 		return err
 	}
-	for _, o := range all {
-		if o.Name == c.Name {
-			return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+c.Name, o.ID, errdefs.ErrConflict)
-		}
+	if o != nil {
+		return nameConflict(c.Name, o.ID)
+	}
+	if err := e.claimName(c.Name, c.ID); err != nil {
+		return err
 	}
 	return e.storeContainer(c, false)
+}
+
+func nameConflict(name, owner string) error {
+	return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+name, owner, errdefs.ErrConflict)
 }
 
 // writeContainer replaces c's record atomically and durably (fsync): an
@@ -133,6 +138,11 @@ func (e *Engine) lookupContainer(ref string) (*Container, error) {
 	ref = strings.TrimPrefix(ref, "/")
 	if isFullID(ref) {
 		if c, err := e.readContainer(ref); err == nil {
+			return c, nil
+		}
+	}
+	if validName(ref) {
+		if c, ok := e.nameOwner(ref); ok && c != nil {
 			return c, nil
 		}
 	}

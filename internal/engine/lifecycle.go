@@ -475,6 +475,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 	if err := os.RemoveAll(e.recordDir(c.ID)); err != nil {
 		return err
 	}
+	e.releaseName(c.Name, c.ID)
 	e.emit(events.ContainerEventType, events.ActionDestroy, c, nil)
 	return nil
 }
@@ -553,20 +554,21 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	if err != nil {
 		return err
 	}
-	all, err := e.listContainers()
-	if err != nil {
-		unlock()
-		return err
+	o, err := e.nameTaken(name, c.ID)
+	if err == nil && o != nil {
+		err = nameConflict(name, o.ID)
 	}
-	for _, o := range all {
-		if o.Name == name && o.ID != c.ID {
-			unlock()
-			return fmt.Errorf("the container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", "/"+name, o.ID, errdefs.ErrConflict)
-		}
+	if err == nil {
+		err = e.claimName(name, c.ID)
 	}
 	old := c.Name
-	c.Name = name
-	err = e.writeContainer(c)
+	if err == nil {
+		c.Name = name
+		err = e.writeContainer(c)
+	}
+	if err == nil {
+		e.releaseName(old, c.ID)
+	}
 	unlock()
 	if err != nil {
 		return err
