@@ -151,7 +151,7 @@ func newRoot(a *app) *cobra.Command {
 		newPull(a), newPush(a), newLogin(a), newLogout(a),
 		newImages(a), newImageCmd(a), newHistory(a), newTag(a), newRmi(a),
 		newSave(a), newLoad(a), newImport(a), newExport(a),
-		newCreate(a), newRun(a), newRm(a), newSystem(a), newVolume(a), newNetwork(a),
+		newCreate(a), newRun(a), newRm(a), newSystem(a), newVolume(a), newNetwork(a), newBuild(a), newBuilderCmd(a),
 		newContainerCmd(a), newPs(a), newStart(a), newStop(a), newKill(a), newRestart(a), newWait(a),
 		newPause(a), newUnpause(a), newRename(a), newLogs(a), newExec(a), newAttach(a), newInspect(a),
 		newPort(a), newTop(a), newStats(a), newUpdate(a), newDiff(a), newCommit(a), newCp(a),
