@@ -190,7 +190,15 @@ func (s *store) write(md *metadata, committedChanged bool) error {
 }
 
 func writeMetadata(path string, md *metadata, durable bool) error {
-	b, err := json.MarshalIndent(md, "", "  ")
+	// metadata.json is indented for people; active.json changes with
+	// every container and grows with their number, so it is compact.
+	var b []byte
+	var err error
+	if durable {
+		b, err = json.MarshalIndent(md, "", "  ")
+	} else {
+		b, err = json.Marshal(md)
+	}
 	if err != nil {
 		return fmt.Errorf("encode snapshot metadata: %w", err)
 	}
@@ -354,10 +362,27 @@ func (s *store) prepare(ctx context.Context, key, parent string, labels map[stri
 			return false, fmt.Errorf("prepare snapshot %q: %w", key, err)
 		}
 		dirLock = l
+		if fill == nil {
+			// Nothing slow to do outside the lock (overlay: two empty
+			// directories): make them and write the record now, one
+			// metadata write instead of two.
+			if err := s.makeDirs(id, withWork); err != nil {
+				os.RemoveAll(d)
+				return false, fmt.Errorf("prepare snapshot %q: %w", key, err)
+			}
+			md.Snapshots[key] = &record{ID: id, Kind: KindActive, Parent: parent, Created: time.Now().UTC(), Labels: labels}
+		}
 		return true, nil
 	})
 	if err != nil {
+		if dirLock != nil {
+			dirLock.Close() // the directory, if any, is Cleanup's
+		}
 		return "", err
+	}
+	if fill == nil {
+		dirLock.Close()
+		return s.fsDir(id), nil
 	}
 	defer dirLock.Close()
 	defer func() {
@@ -365,18 +390,11 @@ func (s *store) prepare(ctx context.Context, key, parent string, labels map[stri
 			os.RemoveAll(s.snapshotDir(id))
 		}
 	}()
-	if err := os.Mkdir(s.fsDir(id), 0o755); err != nil {
+	if err := s.makeDirs(id, withWork); err != nil {
 		return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
 	}
-	if withWork {
-		if err := os.Mkdir(s.workDir(id), 0o700); err != nil {
-			return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
-		}
-	}
-	if fill != nil {
-		if err := fill(s.fsDir(id), parentR); err != nil {
-			return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
-		}
+	if err := fill(s.fsDir(id), parentR); err != nil {
+		return "", fmt.Errorf("prepare snapshot %q: %w", key, err)
 	}
 	err = s.update(ctx, func(md *metadata) (bool, error) {
 		// Checked again: the lock was released while filling.
@@ -393,6 +411,17 @@ func (s *store) prepare(ctx context.Context, key, parent string, labels map[stri
 		return "", err
 	}
 	return s.fsDir(id), nil
+}
+
+// makeDirs makes a new snapshot's fs (and work) directory.
+func (s *store) makeDirs(id string, withWork bool) error {
+	if err := os.Mkdir(s.fsDir(id), 0o755); err != nil {
+		return err
+	}
+	if withWork {
+		return os.Mkdir(s.workDir(id), 0o700)
+	}
+	return nil
 }
 
 // commit turns active key into committed name. checkParent lets a driver
