@@ -35,7 +35,7 @@ func (c Compression) String() string {
 // standard library's, which is what bounds pull speed once the network is
 // fast.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 256<<10)
 	magic, err := br.Peek(4)
 	if err != nil && err != io.EOF {
 		return nil, Uncompressed, fmt.Errorf("sniff compression: %w", err)

@@ -397,7 +397,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 		}
 	}()
 	if w != nil {
-		in = newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src})
+		in = newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src}, receiveChunks)
 		r = in
 	}
 	dec, _, err := archive.Decompress(r)
@@ -409,7 +409,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	// files spends as long in file creation as in inflate, and the last
 	// layer of a pull would otherwise use one CPU of several.
 	h := t.diffID.Algorithm().Hash()
-	out = newReadAhead(readCloser{io.TeeReader(dec, h), nopCloser{}})
+	out = newReadAhead(readCloser{io.TeeReader(dec, h), nopCloser{}}, inflateChunks)
 	// blame reads r itself: the decompressing stage must be gone first.
 	stopOut := func() { out.Close() }
 	n, err := archive.Apply(ctx, dir, out, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})

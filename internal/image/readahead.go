@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// readAhead reads src in a goroutine of its own, up to readAheadChunks
+// readAhead reads src in a goroutine of its own, up to a given number of
 // chunks ahead of the consumer. A layer then moves through two stages at
 // once: receiving (network, the content ingest's write and digest) and
 // unpacking (decompression, the diff ID digest, file creation), instead of
@@ -23,15 +23,21 @@ type readAhead struct {
 }
 
 const (
-	readAheadChunk  = 256 << 10
-	readAheadChunks = 16
+	readAheadChunk = 256 << 10
+	// receiveChunks buffer the network: 2 MiB lets a fast registry run
+	// ahead while the unpack is busy with a burst of small files.
+	receiveChunks = 8
+	// inflateChunks only decouple inflate from file creation, which take
+	// turns at being the slower one every few files: 1 MiB is enough, and
+	// it is paid per layer in flight.
+	inflateChunks = 4
 )
 
-func newReadAhead(src io.ReadCloser) *readAhead {
+func newReadAhead(src io.ReadCloser, chunks int) *readAhead {
 	ra := &readAhead{
 		src:  src,
-		full: make(chan []byte, readAheadChunks),
-		free: make(chan []byte, readAheadChunks+1),
+		full: make(chan []byte, chunks),
+		free: make(chan []byte, chunks+1),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}

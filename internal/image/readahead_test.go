@@ -37,7 +37,7 @@ func TestReadAhead(t *testing.T) {
 		{"source fails", &failingReader{bytes.NewReader(data), boom}, boom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ra := newReadAhead(io.NopCloser(tc.src))
+			ra := newReadAhead(io.NopCloser(tc.src), receiveChunks)
 			defer ra.Close()
 			got, err := io.ReadAll(io.LimitReader(ra, int64(len(data))+1))
 			if !errors.Is(err, tc.wantErr) {
@@ -49,7 +49,7 @@ func TestReadAhead(t *testing.T) {
 		})
 	}
 	// Closing early stops the goroutine even when nobody reads.
-	ra := newReadAhead(io.NopCloser(bytes.NewReader(data)))
+	ra := newReadAhead(io.NopCloser(bytes.NewReader(data)), inflateChunks)
 	if err := ra.Close(); err != nil {
 		t.Fatal(err)
 	}
