@@ -24,8 +24,13 @@ type Writer struct {
 	data     *os.File
 	hash     hash.Hash
 	written  int64
+	flushed  int64 // bytes handed to startWriteback so far
 	done     bool
 }
+
+// writebackChunk is how much written data is left dirty before the
+// kernel is asked to start writing it out.
+const writebackChunk = 8 << 20
 
 // ingestKey names the ingest directory. A known digest names it, so every
 // writer of one blob (in any process) meets at the same lock; otherwise the
@@ -105,6 +110,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.written += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("write ingest %s: %w", w.expected.Digest, err)
+	}
+	if w.written-w.flushed >= writebackChunk {
+		startWriteback(w.data, w.flushed, w.written-w.flushed)
+		w.flushed = w.written
 	}
 	return n, nil
 }
