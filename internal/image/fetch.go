@@ -35,7 +35,10 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	}
 	defer release()
 
-	mb, err := s.fetchSmall(ctx, opts.Fetcher, opts.Manifest)
+	// The manifest and config are verified in memory and written to the
+	// content store while the layers download: their fsyncs need not
+	// delay the first layer. Both are stored before the image record.
+	mb, storeManifest, err := s.fetchSmallLater(ctx, opts.Fetcher, opts.Manifest)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch manifest: %w", err)
 	}
@@ -43,7 +46,7 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch manifest %s: %w", opts.Manifest.Digest, err)
 	}
-	cb, err := s.fetchSmall(ctx, opts.Fetcher, m.Config)
+	cb, storeConfig, err := s.fetchSmallLater(ctx, opts.Fetcher, m.Config)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch config: %w", err)
 	}
@@ -69,7 +72,13 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		overlay:  s.sn.OverlayWhiteouts(),
 		maxBytes: opts.MaxLayerSize,
 	}
+	var stored errgroup.Group
+	stored.Go(func() error { return storeManifest(ctx) })
+	stored.Go(func() error { return storeConfig(ctx) })
 	sizes, err := u.run(ctx, m.Layers, diffIDs, chain, opts.Parallel)
+	if serr := stored.Wait(); err == nil && serr != nil {
+		err = fmt.Errorf("fetch %s: %w", opts.Manifest.Digest, serr)
+	}
 	if err != nil {
 		return Image{}, err
 	}

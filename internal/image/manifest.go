@@ -26,42 +26,62 @@ const maxMetadataSize = 8 << 20
 // fetchSmall returns a manifest or config blob, from the content store when
 // present, else from f, verified against desc and stored.
 func (s *Store) fetchSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	b, store, err := s.fetchSmallLater(ctx, f, desc)
+	if err != nil {
+		return nil, err
+	}
+	if err := store(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// fetchSmallLater is fetchSmall that leaves the storing to the caller: the
+// bytes are verified, and store (a no-op for a blob the store has) writes
+// them to the content store, fsync included, while the caller goes on.
+// Fetch stores the manifest and config while the layers download, and
+// waits for both before it writes the image record that names them.
+func (s *Store) fetchSmallLater(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, func(context.Context) error, error) {
+	noop := func(context.Context) error { return nil }
 	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: blob digest %q: %v", errdefs.ErrInvalidArgument, desc.Digest, err)
+		return nil, nil, fmt.Errorf("%w: blob digest %q: %v", errdefs.ErrInvalidArgument, desc.Digest, err)
 	}
 	if desc.Size > maxMetadataSize {
-		return nil, fmt.Errorf("%w: blob %s is %d bytes, more than %d", errdefs.ErrInvalidArgument, desc.Digest, desc.Size, maxMetadataSize)
+		return nil, nil, fmt.Errorf("%w: blob %s is %d bytes, more than %d", errdefs.ErrInvalidArgument, desc.Digest, desc.Size, maxMetadataSize)
 	}
 	b, err := s.cs.ReadAll(ctx, desc.Digest, maxMetadataSize)
 	if err == nil {
-		return b, nil
+		return b, noop, nil
 	}
 	if !errdefs.IsNotFound(err) {
-		return nil, err
+		return nil, nil, err
 	}
 	rc, err := f.Fetch(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
 	defer rc.Close()
 	b, err = io.ReadAll(io.LimitReader(rc, maxMetadataSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
 	if len(b) > maxMetadataSize {
-		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", errdefs.ErrInvalidArgument, desc.Digest, maxMetadataSize)
+		return nil, nil, fmt.Errorf("%w: blob %s is larger than %d bytes", errdefs.ErrInvalidArgument, desc.Digest, maxMetadataSize)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("%w: blob %s: digest mismatch: got %s", errdefs.ErrInvalidArgument, desc.Digest, got)
+		return nil, nil, fmt.Errorf("%w: blob %s: digest mismatch: got %s", errdefs.ErrInvalidArgument, desc.Digest, got)
 	}
 	if desc.Size > 0 && int64(len(b)) != desc.Size {
-		return nil, fmt.Errorf("%w: blob %s: size %d, expected %d", errdefs.ErrInvalidArgument, desc.Digest, len(b), desc.Size)
+		return nil, nil, fmt.Errorf("%w: blob %s: size %d, expected %d", errdefs.ErrInvalidArgument, desc.Digest, len(b), desc.Size)
 	}
 	desc.Size = int64(len(b))
-	if err := s.cs.WriteBlob(ctx, desc, bytes.NewReader(b)); err != nil && !errdefs.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("store %s: %w", desc.Digest, err)
+	store := func(ctx context.Context) error {
+		if err := s.cs.WriteBlob(ctx, desc, bytes.NewReader(b)); err != nil && !errdefs.IsAlreadyExists(err) {
+			return fmt.Errorf("store %s: %w", desc.Digest, err)
+		}
+		return nil
 	}
-	return b, nil
+	return b, store, nil
 }
 
 // parseManifest reads a Docker schema 2 or OCI image manifest (both have
