@@ -13,6 +13,25 @@
 //
 // Readers take no lock: a rename is atomic, so they see the old or the new
 // file, never half of one.
+//
+// # Durability of a pull
+//
+// kill -9 loses nothing that was written (the page cache outlives the
+// process), so fsync is only about power loss, and the rule is: nothing
+// that names data reaches the disk before the data it names. For each
+// layer, in this order: the blob streams into a content ingest and the
+// files into an active snapshot (no fsync per file); one syncfs(2) of the
+// snapshot's filesystem flushes both as soon as the layer is written (the
+// content store shares the filesystem under one --root, so its own fsync at
+// Commit then finds nothing dirty); the blob is renamed into the store
+// (content fsyncs the directory); the snapshot is committed (the snapshot
+// store fsyncs its metadata). The image record, written last with fsync,
+// names only blobs and snapshots that are durable by then. A syncfs costs
+// what the data costs to write, once, where an fsync per file would cost a
+// device flush per file; running it per layer, the moment the layer is
+// written, lets early layers' writeback overlap later layers' unpacking.
+// Big files and blobs also ask for writeback while they are written
+// (sync_file_range), so the final syncfs has little left to do.
 package image
 
 import (
