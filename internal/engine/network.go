@@ -55,6 +55,10 @@ type netRecord struct {
 	Endpoints map[string]*netEndpoint
 	// SandboxKey is the namespace path while the container runs.
 	SandboxKey string `json:",omitempty"`
+	// Attaching is written before CNI ADD runs and cleared by teardown: a
+	// record that still says so after a crash may have attachments that
+	// libcni never cached.
+	Attaching bool `json:",omitempty"`
 }
 
 func (e *Engine) netRecordPath(id string) string {
@@ -263,6 +267,10 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 	// A previous run that crashed may have left attachments.
 	_ = e.teardownLocked(ctx, c, store, rec)
 	nsPath := e.netnsPath(c.ID)
+	rec.Attaching = true
+	if err := e.writeNetRecord(c.ID, rec); err != nil {
+		return "", err
+	}
 	if err := network.NewNetNS(nsPath); err != nil {
 		return "", fmt.Errorf("network namespace of %s: %w", c.Name, err)
 	}
@@ -438,7 +446,31 @@ func (e *Engine) teardownLocked(ctx context.Context, c *Container, store *networ
 	if err := store.Detach(ctx, "", c.ID, ""); err != nil {
 		errs = append(errs, err)
 	}
-	if nsGone && len(atts) > 0 {
+	// An attachment the record names but the CNI cache lacks is an ADD
+	// whose caller was killed while the plugins ran: DEL it blindly.
+	cached := map[string]bool{}
+	for _, a := range atts {
+		cached[a.Network] = true
+	}
+	uncached := false
+	for i, name := range rec.sortedEndpoints() {
+		if cached[name] || !rec.Attaching {
+			continue
+		}
+		n, err := store.Get(name)
+		if err != nil {
+			continue // the network is gone, and with it what DEL could find
+		}
+		var ports []network.PortMapping
+		if i == 0 {
+			ports, _ = containerPorts(c)
+		}
+		if err := store.DetachUncached(ctx, n, c.ID, "eth"+strconv.Itoa(i), nsPath, ports); err != nil {
+			errs = append(errs, err)
+		}
+		uncached = true
+	}
+	if uncached || (nsGone && len(atts) > 0) {
 		// Without the namespace the bridge plugin cannot find the
 		// addresses its masquerade rules were made for.
 		_ = network.SweepContainerRules(c.ID)
@@ -460,6 +492,9 @@ func (e *Engine) teardownLocked(ctx context.Context, c *Container, store *networ
 		errs = append(errs, err)
 	}
 	rec.SandboxKey = ""
+	if len(errs) == 0 {
+		rec.Attaching = false
+	}
 	return errors.Join(errs...)
 }
 

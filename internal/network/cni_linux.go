@@ -168,6 +168,56 @@ func (s *Store) Detach(ctx context.Context, network, containerID, ifName string)
 	return errors.Join(errs...)
 }
 
+// DetachUncached runs CNI DEL of network n for a container whose ADD left
+// no cache entry: the process running ADD was killed while the plugins
+// ran, and the plugins (separate processes) may still have made a veth,
+// a lease and port rules. DEL with the network's current configuration
+// and the same container ID and interface releases all of them; without a
+// namespace the bridge plugin cannot name the masquerade rules, so the
+// caller sweeps those by container ID.
+func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifName, netns string, ports []PortMapping) error {
+	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
+	if err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	if netns != "" && !IsNetNS(netns) {
+		netns = ""
+	}
+	rt := &libcni.RuntimeConf{
+		ContainerID: containerID, NetNS: netns, IfName: ifName,
+		Args:           [][2]string{{"IgnoreUnknown", "1"}},
+		CapabilityArgs: map[string]any{},
+	}
+	var pm []map[string]any
+	for _, p := range ports {
+		// A random host port (0) was picked at reservation; portmap's DEL
+		// refuses 0, and its chains go by container ID anyway (the
+		// caller's sweep catches what is left).
+		if p.HostPort == 0 {
+			continue
+		}
+		m := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
+		if p.HostIP != "" {
+			m["hostIP"] = p.HostIP
+		}
+		pm = append(pm, m)
+	}
+	if len(pm) > 0 {
+		rt.CapabilityArgs["portMappings"] = pm
+	}
+	unlock, err := s.netLock(n.Name)
+	if err != nil {
+		return err
+	}
+	err = s.cni().DelNetworkList(ctx, list, rt)
+	unlock()
+	if err != nil {
+		return fmt.Errorf("network %s: detach %s: %w", n.Name, containerID, err)
+	}
+	s.releasePorts(containerID, nil)
+	return nil
+}
+
 // Attachments lists a container's attachments according to libcni's cache
 // (what Detach tears down).
 func (s *Store) Attachments(containerID string) ([]*libcni.NetworkAttachment, error) {

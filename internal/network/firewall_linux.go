@@ -158,6 +158,11 @@ func splitRule(line string) []string {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
+		case c == '\\' && inQ && i+1 < len(line) && line[i+1] == '"':
+			// iptables-save escapes quotes inside a quoted comment
+			// (portmap's `dnat name: \"net\" id: \"…\"`).
+			cur.WriteByte('"')
+			i++
 		case c == '"':
 			inQ = !inQ
 		case c == ' ' && !inQ:

@@ -29,6 +29,9 @@ func (s *Store) Attach(context.Context, *Network, Attachment) (*Result, error) {
 	return nil, errNotLinux
 }
 func (s *Store) Detach(context.Context, string, string, string) error { return nil }
+func (s *Store) DetachUncached(context.Context, *Network, string, string, string, []PortMapping) error {
+	return nil
+}
 func (s *Store) Attachments(string) ([]*libcni.NetworkAttachment, error) {
 	return nil, nil
 }
