@@ -2,6 +2,9 @@ package engine
 
 import (
 	"errors"
+	"io"
+	"net"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,58 +62,74 @@ func waitExit(pid int, d time.Duration) bool {
 	}
 }
 
-// stateWatch wakes a waiter when the monitor replaces monitor.json (it
-// writes the file with rename(2), so IN_MOVED_TO on the bundle directory
-// is every change) or the bundle goes away. A waiter learns of an exit the
-// moment it is recorded, without polling, and before the monitor runs an
-// exit command (`rm` for --rm) that would take the state away with it.
-type stateWatch struct{ fd int }
+// stateWatch wakes a waiter when the monitor records an exit: a control
+// "wait" request (internal/monitor) that the monitor answers then, or
+// that ends when the monitor dies. A waiter learns of an exit the moment it
+// is recorded, without polling, and before the monitor runs an exit
+// command (`rm` for --rm) that would take the state away. (inotify on the
+// bundle would do too, but closing an inotify instance waits for an SRCU
+// grace period: 10-20 ms on every wait.)
+type stateWatch struct {
+	e    *Engine
+	id   string
+	conn net.Conn
+	done chan struct{} // closed when the reply (or EOF) came
+}
 
-// watchState watches id's bundle; nil (waits fall back to the timeout)
-// when inotify is unavailable or the bundle does not exist.
+// watchState arms a watch of id's monitor; nil when there is no monitor to
+// ask (waits then fall back to the process and the timeout).
 func (e *Engine) watchState(id string) *stateWatch {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	w := &stateWatch{e: e, id: id}
+	if !w.arm() {
+		return nil
+	}
+	return w
+}
+
+func (w *stateWatch) arm() bool {
+	conn, err := dialUnix(filepath.Join(w.e.bundleDir(w.id), "control.sock"), time.Second)
 	if err != nil {
-		return nil
+		return false
 	}
-	if _, err := unix.InotifyAddWatch(fd, e.bundleDir(id), unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_ONLYDIR); err != nil {
-		unix.Close(fd)
-		return nil
+	if _, err := conn.Write([]byte(`{"op":"wait"}` + "\n")); err != nil {
+		conn.Close()
+		return false
 	}
-	return &stateWatch{fd: fd}
+	w.conn, w.done = conn, make(chan struct{})
+	go func(conn net.Conn, done chan struct{}) {
+		_, _ = io.Copy(io.Discard, conn) // the reply, then EOF
+		close(done)
+	}(conn, w.done)
+	return true
 }
 
 func (w *stateWatch) close() {
-	if w != nil {
-		unix.Close(w.fd)
+	if w != nil && w.conn != nil {
+		w.conn.Close()
 	}
 }
 
-// wait blocks until the state may have changed (a file renamed into the
-// bundle, the bundle removed), pid exits, or d passes.
+// wait blocks until an exit is recorded, pid exits, or d passes. A watch
+// that fired is armed again for the next wait.
 func (w *stateWatch) wait(pid int, d time.Duration) {
 	if w == nil {
 		waitExit(pid, d)
 		return
 	}
-	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
-	if pid > 0 {
-		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
-			defer unix.Close(pfd)
-			fds = append(fds, unix.PollFd{Fd: int32(pfd), Events: unix.POLLIN})
+	select {
+	case <-w.done:
+		w.conn.Close()
+		if !w.arm() {
+			w.conn = nil
+			waitExit(pid, d)
 		}
+		return
+	default:
 	}
-	for {
-		_, err := unix.Poll(fds, int(d/time.Millisecond))
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	// Drain the events: the caller rereads the state whatever they were.
-	var buf [4096]byte
-	for {
-		if n, err := unix.Read(w.fd, buf[:]); n <= 0 || err != nil {
-			return
-		}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
 	}
 }

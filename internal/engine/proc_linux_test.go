@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,38 +10,54 @@ import (
 	"time"
 )
 
-// TestStateWatchWakes: a waiter on a container's state wakes when the
-// monitor renames monitor.json into the bundle, or when the process it
+// TestStateWatchWakes: a waiter on a container's state wakes when its
+// monitor answers the control "wait" request (an exit was recorded), when
+// the monitor goes away, or — with no monitor to ask — when the process it
 // names exits, long before its timeout.
 func TestStateWatchWakes(t *testing.T) {
 	tests := []struct {
-		name  string
-		event func(t *testing.T, bundle string, proc *exec.Cmd)
+		name    string
+		monitor func(conn net.Conn) // serves one control connection; nil: no monitor
+		kill    bool                // the process exits after 50 ms
 	}{
-		{"monitor.json replaced", func(t *testing.T, bundle string, _ *exec.Cmd) {
-			tmp := filepath.Join(bundle, "monitor.json.tmp")
-			if err := os.WriteFile(tmp, []byte(`{"Status":"exited"}`), 0o600); err != nil {
-				t.Error(err)
+		{name: "exit recorded", monitor: func(conn net.Conn) {
+			if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || line != `{"op":"wait"}`+"\n" {
+				t.Errorf("request %q, %v", line, err)
 			}
-			if err := os.Rename(tmp, filepath.Join(bundle, "monitor.json")); err != nil {
-				t.Error(err)
-			}
+			time.Sleep(50 * time.Millisecond)
+			_, _ = conn.Write([]byte(`{"Status":"exited"}` + "\n"))
+			conn.Close()
 		}},
-		{"bundle removed", func(t *testing.T, bundle string, _ *exec.Cmd) {
-			if err := os.RemoveAll(bundle); err != nil {
-				t.Error(err)
-			}
+		{name: "monitor gone", monitor: func(conn net.Conn) {
+			time.Sleep(50 * time.Millisecond)
+			conn.Close()
 		}},
-		{"process exited", func(t *testing.T, _ string, proc *exec.Cmd) {
-			_ = proc.Process.Kill()
-		}},
+		{name: "no monitor, process exited", kill: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &Engine{opts: Options{State: t.TempDir()}}
+			// A short state directory: sun_path holds 108 bytes.
+			dir, err := os.MkdirTemp("", "sw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			e := &Engine{opts: Options{State: dir}}
 			id := "c1"
 			if err := os.MkdirAll(e.bundleDir(id), 0o700); err != nil {
 				t.Fatal(err)
+			}
+			if tc.monitor != nil {
+				l, err := net.Listen("unix", filepath.Join(e.bundleDir(id), "control.sock"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+				go func() {
+					if conn, err := l.Accept(); err == nil {
+						tc.monitor(conn)
+					}
+				}()
 			}
 			proc := exec.Command("sleep", "30")
 			if err := proc.Start(); err != nil {
@@ -47,14 +65,13 @@ func TestStateWatchWakes(t *testing.T) {
 			}
 			defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
 			w := e.watchState(id)
-			if w == nil {
-				t.Fatal("no inotify watch")
+			if (w != nil) != (tc.monitor != nil) {
+				t.Fatalf("watch %v with a monitor %v", w != nil, tc.monitor != nil)
 			}
 			defer w.close()
-			go func() {
-				time.Sleep(50 * time.Millisecond)
-				tc.event(t, e.bundleDir(id), proc)
-			}()
+			if tc.kill {
+				time.AfterFunc(50*time.Millisecond, func() { _ = proc.Process.Kill() })
+			}
 			start := time.Now()
 			w.wait(proc.Process.Pid, 5*time.Second)
 			if d := time.Since(start); d > 2*time.Second {

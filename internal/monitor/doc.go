@@ -55,6 +55,8 @@
 //	              {"op":"stop"}   marks the stop as user-requested (no restart),
 //	                              the engine then kills through the runtime
 //	              {"op":"state"}  replies with State
+//	              {"op":"wait"}   replies with State once an exit is
+//	                              recorded (at once if the final one is)
 //
 // Restart policies are enforced here, by the monitor, not by berthd: the
 // monitor outlives the CLI and berthd, and it is the process that sees the

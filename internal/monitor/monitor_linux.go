@@ -36,6 +36,9 @@ type monitor struct {
 	master *os.File // the pty master of the running instance (resize)
 
 	unmounted bool     // the rootfs, after the final exit
+	// exitRecorded is closed (and replaced) each time an exit is recorded
+	// in monitor.json: control "wait" requests block on it.
+	exitRecorded chan struct{}
 	exitLock  *os.File // Options.ExitCommandLock, opened at start
 
 	stopped chan struct{} // closed by a user stop
@@ -49,7 +52,7 @@ type monitor struct {
 // reported on ready).
 func Run(o Options, ready *os.File) (retErr error) {
 	mark("start")
-	m := &monitor{o: o, stopped: make(chan struct{}), hub: newHub(o.TTY)}
+	m := &monitor{o: o, stopped: make(chan struct{}), hub: newHub(o.TTY), exitRecorded: make(chan struct{})}
 	m.st = State{MonitorPid: os.Getpid(), Status: "created"}
 	report := func(line string) {
 		if ready != nil {
@@ -144,6 +147,10 @@ func Run(o Options, ready *os.File) (retErr error) {
 				s.Error = ex.err
 			}
 		})
+		m.mu.Lock()
+		close(m.exitRecorded)
+		m.exitRecorded = make(chan struct{})
+		m.mu.Unlock()
 		mark("exit recorded")
 		// Attach clients learn of the exit when their socket closes; the
 		// state they then read is already final.
@@ -437,6 +444,19 @@ func (m *monitor) control(c *os.File) {
 		}
 		switch req.Op {
 		case "state":
+			s := m.snapshot()
+			_, _ = c.Write(append(appendState(nil, &s), '\n'))
+		case "wait":
+			// Answered when an exit is recorded (at once when the last
+			// one is), so a waiter learns of it without polling and
+			// before the exit command can take the state away.
+			m.mu.Lock()
+			ch, exited := m.exitRecorded, m.st.Status == "exited"
+			m.mu.Unlock()
+			if !exited {
+				_ = c.SetDeadline(time.Time{})
+				<-ch
+			}
 			s := m.snapshot()
 			_, _ = c.Write(append(appendState(nil, &s), '\n'))
 		case "stop":

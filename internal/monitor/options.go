@@ -126,7 +126,7 @@ func nextBackoff(prev, ran time.Duration) time.Duration {
 
 // Request is one control.sock request.
 type Request struct {
-	Op     string `json:"op"` // "resize", "stop", "state"
+	Op     string `json:"op"` // "resize", "stop", "state", "wait"
 	Height uint16 `json:"height,omitempty"`
 	Width  uint16 `json:"width,omitempty"`
 }
