@@ -35,11 +35,11 @@ type monitor struct {
 	st     State
 	master *os.File // the pty master of the running instance (resize)
 
-	unmounted bool     // the rootfs, after the final exit
+	unmounted bool // the rootfs, after the final exit
 	// exitRecorded is closed (and replaced) each time an exit is recorded
 	// in monitor.json: control "wait" requests block on it.
 	exitRecorded chan struct{}
-	exitLock  *os.File // Options.ExitCommandLock, opened at start
+	exitLock     *os.File // Options.ExitCommandLock, opened at start
 
 	stopped chan struct{} // closed by a user stop
 	stopOne sync.Once
