@@ -113,6 +113,34 @@ func (c *cache) put(s *state) error {
 	return nil
 }
 
+// CacheRefs lists what the build cache's entries hold: their top layer
+// snapshots (GC keeps each with its parents) and their layer blobs. Image
+// GC keeps both, so only `builder prune` drops cached steps.
+func CacheRefs(root string) (snapshots map[string]bool, blobs map[digest.Digest]bool) {
+	snapshots, blobs = map[string]bool{}, map[digest.Digest]bool{}
+	ents, err := os.ReadDir(filepath.Join(cacheDir(root), "index"))
+	if err != nil {
+		return snapshots, blobs
+	}
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(cacheDir(root), "index", ent.Name()))
+		if err != nil {
+			continue
+		}
+		var st state
+		if json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		if id := st.chainID(); id != "" {
+			snapshots[id] = true
+		}
+		for _, l := range st.Layers {
+			blobs[l.Digest] = true
+		}
+	}
+	return snapshots, blobs
+}
+
 // Prune removes the build cache index and the RUN cache mounts under root
 // and returns the bytes freed. The layer snapshots and blobs cached steps
 // made are then unreferenced: the caller runs the image store's GC to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/imagearchive"
 	"github.com/berth-dev/berth/internal/registry"
@@ -68,10 +69,17 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) ([]ima
 	if err != nil {
 		return nil, err
 	}
-	if _, err := e.images.GC(ctx, e.keepSnapshot); err != nil {
+	if _, err := e.gc(ctx); err != nil {
 		return items, err
 	}
 	return items, nil
+}
+
+// gc collects what no image, container or build cache entry holds.
+func (e *Engine) gc(ctx context.Context) (int64, error) {
+	snaps, blobs := build.CacheRefs(e.opts.Root)
+	keep := func(key string) bool { return snaps[key] || e.keepSnapshot(key) }
+	return e.images.GCKeeping(ctx, keep, func(d digest.Digest) bool { return blobs[d] })
 }
 
 // keepSnapshot protects container snapshots from image GC.
@@ -103,7 +111,7 @@ func (e *Engine) PruneImages(ctx context.Context, all bool) ([]image.DeleteItem,
 		}
 		items = append(items, del...)
 	}
-	n, err := e.images.GC(ctx, e.keepSnapshot)
+	n, err := e.gc(ctx)
 	return items, n, err
 }
 

@@ -23,6 +23,13 @@ import (
 // it would break a concurrent pull. It holds the records lock throughout, so
 // no image appears or vanishes between mark and sweep.
 func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (reclaimed int64, err error) {
+	return s.GCKeeping(ctx, keep, nil)
+}
+
+// GCKeeping is GC with blobs that keepBlob protects kept too (the build
+// cache holds layers no image references yet; `rmi` must not take them,
+// only `builder prune` does).
+func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) bool, keepBlob func(digest.Digest) bool) (reclaimed int64, err error) {
 	gl, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), true)
 	if err != nil {
 		return 0, fmt.Errorf("gc: %w", err)
@@ -110,7 +117,7 @@ func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (rec
 	// Sweep blobs.
 	var dead []content.Info
 	if err := s.cs.Walk(ctx, func(i content.Info) error {
-		if !blobs[i.Digest] {
+		if !blobs[i.Digest] && (keepBlob == nil || !keepBlob(i.Digest)) {
 			dead = append(dead, i)
 		}
 		return nil
