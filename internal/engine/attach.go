@@ -151,7 +151,7 @@ func (e *Engine) reapExited(ctx context.Context, c *Container) {
 		e.emit(events.ContainerEventType, events.ActionDie, c, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 		e.recordExit(c.ID, st.State)
 		Mark("reap: exit recorded")
-		_ = e.cleanupRuntime(ctx, c.ID)
+		_ = e.cleanupRuntime(ctx, c)
 	}
 }
 

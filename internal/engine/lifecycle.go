@@ -108,10 +108,15 @@ func (e *Engine) runtime(ctx context.Context, args ...string) error {
 // cleanupRuntime removes what a previous run left behind when no monitor
 // cleaned it: the runtime's state (killing any process still in it) and
 // the rootfs mount. Safe to call repeatedly.
-func (e *Engine) cleanupRuntime(ctx context.Context, id string) error {
+func (e *Engine) cleanupRuntime(ctx context.Context, c *Container) error {
+	id := c.ID
 	// The network goes first: its leases and rules must not outlive the
-	// container, and its teardown works from the CNI cache alone.
-	if c, err := e.lookupContainer(id); err == nil {
+	// container, and its teardown works from the CNI cache alone. Modes
+	// without CNI (none, host, container:) never have attachments, a
+	// namespace of ours or DNS records (network connect refuses them, the
+	// mode cannot change), so there is nothing to tear down: skipping it
+	// saves the network store's locks and files on every rm.
+	if usesCNI(c) {
 		if err := e.teardownNetwork(ctx, c); err != nil {
 			return fmt.Errorf("network teardown of %s: %w", c.Name, err)
 		}
@@ -160,7 +165,7 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 	// A container that never ran has no rootfs directory yet (Start makes
 	// it before anything else), so nothing of a previous run to clean.
 	if _, err := os.Lstat(e.rootfsDir(c.ID)); err == nil {
-		if err := e.cleanupRuntime(ctx, c.ID); err != nil {
+		if err := e.cleanupRuntime(ctx, c); err != nil {
 			return fmt.Errorf("start %s: clean previous run: %w", c.Name, err)
 		}
 	}
@@ -186,7 +191,7 @@ func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
 	Mark("start: rootfs mounted")
 	defer func() {
 		if retErr != nil {
-			_ = e.cleanupRuntime(context.WithoutCancel(ctx), c.ID)
+			_ = e.cleanupRuntime(context.WithoutCancel(ctx), c)
 		}
 	}()
 	spec, specCleanup, err := e.containerSpec(ctx, c, rootfs)
@@ -341,7 +346,7 @@ func (e *Engine) finishStopped(ctx context.Context, c *Container) error {
 		st = cs.State
 	}
 	e.recordExit(c.ID, st)
-	return e.cleanupRuntime(ctx, c.ID)
+	return e.cleanupRuntime(ctx, c)
 }
 
 // Kill sends a signal (default SIGKILL) to the container's init.
@@ -450,7 +455,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 			waitExit(st2.MonitorPid, 2*time.Second)
 		}
 	}
-	if err := e.cleanupRuntime(ctx, c.ID); err != nil {
+	if err := e.cleanupRuntime(ctx, c); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
 	Mark("remove: runtime cleaned")
