@@ -13,8 +13,9 @@ import (
 
 // unmountRootfs unmounts every mount at or below dir, deepest and newest
 // first (an idmapped or stacked rootfs is several mounts on one point). It
-// runs after `runtime delete`: the container's mount namespace died with
-// its last process, so the engine's mount in ours is the only user left.
+// runs once the init has exited, alongside `runtime delete`: the mounts
+// are the engine's, in our namespace; the container's copies die with its
+// mount namespace and do not keep ours busy.
 // EBUSY (a host process with its cwd inside) falls back to a lazy detach.
 func unmountRootfs(dir string) error {
 	data, err := os.ReadFile("/proc/self/mountinfo")

@@ -374,7 +374,7 @@ type exitInfo struct {
 }
 
 // waitInstance waits for the init to exit and cleans the instance up:
-// output drained, `runtime delete`, the rootfs unmounted. The caller
+// output drained, `runtime delete`, the rootfs unmounted (final exits). The caller
 // records the exit and then ends the attach clients.
 func (m *monitor) waitInstance(inst *instance) exitInfo {
 	ws := <-inst.exit
@@ -399,11 +399,26 @@ func (m *monitor) waitInstance(inst *instance) exitInfo {
 	if inst.probeDone != nil {
 		<-inst.probeDone
 	}
+	// A policy that can never restart makes this exit the final one: the
+	// rootfs is released while the runtime deletes its state (a process of
+	// its own, mostly exec and exit), not after. The two are independent:
+	// our mount is in the host's namespace, the container's copy went with
+	// its mount namespace or goes with its last process, which delete kills.
+	var unmounted chan string
+	if !m.o.Restart.canRestart() {
+		unmounted = make(chan string, 1)
+		go func() { unmounted <- m.unmount() }()
+	}
 	mark("output drained; runtime delete")
 	if err := m.rt.delete(); err != nil {
 		ex.err = "delete: " + err.Error()
 	}
 	mark("deleted")
+	if unmounted != nil {
+		if err := <-unmounted; ex.err == "" {
+			ex.err = err
+		}
+	}
 	return ex
 }
 
