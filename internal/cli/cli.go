@@ -95,7 +95,7 @@ func withCode(code int, err error) error { return &statusError{code: code, err: 
 // Main runs the berth CLI and returns the process exit code.
 func Main(args []string) int {
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
-	root := newRoot(a)
+	root := newRoot(a, args)
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
@@ -130,7 +130,10 @@ func describe(err error) string {
 	return msg
 }
 
-func newRoot(a *app) *cobra.Command {
+// newRoot builds the command tree for args (the command line without the
+// program name): only the command args invoke when that is clear, every
+// command otherwise (see addCommands).
+func newRoot(a *app, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "berth [OPTIONS] COMMAND",
 		Short:         "A container engine: Docker's command line, rebuilt from the kernel up",
@@ -147,24 +150,7 @@ func newRoot(a *app) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitEngine, fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath()))
 	})
-	root.AddCommand(
-		newPull(a), newPush(a), newLogin(a), newLogout(a),
-		newImages(a), newImageCmd(a), newHistory(a), newTag(a), newRmi(a),
-		newSave(a), newLoad(a), newImport(a), newExport(a),
-		newCreate(a), newRun(a), newRm(a), newSystem(a), newVolume(a), newNetwork(a), newBuild(a), newBuilderCmd(a),
-		newContainerCmd(a), newPs(a), newStart(a), newStop(a), newKill(a), newRestart(a), newWait(a),
-		newPause(a), newUnpause(a), newRename(a), newLogs(a), newExec(a), newAttach(a), newInspect(a),
-		newPort(a), newTop(a), newStats(a), newUpdate(a), newDiff(a), newCommit(a), newCp(a),
-		newEvents(a), newVersion(a), newInfo(a),
-	)
-	// `system` is defined with the image commands; the container-side
-	// subcommands join it here.
-	for _, c := range root.Commands() {
-		if c.Name() == "system" {
-			info := newInfo(a)
-			c.AddCommand(info, newSystemPrune(a), newEvents(a))
-		}
-	}
+	addCommands(root, a, args)
 	return root
 }
 
