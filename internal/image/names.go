@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -19,10 +18,27 @@ type notFoundError struct{ ref string }
 func (e notFoundError) Error() string { return "No such image: " + e.ref }
 func (e notFoundError) Unwrap() error { return errdefs.ErrNotFound }
 
-var (
-	fullID = regexp.MustCompile(`^(sha256:)?[0-9a-f]{64}$`)
-	idPart = regexp.MustCompile(`^(sha256:)?[0-9a-f]+$`)
-)
+// isFullID matches `^(sha256:)?[0-9a-f]{64}$` and isIDPart
+// `^(sha256:)?[0-9a-f]+$`, without compiling regexps at every process's
+// start (the CLI's start-up is part of every `berth run`).
+func isFullID(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	return len(s) == 64 && isLowerHex(s)
+}
+
+func isIDPart(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	return s != "" && isLowerHex(s)
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // NormalizeName returns the normalized, tagged form of a name
 // ("busybox" → "docker.io/library/busybox:latest"). A digest reference
@@ -122,7 +138,7 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 // order is Docker's: a full ID; a name (so a repository called "abcd" wins
 // over an ID starting with abcd); a unique ID prefix.
 func (r *records) resolve(ref string) (int, reference.Named, error) {
-	if fullID.MatchString(ref) {
+	if isFullID(ref) {
 		id := digest.Digest("sha256:" + strings.TrimPrefix(ref, "sha256:"))
 		if i := r.index(id); i >= 0 {
 			return i, nil, nil
@@ -152,7 +168,7 @@ func (r *records) resolve(ref string) (int, reference.Named, error) {
 			}
 		}
 	}
-	if idPart.MatchString(ref) {
+	if isIDPart(ref) {
 		prefix := "sha256:" + strings.TrimPrefix(ref, "sha256:")
 		found := -1
 		for i, img := range r.Images {
