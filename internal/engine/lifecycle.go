@@ -459,14 +459,21 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
 	Mark("remove: runtime cleaned")
-	if err := os.RemoveAll(e.bundleDir(c.ID)); err != nil {
+	// The bundle (state directory) and the snapshot (store) are unrelated
+	// trees, unmounted by now: remove them side by side, each is mostly
+	// unlink and rmdir. The record goes last, once both are gone, so a
+	// removal cut short leaves a container that rm can retry.
+	bundleErr := make(chan error, 1)
+	go func() { bundleErr <- os.RemoveAll(e.bundleDir(c.ID)) }()
+	serr := e.snaps.Remove(ctx, c.Snapshot)
+	Mark("remove: snapshot removed")
+	if err := <-bundleErr; err != nil {
 		return err
 	}
 	Mark("remove: bundle removed")
-	if err := e.snaps.Remove(ctx, c.Snapshot); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("remove %s: %w", c.Name, err)
+	if serr != nil && !errdefs.IsNotFound(serr) {
+		return fmt.Errorf("remove %s: %w", c.Name, serr)
 	}
-	Mark("remove: snapshot removed")
 	if opts.Volumes && hasAnonymousVolumes(c) {
 		if err := e.removeAnonymousVolumes(ctx, c); err != nil {
 			return err
