@@ -191,12 +191,15 @@ sec() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$OUT
 fmt() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
 median_file() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 range() { jq -r --arg n "$1" '.results[] | select(.command == $n) | "\(.min | . * 100 | round / 100)–\(.max | . * 100 | round / 100)"' "$OUT/pull.json"; }
+# CPU time (user + sys, mean of the timed runs): steadier than wall time on a
+# shared machine, where a tool that uses both CPUs suffers most from others.
+cpu() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .user + .system' "$OUT/pull.json"; }
 
 echo
 echo "== summary (JSON and raw numbers in $OUT)"
-printf '%-8s %10s %14s %16s\n' tool "median s" "min–max s" "peak RSS KiB"
+printf '%-8s %10s %14s %12s %16s\n' tool "median s" "min–max s" "CPU s" "peak RSS KiB"
 for n in $TOOLS; do
-	printf '%-8s %10s %14s %16s\n' "$n" "$(fmt "$(sec "$n")")" "$(range "$n")" "$(median_file "$OUT/rss-$n.txt")"
+	printf '%-8s %10s %14s %12s %16s\n' "$n" "$(fmt "$(sec "$n")")" "$(range "$n")" "$(fmt "$(cpu "$n")")" "$(median_file "$OUT/rss-$n.txt")"
 done
 
 if [[ " $TOOLS " == *" berth "* ]]; then
