@@ -108,7 +108,9 @@ type FetchOptions struct {
 	// Progress may be nil. Fetch serializes its calls (one at a time, from
 	// whichever goroutine has news), so it needs no locking of its own.
 	Progress func(Progress)
-	// Parallel bounds concurrent layer downloads (0 = 3, Docker's default).
+	// Parallel bounds concurrent layer downloads (0 = 3, Docker's default;
+	// 5 or 6 measured no faster on 2 CPUs). Layers under 1 MiB compressed
+	// do not count against it.
 	Parallel int
 	// MaxLayerSize bounds each layer's uncompressed size, so a decompression
 	// bomb fails instead of filling the disk (0 = archive's default, 64 GiB).
