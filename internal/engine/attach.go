@@ -66,7 +66,8 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, opts AttachOptio
 		}
 		defer release()
 	}
-	if err := e.Start(ctx, c.ID); err != nil {
+	Mark("start")
+	if err := e.start(ctx, c); err != nil {
 		return 0, err
 	}
 	var conn *net.UnixConn
@@ -104,7 +105,7 @@ func (e *Engine) StartAttached(ctx context.Context, ref string, opts AttachOptio
 		return 0, err
 	}
 	Mark("attach: output done")
-	code, err := e.Wait(ctx, c.ID)
+	code, err := e.wait(ctx, c, c.ID)
 	if err != nil {
 		return 0, err
 	}

@@ -135,12 +135,17 @@ func (e *Engine) cleanupRuntime(ctx context.Context, c *Container) error {
 // returns once the workload runs; a workload that cannot start yields an
 // *ExitError with Docker's code (127 not found, 126 cannot invoke, 125
 // anything else) and leaves nothing running.
-func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
+func (e *Engine) Start(ctx context.Context, ref string) error {
 	Mark("start")
 	c, err := e.lookupContainer(ref)
 	if err != nil {
 		return err
 	}
+	return e.start(ctx, c)
+}
+
+// start is Start for a container already looked up (StartAttached has it).
+func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 	unlock, err := e.lockContainer(c.ID)
 	if err != nil {
 		return err
@@ -390,6 +395,12 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return e.wait(ctx, c, ref)
+}
+
+// wait is Wait for a container already looked up; ref is how the caller
+// named it, for the error when it is removed meanwhile.
+func (e *Engine) wait(ctx context.Context, c *Container, ref string) (int, error) {
 	w := e.watchState(c.ID) // before the first look, so no change is missed
 	defer w.close()
 	for {
