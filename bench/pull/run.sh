@@ -134,7 +134,12 @@ WORK=${WORK:-$(mktemp -d "$ROOT/.cache/bench/pull/work.XXXXXX")}
 export WORK
 reg_pid=""
 cleanup() {
-	[ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+	# `|| true`: under set -e, wait's non-zero status (the registry dies of
+	# SIGTERM) would end the trap here and leave $WORK behind.
+	if [ -n "$reg_pid" ]; then
+		kill "$reg_pid" 2>/dev/null || true
+		wait "$reg_pid" 2>/dev/null || true
+	fi
 	findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf --one-file-system "$WORK"
 }
