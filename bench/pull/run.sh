@@ -134,13 +134,14 @@ WORK=${WORK:-$(mktemp -d "$ROOT/.cache/bench/pull/work.XXXXXX")}
 export WORK
 reg_pid=""
 cleanup() {
-	# `|| true`: under set -e, wait's non-zero status (the registry dies of
-	# SIGTERM) would end the trap here and leave $WORK behind.
+	# Every `|| true`: under set -e and pipefail, wait's status (the registry
+	# dies of SIGTERM) or grep finding no mount would end the trap early and
+	# leave $WORK behind.
 	if [ -n "$reg_pid" ]; then
 		kill "$reg_pid" 2>/dev/null || true
 		wait "$reg_pid" 2>/dev/null || true
 	fi
-	findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done
+	{ findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done; } || true
 	rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
