@@ -136,14 +136,25 @@ func (e *Engine) listContainers() ([]*Container, error) {
 // takes); the others read them all.
 func (e *Engine) lookupContainer(ref string) (*Container, error) {
 	ref = strings.TrimPrefix(ref, "/")
+	noRecord := false
 	if isFullID(ref) {
-		if c, err := e.readContainer(ref); err == nil {
+		c, err := e.readContainer(ref)
+		if err == nil {
 			return c, nil
 		}
+		noRecord = errors.Is(err, os.ErrNotExist)
 	}
 	if validName(ref) {
-		if c, ok := e.nameOwner(ref); ok && c != nil {
+		c, ok := e.nameOwner(ref)
+		if ok && c != nil {
 			return c, nil
+		}
+		if ok && noRecord {
+			// A full ID with no record and no container by that name:
+			// the scan below could only find that ID again. This is
+			// the rm of a container already removed (run --rm), which
+			// must not read every record of a large store.
+			return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 		}
 	}
 	all, err := e.listContainers()

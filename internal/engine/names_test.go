@@ -112,3 +112,38 @@ func mustStore(t *testing.T, e *Engine, id, name string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLookupFullID: a full ID resolves to its record, or to the container
+// using it as a name; a removed one is NotFound without the scan, and a
+// store from before the name index still falls back to the records.
+func TestLookupFullID(t *testing.T) {
+	a, b, gone := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("d", 64)
+	tests := []struct {
+		name   string
+		setup  func(t *testing.T, e *Engine)
+		ref    string
+		wantID string // "" expects NotFound
+	}{
+		{name: "record", setup: func(t *testing.T, e *Engine) { mustAdd(t, e, a, "web") }, ref: a, wantID: a},
+		{name: "removed", setup: func(t *testing.T, e *Engine) { mustAdd(t, e, a, "web") }, ref: gone},
+		{name: "an ID as another container's name", setup: func(t *testing.T, e *Engine) { mustAdd(t, e, b, gone) }, ref: gone, wantID: b},
+		{name: "name without an index", setup: func(t *testing.T, e *Engine) { mustStore(t, e, b, gone) }, ref: gone, wantID: b},
+		{name: "removed, no index", setup: func(t *testing.T, e *Engine) { mustStore(t, e, a, "web") }, ref: gone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Engine{opts: Options{Root: t.TempDir()}}
+			tc.setup(t, e)
+			c, err := e.lookupContainer(tc.ref)
+			if tc.wantID == "" {
+				if !errdefs.IsNotFound(err) {
+					t.Fatalf("lookup %s: %+v, %v; want NotFound", tc.ref[:12], c, err)
+				}
+				return
+			}
+			if err != nil || c.ID != tc.wantID {
+				t.Fatalf("lookup %s: %+v, %v; want %s", tc.ref[:12], c, err, tc.wantID[:12])
+			}
+		})
+	}
+}

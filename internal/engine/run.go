@@ -94,6 +94,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := e.prepareCreate(ctx, c); err != nil {
 		return nil, err
 	}
+	Mark("create: validated")
 	generated := opts.Name == ""
 	for i := 2; ; i++ {
 		err := e.addContainer(c)
