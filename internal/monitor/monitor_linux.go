@@ -35,7 +35,8 @@ type monitor struct {
 	st     State
 	master *os.File // the pty master of the running instance (resize)
 
-	unmounted bool // the rootfs, after the final exit
+	unmounted bool      // the rootfs, after the final exit
+	gcTrim    sync.Once // trimAfterEachGC armed (once: it re-arms itself)
 	// exitRecorded is closed (and replaced) each time an exit is recorded
 	// in monitor.json: control "wait" requests block on it.
 	exitRecorded chan struct{}
@@ -124,13 +125,12 @@ func Run(o Options, ready *os.File) (retErr error) {
 	report("ok " + strconv.Itoa(inst.pid) + "\n")
 	ready.Close()
 	ready = nil
-	debug.FreeOSMemory()
-	trimResident()
-	trimAfterEachGC()
+	trim := m.scheduleTrim()
 
 	var backoff time.Duration
 	for {
 		ex := m.waitInstance(inst)
+		trim.Stop()
 		st := m.snapshot()
 		// One write of monitor.json per exit, with the status decided:
 		// a reader never sees the exit code with a stale "running".
@@ -171,6 +171,7 @@ func Run(o Options, ready *os.File) (retErr error) {
 		for {
 			inst, err = m.startInstance(false, nil)
 			if err == nil {
+				trim = m.scheduleTrim()
 				break
 			}
 			// A restart that cannot start counts as a failed run, as in
@@ -196,6 +197,24 @@ func Run(o Options, ready *os.File) (retErr error) {
 			m.update(func(s *State) { s.RestartCount++ })
 		}
 	}
+}
+
+// trimDelay is how long a container runs before its monitor trims its
+// memory (see scheduleTrim).
+const trimDelay = 100 * time.Millisecond
+
+// scheduleTrim returns start-up's memory and drops our code's mappings
+// once the container has run a moment, not at once: the collection and
+// the trim take a millisecond or two of our single P, and a short-lived
+// workload (run --rm ... true) would exit meanwhile, wait for them, then
+// fault the dropped code back in to handle its exit. The caller stops the
+// timer when the run ends first; each (re)start schedules it again.
+func (m *monitor) scheduleTrim() *time.Timer {
+	return time.AfterFunc(trimDelay, func() {
+		debug.FreeOSMemory()
+		trimResident()
+		m.gcTrim.Do(trimAfterEachGC) // it re-arms itself
+	})
 }
 
 // instance is one run of the container (the first, or a restart).
