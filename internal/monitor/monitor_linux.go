@@ -125,12 +125,9 @@ func Run(o Options, ready *os.File) (retErr error) {
 	report("ok " + strconv.Itoa(inst.pid) + "\n")
 	ready.Close()
 	ready = nil
-	trim := m.scheduleTrim()
-
 	var backoff time.Duration
 	for {
 		ex := m.waitInstance(inst)
-		trim.Stop()
 		st := m.snapshot()
 		// One write of monitor.json per exit, with the status decided:
 		// a reader never sees the exit code with a stale "running".
@@ -171,7 +168,6 @@ func Run(o Options, ready *os.File) (retErr error) {
 		for {
 			inst, err = m.startInstance(false, nil)
 			if err == nil {
-				trim = m.scheduleTrim()
 				break
 			}
 			// A restart that cannot start counts as a failed run, as in
@@ -200,21 +196,15 @@ func Run(o Options, ready *os.File) (retErr error) {
 }
 
 // trimDelay is how long a container runs before its monitor trims its
-// memory (see scheduleTrim).
+// memory (see waitInstance).
 const trimDelay = 100 * time.Millisecond
 
-// scheduleTrim returns start-up's memory and drops our code's mappings
-// once the container has run a moment, not at once: the collection and
-// the trim take a millisecond or two of our single P, and a short-lived
-// workload (run --rm ... true) would exit meanwhile, wait for them, then
-// fault the dropped code back in to handle its exit. The caller stops the
-// timer when the run ends first; each (re)start schedules it again.
-func (m *monitor) scheduleTrim() *time.Timer {
-	return time.AfterFunc(trimDelay, func() {
-		debug.FreeOSMemory()
-		trimResident()
-		m.gcTrim.Do(trimAfterEachGC) // it re-arms itself
-	})
+// trim returns start-up's memory to the kernel and drops the mappings of
+// our code (see trimResident).
+func (m *monitor) trim() {
+	debug.FreeOSMemory()
+	trimResident()
+	m.gcTrim.Do(trimAfterEachGC) // it re-arms itself
 }
 
 // instance is one run of the container (the first, or a restart).
@@ -396,7 +386,19 @@ type exitInfo struct {
 // output drained, `runtime delete`, the rootfs unmounted (final exits). The caller
 // records the exit and then ends the attach clients.
 func (m *monitor) waitInstance(inst *instance) exitInfo {
-	ws := <-inst.exit
+	// The trim waits until the container has run a moment: the collection
+	// and the trim take a millisecond or two of our single P, and a
+	// short-lived workload (run --rm ... true) would exit meanwhile, wait
+	// for them, then fault the dropped code back in to handle its exit.
+	var ws unix.WaitStatus
+	t := time.NewTimer(trimDelay)
+	select {
+	case ws = <-inst.exit:
+		t.Stop()
+	case <-t.C:
+		m.trim()
+		ws = <-inst.exit
+	}
 	mark("init exited")
 	ex := exitInfo{finished: time.Now().UTC(), code: exitCode(ws)}
 	if inst.stopProbe != nil {
