@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package network measures what berth's networking costs a container:
 // the setup and teardown a `run` pays on a bridge network (namespace +
 // CNI ADD with bridge/host-local/portmap/firewall/tuning, then DEL) against

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command berth-monitor is the per-container monitor (see internal/monitor
 // for the contract with the engine). This package only wires flags.
 //

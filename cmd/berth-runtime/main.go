@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command berth-runtime is an OCI runtime with runc's command line, so that
 // containerd, Kubernetes tooling and the OCI conformance suite can drive it.
 // This package only wires flags to internal/runtime; one file per command.

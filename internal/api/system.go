@@ -128,10 +128,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 			in.ContainersStopped++
 		}
 	}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		in.MemTotal = int64(si.Totalram) * int64(si.Unit)
-	}
+	in.MemTotal = memTotal()
 	writeJSON(w, http.StatusOK, in)
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package api_test drives berthd end to end: the Docker Engine API on its
 // socket (raw HTTP, as curl or any client would), the berth CLI with
 // --host, the stock docker CLI when installed, and test/engine's whole

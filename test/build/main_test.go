@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package build_test drives `berth build` end to end, as a user would:
 // every test gets its own --root and --state with the busybox fixture
 // image loaded (`berth load` of its OCI layout), builds Dockerfiles and

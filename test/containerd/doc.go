@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package containerd holds an integration test that drives berth-runtime the way
 // Kubernetes nodes and `ctr` do: through containerd 1.6 and its
 // io.containerd.runc.v2 shim, with the shim told to exec berth-runtime instead of

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package engine_test drives the berth CLI end to end, as a user would:
 // every test gets its own --root and --state, and containers run the
 // busybox fixture image through berth-monitor and berth-runtime.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package image_test drives the berth CLI as a user would, for images: it
 // starts real registries on 127.0.0.1 (Debian's docker-registry), puts the
 // test images (internal/testutil/images.go) there with skopeo, and pulls,

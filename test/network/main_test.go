@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package network_test drives berth's networking end to end through the
 // CLI: real traffic between busybox containers on bridges that each test
 // instance (its own --root/--state, so its own bridge names and subnets)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package runtime_test drives the berth-runtime binary as a user (or
 // containerd) would, against the real kernel: every test builds a bundle from
 // the busybox fixture, runs the runtime's command line with a private --root

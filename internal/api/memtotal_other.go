@@ -1,0 +1,5 @@
+//go:build !linux
+
+package api
+
+func memTotal() int64 { return 0 }
