@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -73,6 +74,22 @@ func seccompFromProfile(data []byte, bounding []string) (*specs.LinuxSeccomp, er
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("decoding seccomp profile failed: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
+	return resolveProfile(&p, bounding)
+}
+
+// defaultProfile is Docker's default profile, decoded once per process:
+// `run` builds a spec at create (to validate) and again at start.
+var defaultProfile = sync.OnceValues(func() (*seccompProfile, error) {
+	var p seccompProfile
+	if err := json.Unmarshal(defaultSeccompJSON, &p); err != nil {
+		return nil, fmt.Errorf("decoding the default seccomp profile: %w", err)
+	}
+	return &p, nil
+})
+
+// resolveProfile is seccompFromProfile's second half. It does not modify p
+// (the default profile is shared).
+func resolveProfile(p *seccompProfile, bounding []string) (*specs.LinuxSeccomp, error) {
 	if p.DefaultAction == "" && len(p.Syscalls) == 0 {
 		return nil, nil // an empty profile means no filter, as in Docker
 	}
@@ -178,9 +195,14 @@ func containerSeccomp(privileged bool, opt string, bounding []string) (*specs.Li
 	if privileged || opt == "unconfined" {
 		return nil, nil
 	}
-	data := defaultSeccompJSON
+	var data []byte
 	switch {
 	case opt == "" || opt == "builtin":
+		p, err := defaultProfile()
+		if err != nil {
+			return nil, err
+		}
+		return resolveProfile(p, bounding)
 	case strings.HasPrefix(strings.TrimSpace(opt), "{"):
 		// The CLI inlines the file's content at create time, as Docker's
 		// does, so the container does not depend on the file later.
