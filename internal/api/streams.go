@@ -283,6 +283,11 @@ type execConfig struct {
 	started       bool
 	exitCode      *int
 	created       time.Time
+	// term is the exec's terminal while it runs (Tty over a hijacked
+	// connection); size is the latest [height, width] asked for, applied
+	// when the terminal is made.
+	term *execTerminal
+	size *[2]uint
 }
 
 func newID() string {
@@ -382,6 +387,15 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if x.req.AttachStdin {
 		stdin = in
 	}
+	if tty {
+		if t := s.execTerminalFor(x, req.ConsoleSize); t != nil {
+			defer s.dropExecTerminal(x)
+			if x.req.AttachStdin {
+				go func() { _, _ = io.Copy(t.input(), in) }()
+			}
+			stdin = t.stdin()
+		}
+	}
 	code, err := s.e.Exec(r.Context(), x.container, o, stdin, stdout, stderr)
 	if err != nil {
 		code = exitCodeOf(err)
@@ -427,13 +441,76 @@ func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// execResize: the engine's exec sizes its terminal from the exec's own
-// pty at start; resizing a running exec is not supported yet.
+// execTerminalFor makes the terminal a Tty exec runs on, sized from the
+// start request, else the create request, else the last resize. Without
+// one (not Linux, no pty) the exec runs on the connection as before, at
+// a fixed size.
+func (s *Server) execTerminalFor(x *execConfig, startSize *[2]uint) *execTerminal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	size := x.req.ConsoleSize
+	if x.size != nil {
+		size = x.size
+	}
+	if startSize != nil {
+		size = startSize
+	}
+	var h, w uint
+	if size != nil {
+		h, w = size[0], size[1]
+	}
+	t, err := newExecTerminal(h, w)
+	if err != nil {
+		return nil
+	}
+	x.term = t
+	return t
+}
+
+func (s *Server) dropExecTerminal(x *execConfig) {
+	s.mu.Lock()
+	t := x.term
+	x.term = nil
+	s.mu.Unlock()
+	if t != nil {
+		t.close()
+	}
+}
+
+// execResize serves POST /exec/{id}/resize?h=&w=: the size of a running
+// Tty exec's terminal, or of one not started yet (kept for its start).
 func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.execLookup(r.PathValue("id")); err != nil {
+	x, err := s.execLookup(r.PathValue("id"))
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("resizing an exec's terminal: %w", errdefs.ErrNotSupported)
+	h, err := intValue(r, "h", 0)
+	if err != nil {
+		return err
+	}
+	wd, err := intValue(r, "w", 0)
+	if err != nil {
+		return err
+	}
+	if h <= 0 || wd <= 0 || h > 0xffff || wd > 0xffff {
+		return fmt.Errorf("invalid terminal size %dx%d: %w", h, wd, errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	x.size = &[2]uint{uint(h), uint(wd)}
+	t, started, running := x.term, x.started, x.running
+	s.mu.Unlock()
+	switch {
+	case t != nil:
+		if err := t.resize(uint(h), uint(wd)); err != nil {
+			return err
+		}
+	case started && !running:
+		return fmt.Errorf("exec %s is not running: %w", x.id, errdefs.ErrConflict)
+	case started && !x.req.Tty:
+		return fmt.Errorf("exec %s has no terminal to resize: %w", x.id, errdefs.ErrConflict)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // parseDetachKeys reads Docker's "ctrl-p,ctrl-q" notation.
