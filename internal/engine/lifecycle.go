@@ -47,6 +47,27 @@ func (e *Engine) lockContainer(id string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// startSettleTimeout bounds the wait for a monitor that is still starting
+// its container (the monitor's own start-up is far quicker).
+const startSettleTimeout = 10 * time.Second
+
+// settledState is state, except that it first waits for a monitor still
+// starting the container (forked by a start whose CLI was killed: the lock
+// of that start went with it) to report the start's outcome. Acting on the
+// container meanwhile would race the monitor: a bundle removed under it,
+// a container process and cgroup that nobody tracks. Callers hold the
+// container's lock.
+func (e *Engine) settledState(c *Container) ContainerState {
+	deadline := time.Now().Add(startSettleTimeout)
+	for {
+		st := e.state(c)
+		if !st.MonitorAlive || st.Status != "created" || st.Pid != 0 || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // updateContainer applies fn to the current record under the containers
 // lock, so concurrent updates (rename, pause, a recorded state) do not
 // overwrite each other.
@@ -151,7 +172,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	defer unlock()
-	st := e.state(c)
+	st := e.settledState(c)
 	switch {
 	case st.Status == "running" && st.Paused:
 		return fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict)
@@ -176,7 +197,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	Mark("start: previous run cleaned")
 	bundle := e.bundleDir(c.ID)
-	for _, f := range []string{"monitor.json", "attach.sock", "control.sock"} {
+	for _, f := range []string{"monitor.json", "monitor.pid", "attach.sock", "control.sock"} {
 		_ = os.Remove(filepath.Join(bundle, f))
 	}
 	rootfs := e.rootfsDir(c.ID)
@@ -286,7 +307,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, opts StopOptions) error {
 }
 
 func (e *Engine) stopLocked(ctx context.Context, c *Container, opts StopOptions) error {
-	st := e.state(c)
+	st := e.settledState(c)
 	if st.MonitorAlive {
 		// Marks the stop as the user's: no restart policy applies.
 		_, _ = e.controlRequest(c.ID, map[string]any{"op": "stop"})
@@ -444,7 +465,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, opts RemoveOptions) e
 		return err
 	}
 	defer unlock()
-	st := e.state(c)
+	st := e.settledState(c)
 	// A monitor that recorded "exited" is only finishing (its exit
 	// command may be this very removal): the container is stopped.
 	if st.Status == "running" || st.MonitorAlive && st.Status != "exited" {

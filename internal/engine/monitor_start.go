@@ -137,6 +137,11 @@ func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
 	}
 	Mark("start: monitor forked")
 	w.Close()
+	// Until the monitor writes monitor.json, this file is the only trace
+	// of it: a CLI killed now leaves a monitor starting the container,
+	// which rm and stop must wait for rather than remove its bundle
+	// under it (see Engine.settledState).
+	_ = writeStateFile(e.monitorPidFile(c.ID), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
 	// The monitor outlives us; reap it if it exits while we still run
 	// (berthd), so it never lingers as a zombie.
 	go func() { _ = cmd.Wait() }()

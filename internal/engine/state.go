@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/monitor"
@@ -17,6 +19,26 @@ func (e *Engine) runtimeRoot() string          { return filepath.Join(e.opts.Sta
 func (e *Engine) recordDir(id string) string   { return filepath.Join(e.containersDir(), id) }
 func (e *Engine) logPath(id string) string     { return filepath.Join(e.recordDir(id), id+"-json.log") }
 func (e *Engine) monitorFile(id string) string { return filepath.Join(e.bundleDir(id), "monitor.json") }
+
+// monitorPidFile holds the pid of a monitor the engine forked, written
+// before the monitor's own monitor.json exists.
+func (e *Engine) monitorPidFile(id string) string {
+	return filepath.Join(e.bundleDir(id), "monitor.pid")
+}
+
+// startingMonitor returns the pid of a monitor that was forked but has not
+// written monitor.json yet (0 when there is none alive).
+func (e *Engine) startingMonitor(id string) int {
+	b, err := os.ReadFile(e.monitorPidFile(id))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || !alive(pid) {
+		return 0
+	}
+	return pid
+}
 
 // ContainerState is a container's live state as the engine derives it.
 type ContainerState struct {
@@ -51,6 +73,11 @@ func (e *Engine) readMonitorState(id string) (monitor.State, bool) {
 func (e *Engine) state(c *Container) ContainerState {
 	st, ok := e.readMonitorState(c.ID)
 	if !ok {
+		if pid := e.startingMonitor(c.ID); pid > 0 {
+			// A start whose CLI was killed: its monitor is still
+			// creating the container.
+			return ContainerState{State: monitor.State{Status: "created", MonitorPid: pid}, MonitorAlive: true}
+		}
 		// Never started, or the state directory was lost (a reboot
 		// clears /run): the last state the engine recorded stands.
 		if c.LastState != nil {

@@ -234,3 +234,35 @@ func TestRobustCLIKilled(t *testing.T) {
 	}
 	assertAllReleased(t, e, seen)
 }
+
+// TestRobustRemoveAfterKilledStart: a `start` killed while its monitor is
+// still starting the container, then `rm -f` at once — the removal must
+// not race the orphaned monitor (a bundle removed under it, a container
+// process nobody tracks).
+func TestRobustRemoveAfterKilledStart(t *testing.T) {
+	e := newEnv(t)
+	seen := map[string]bool{}
+	for i := 0; i < 12; i++ {
+		id := strings.TrimSpace(e.ok("create", "--network", "none", "busybox", "sleep", "1000"))
+		seen[id] = true
+		cmd := e.cmd("start", id)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i*5) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if _, errOut, code := e.run(nil, "rm", "-f", id); code != 0 {
+			t.Errorf("round %d: rm -f after a killed start: exit %d: %s", i, code, errOut)
+		}
+		for _, c := range e.listAll(t) {
+			if c == id {
+				t.Errorf("round %d: container still listed after rm -f", i)
+			}
+		}
+		if cg := cgroupsOf([]string{id}); len(cg) != 0 {
+			t.Errorf("round %d: cgroups of a removed container: %v", i, cg)
+		}
+	}
+	assertAllReleased(t, e, seen)
+}
