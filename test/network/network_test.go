@@ -92,10 +92,17 @@ func TestContainerAndHostModes(t *testing.T) {
 		logs, _, _ := e.run(nil, "logs", "owner")
 		return strings.Contains(logs, "shared-ns")
 	})
-	host, _ := os.ReadFile("/proc/net/dev")
+	// Other tests create and remove veths meanwhile: only interfaces the
+	// host has both before and after the run must show inside.
+	before, _ := os.ReadFile("/proc/net/dev")
 	out := e.ok("run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev")
-	for _, l := range strings.Split(string(host), "\n")[2:] {
-		if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && !strings.Contains(out, name+":") {
+	after, _ := os.ReadFile("/proc/net/dev")
+	for _, l := range strings.Split(string(before), "\n")[2:] {
+		name, _, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || !strings.Contains(string(after), name+":") {
+			continue
+		}
+		if !strings.Contains(out, name+":") {
 			t.Fatalf("host mode misses %s:\n%s", name, out)
 		}
 	}
