@@ -46,14 +46,14 @@ func newExecTerminal(height, width uint) (_ *execTerminal, retErr error) {
 		return nil, fmt.Errorf("exec terminal: unlock pty: %w", err)
 	}
 	// TIOCGPTPEER opens the slave through the master, not by a /dev/pts
-	// path that another devpts mount could shadow.
-	fd, err := unix.IoctlRetInt(int(master.Fd()), unix.TIOCGPTPEER)
-	if err != nil {
-		return nil, fmt.Errorf("exec terminal: open pty slave: %w", err)
+	// path that another devpts mount could shadow. Its argument is the
+	// slave's open flags: close-on-exec, so that only the runtime we start
+	// inherits it (as its stdin).
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return nil, fmt.Errorf("exec terminal: open pty slave: %w", errno)
 	}
-	// IoctlRetInt cannot pass open flags; set close-on-exec by hand so only
-	// the runtime we start (as its stdin) inherits the slave.
-	unix.CloseOnExec(fd)
+	fd := int(r)
 	slave := os.NewFile(uintptr(fd), "pty-slave")
 	if _, err := term.MakeRaw(fd); err != nil {
 		slave.Close()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -290,6 +291,12 @@ func (c *Client) Logs(ctx context.Context, ref string, o enginetypes.LogsOptions
 func (c *Client) Exec(ctx context.Context, ref string, o enginetypes.ExecOptions, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	req := container.ExecCreateRequest{Cmd: o.Cmd, Tty: o.Tty, Env: o.Env, User: o.User, WorkingDir: o.WorkingDir, Privileged: o.Privileged,
 		AttachStdin: stdin != nil && !o.Detach, AttachStdout: !o.Detach, AttachStderr: !o.Detach}
+	var tf *os.File
+	if o.Tty && !o.Detach {
+		if tf = localTerminal(stdin, stdout); tf != nil {
+			req.ConsoleSize = terminalSize(tf)
+		}
+	}
 	var created struct {
 		ID string `json:"Id"`
 	}
@@ -306,6 +313,13 @@ func (c *Client) Exec(ctx context.Context, ref string, o enginetypes.ExecOptions
 	conn, br, _, err := c.hijack(ctx, "/exec/"+created.ID+"/start", nil, start)
 	if err != nil {
 		return 0, err
+	}
+	if tf != nil {
+		// Raw mode only when the terminal is our input: a terminal that
+		// merely shows the output keeps its line discipline.
+		raw := req.AttachStdin && any(stdin) == any(tf)
+		stop := c.execTerminal(ctx, created.ID, tf, raw)
+		defer stop()
 	}
 	st := startStream(conn, br, o.Tty, stdin, stdout, stderr, nil)
 	err = st.wait(ctx)
