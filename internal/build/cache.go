@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/image"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
@@ -95,19 +96,7 @@ func (c *cache) put(s *state) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("build cache: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".entry-*")
-	if err != nil {
-		return fmt.Errorf("build cache: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("build cache: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("build cache: %w", err)
-	}
-	if err := os.Rename(f.Name(), c.indexPath(s.Key)); err != nil {
+	if err := atomicfile.Write(c.indexPath(s.Key), b, 0o600); err != nil {
 		return fmt.Errorf("build cache: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -161,7 +162,8 @@ func (w *Writer) commit(ctx context.Context) (ocispec.Descriptor, error) {
 	if err := os.Rename(w.data.Name(), target); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
 	}
-	if err := syncDir(w.s.blobDir()); err != nil {
+	// The directory fsync makes the rename itself durable.
+	if err := atomicfile.SyncDir(w.s.blobDir()); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
 	}
 	w.done = true
@@ -184,19 +186,6 @@ func (w *Writer) Close() error {
 	}
 	if cerr != nil && !errors.Is(cerr, fs.ErrClosed) {
 		return fmt.Errorf("close ingest: %w", cerr)
-	}
-	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }

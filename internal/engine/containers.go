@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"golang.org/x/sys/unix"
 )
@@ -235,29 +236,11 @@ func writeStateFile(path string, data []byte, mode os.FileMode) error {
 }
 
 // replaceFile writes data to a temporary file beside path and renames it
-// over path; durable adds the fsync a power cut needs.
+// over path; durable adds the fsync of the data a power cut needs (the
+// directory is not synced: a lost rename leaves the old record).
 func replaceFile(path string, data []byte, mode os.FileMode, durable bool) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
 	if durable {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return err
-		}
+		return atomicfile.Write(path, data, mode, atomicfile.SyncFile)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, mode)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -139,8 +140,10 @@ func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) boo
 		errs = append(errs, err)
 	}
 	// A writer of images.json holds the records lock, which GC holds now:
-	// any temp file is a dead writer's.
-	if tmps, err := filepath.Glob(filepath.Join(s.root, ".images-*.json")); err == nil {
+	// any temp file is a dead writer's. (.images-*.json is the temporary
+	// name of berth versions before atomicfile.)
+	for _, pattern := range []string{atomicfile.TempGlob(s.recordsPath()), filepath.Join(s.root, ".images-*.json")} {
+		tmps, _ := filepath.Glob(pattern)
 		for _, p := range tmps {
 			_ = os.Remove(p)
 		}

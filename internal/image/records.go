@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -68,32 +69,7 @@ func (s *Store) save(r *records) error {
 	if err != nil {
 		return fmt.Errorf("encode image records: %w", err)
 	}
-	f, err := os.CreateTemp(s.root, ".images-*.json")
-	if err != nil {
-		return fmt.Errorf("write image records: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write image records: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write image records: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write image records: %w", err)
-	}
-	if err := os.Rename(tmp, s.recordsPath()); err != nil {
-		return fmt.Errorf("write image records: %w", err)
-	}
-	d, err := os.Open(s.root)
-	if err != nil {
-		return fmt.Errorf("write image records: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := atomicfile.Write(s.recordsPath(), b, 0o600, atomicfile.Durable); err != nil {
 		return fmt.Errorf("write image records: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -120,40 +121,10 @@ func (cf *configFile) save() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save docker config: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".config.json-*")
-	if err != nil {
+	if err := atomicfile.Write(target, append(data, '\n'), 0o600, atomicfile.Durable); err != nil {
 		return fmt.Errorf("save docker config: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(append(data, '\n'))
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), target)
-		}
-		if err == nil {
-			err = syncDir(dir)
-		}
-	}
-	if err != nil {
-		tmp.Close()
-		return fmt.Errorf("save docker config %s: %w", target, err)
-	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // hostOf strips a config key to its host: "https://index.docker.io/v1/"

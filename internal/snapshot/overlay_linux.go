@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -147,7 +148,10 @@ func overlaySupported(root string) error {
 	if perr != nil {
 		msg = perr.Error()
 	}
-	if err := writeFileAtomic(cache, []byte(msg+"\n")); err != nil {
+	// atomicfile's temporary names are unique: two first-ever berth
+	// commands may probe the same fresh root at once, and both renames are
+	// then fine.
+	if err := atomicfile.Write(cache, []byte(msg+"\n"), 0o600, atomicfile.SyncFile); err != nil {
 		return errors.Join(perr, err)
 	}
 	return perr
@@ -182,30 +186,6 @@ func probeOverlay(root string) error {
 		return fmt.Errorf("overlay probe: lower layer not visible: %w", serr)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	// A unique temporary name: two first-ever berth commands may probe the
-	// same fresh root at once, and both renames are then fine.
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // newDefault keeps the driver of existing snapshots, and otherwise prefers

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"golang.org/x/sys/unix"
 )
@@ -182,9 +183,6 @@ func (s *store) write(md *metadata, committedChanged bool) error {
 		if err := writeMetadata(s.metadataPath(), committed, true); err != nil {
 			return err
 		}
-		if err := syncDir(s.dir); err != nil {
-			return fmt.Errorf("write snapshot metadata: %w", err)
-		}
 	}
 	return writeMetadata(s.activePath(), active, false)
 }
@@ -202,34 +200,14 @@ func writeMetadata(path string, md *metadata, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("encode snapshot metadata: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write snapshot metadata: %w", err)
+	var opts []atomicfile.Option
+	if durable {
+		opts = append(opts, atomicfile.Durable)
 	}
-	_, err = f.Write(b)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o600, opts...); err != nil {
 		return fmt.Errorf("write snapshot metadata: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // lock takes the store's flock, polling so that ctx can interrupt the wait

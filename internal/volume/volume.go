@@ -22,6 +22,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -142,7 +143,7 @@ func (s *Store) Create(name string, o CreateOptions) (v *Volume, created bool, e
 	if err != nil {
 		return nil, false, err
 	}
-	if err := writeFileAtomic(filepath.Join(s.dir, name, "meta.json"), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, name, "meta.json"), b, 0o600, atomicfile.SyncFile); err != nil {
 		return nil, false, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	return v, true, nil
@@ -222,28 +223,3 @@ func (s *Store) Remove(name string) error {
 
 // Lock takes the store's cross-process lock; call the returned func to release.
 func (s *Store) Lock() (func(), error) { return flock(filepath.Join(s.dir, ".lock")) }
-
-// writeFileAtomic replaces path with data: a crash leaves the old or the new file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
