@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/registry"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -86,11 +87,10 @@ func newLogout(a *app) *cobra.Command {
 			if len(args) == 1 {
 				server = args[0]
 			}
-			e, err := a.engine()
-			if err != nil {
-				return err
-			}
-			if err := e.Logout(server); err != nil {
+			// Client-side, as Docker's CLI: credentials live in our
+			// config.json, so neither the engine nor berthd (--host) is
+			// needed to forget them.
+			if err := registry.New(registry.Options{}).Logout(server); err != nil {
 				return err
 			}
 			if server == "" {

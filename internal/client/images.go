@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/enginetypes"
-	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/imagearchive"
+	berthregistry "github.com/berth-dev/berth/internal/registry"
 	"github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -93,15 +93,27 @@ func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.E
 	return res, readProgress(resp.Body, events, nil, &res)
 }
 
-// Login checks credentials and stores them with the daemon.
+// Login works as Docker's CLI does with a daemon: the daemon checks the
+// credentials against the registry (POST /auth), and we store them in our
+// own config.json ($DOCKER_CONFIG, else ~/.docker), where `logout` finds
+// them. (berthd keeps them too, for its own pulls and pushes: they do not
+// travel with requests as X-Registry-Auth yet.) The store goes through the
+// registry client, which checks once more from this side: it has no
+// store-only entry point.
 func (c *Client) Login(ctx context.Context, server, user, password string) error {
-	return c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &registry.AuthResponse{})
+	if err := c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &registry.AuthResponse{}); err != nil {
+		return err
+	}
+	if err := berthregistry.New(berthregistry.Options{}).Login(ctx, server, user, password); err != nil {
+		return fmt.Errorf("the daemon accepted the login, but storing it here failed: %w", err)
+	}
+	return nil
 }
 
-// Logout: credentials live with the engine, and the Docker API has no call
-// to drop them; log out on the daemon's host.
+// Logout is client-side, as in Docker: it forgets the credentials in our
+// config.json; the daemon is not involved.
 func (c *Client) Logout(server string) error {
-	return fmt.Errorf("logout %s through berthd: run `berth logout` on the daemon's host: %w", server, errdefs.ErrNotSupported)
+	return berthregistry.New(berthregistry.Options{}).Logout(server)
 }
 
 // Images lists stored images.
