@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"text/template"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 // templateFuncs are the functions Docker's --format templates offer.
@@ -114,42 +116,10 @@ func (f *formatter) Flush() error {
 	return nil
 }
 
-// humanDuration is Docker's "About an hour", "3 days" (go-units HumanDuration).
-func humanDuration(d time.Duration) string {
-	switch s := int(d.Seconds()); {
-	case s < 1:
-		return "Less than a second"
-	case s == 1:
-		return "1 second"
-	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
-	}
-	switch m := int(d.Minutes()); {
-	case m == 1:
-		return "About a minute"
-	case m < 60:
-		return fmt.Sprintf("%d minutes", m)
-	}
-	switch h := int(d.Round(time.Hour).Hours()); {
-	case h == 1:
-		return "About an hour"
-	case h < 48:
-		return fmt.Sprintf("%d hours", h)
-	case h < 24*7*2:
-		return fmt.Sprintf("%d days", h/24)
-	case h < 24*30*2:
-		return fmt.Sprintf("%d weeks", h/24/7)
-	case h < 24*365*2:
-		return fmt.Sprintf("%d months", h/24/30)
-	default:
-		return fmt.Sprintf("%d years", h/24/365)
-	}
-}
-
 // ago is "N units ago" for a past time.
 func ago(t time.Time) string {
 	if t.IsZero() {
 		return "N/A"
 	}
-	return humanDuration(time.Since(t)) + " ago"
+	return units.HumanDuration(time.Since(t)) + " ago"
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/docker/go-units"
 )
 
 // progressWriter renders per-layer events the way the Docker CLI does: on a
@@ -97,13 +98,4 @@ func bar(cur, total int64) string {
 }
 
 // humanSize formats bytes like Docker (decimal units, 3 significant digits).
-func humanSize(n int64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
-}
+func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }

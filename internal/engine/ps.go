@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -136,9 +137,9 @@ func stateName(st ContainerState) container.ContainerState {
 func statusString(st ContainerState) string {
 	switch stateName(st) {
 	case container.StatePaused:
-		return "Up " + humanDuration(time.Since(st.StartedAt)) + " (Paused)"
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateRunning:
-		s := "Up " + humanDuration(time.Since(st.StartedAt))
+		s := "Up " + units.HumanDuration(time.Since(st.StartedAt))
 		if st.Health != nil && st.Health.Status != "" {
 			if st.Health.Status == "starting" {
 				s += " (health: starting)"
@@ -148,12 +149,12 @@ func statusString(st ContainerState) string {
 		}
 		return s
 	case container.StateRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case container.StateExited:
 		if st.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", st.ExitCode)
 		}
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	}
 	return "Created"
 }
@@ -209,36 +210,4 @@ func mountPoints(c *Container) []container.MountPoint {
 		out = append(out, mp)
 	}
 	return out
-}
-
-// humanDuration is Docker's go-units HumanDuration ("About a minute").
-func humanDuration(d time.Duration) string {
-	switch s := int(d.Seconds()); {
-	case s < 1:
-		return "Less than a second"
-	case s == 1:
-		return "1 second"
-	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
-	}
-	switch m := int(d.Minutes()); {
-	case m == 1:
-		return "About a minute"
-	case m < 60:
-		return fmt.Sprintf("%d minutes", m)
-	}
-	switch h := int(d.Round(time.Hour).Hours()); {
-	case h == 1:
-		return "About an hour"
-	case h < 48:
-		return fmt.Sprintf("%d hours", h)
-	case h < 24*7*2:
-		return fmt.Sprintf("%d days", h/24)
-	case h < 24*30*2:
-		return fmt.Sprintf("%d weeks", h/24/7)
-	case h < 24*365*2:
-		return fmt.Sprintf("%d months", h/24/30)
-	default:
-		return fmt.Sprintf("%d years", h/24/365)
-	}
 }
