@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// builder is the part of the backend that builds. Only the in-process
-// engine has it today; over --host the command says so.
+// builder is the part of the backend that builds: the in-process engine,
+// or berthd's POST /build through internal/client.
 type builder interface {
 	Build(ctx context.Context, opts build.Options) (build.Result, error)
 	BuilderPrune(ctx context.Context) (int64, error)
@@ -30,7 +30,7 @@ func (a *app) builder() (builder, error) {
 	}
 	b, ok := e.(builder)
 	if !ok {
-		return nil, fmt.Errorf("build is not available over --host yet; run berth without --host on the engine's machine: %w", errdefs.ErrNotSupported)
+		return nil, fmt.Errorf("this backend cannot build: %w", errdefs.ErrNotSupported)
 	}
 	return b, nil
 }

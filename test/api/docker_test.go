@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,10 @@ func TestDockerCLI(t *testing.T) {
 		}
 		return out.String(), errb.String(), code
 	}
+	buildCtx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(buildCtx, "Dockerfile"), []byte("FROM busybox\nRUN echo built > /b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		stdin  string
@@ -56,6 +61,8 @@ func TestDockerCLI(t *testing.T) {
 		{"inspect", "", []string{"inspect", "-f", "{{.State.Running}}", "bg"}, 0, "true"},
 		{"logs", "", []string{"logs", "bg"}, 0, "bg\n"},
 		{"rm", "", []string{"rm", "-f", "bg"}, 0, "bg"},
+		{"build", "", []string{"build", "-t", "dbuilt", buildCtx}, 0, "Successfully tagged dbuilt"},
+		{"run built", "", []string{"run", "--rm", "dbuilt", "cat", "/b"}, 0, "built\n"},
 		{"rm missing", "", []string{"rm", "bg"}, 1, ""},
 	}
 	for _, tc := range tests {
