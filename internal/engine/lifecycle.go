@@ -61,7 +61,11 @@ func (e *Engine) settledState(c *Container) ContainerState {
 	deadline := time.Now().Add(startSettleTimeout)
 	for {
 		st := e.state(c)
-		if !st.MonitorAlive || st.Status != "created" || st.Pid != 0 || time.Now().After(deadline) {
+		starting := st.MonitorAlive && st.Status == "created" && st.Pid == 0
+		if !starting && !st.MonitorAlive {
+			_, starting = e.startingMonitor(c.ID)
+		}
+		if !starting || time.Now().After(deadline) {
 			return st
 		}
 		time.Sleep(10 * time.Millisecond)

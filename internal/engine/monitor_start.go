@@ -130,6 +130,9 @@ func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
 	if timing {
 		cmd.Stderr = os.Stderr // the monitor's stage lines
 	}
+	// An empty monitor.pid before the fork covers a CLI killed between the
+	// fork and the pid's write below (see startingMonitor).
+	_ = writeStateFile(e.monitorPidFile(c.ID), nil, 0o600)
 	Mark("start: exec monitor")
 	if err := cmd.Start(); err != nil {
 		w.Close()

@@ -24,6 +24,8 @@ func dialUnix(path string, timeout time.Duration) (*net.UnixConn, error) { retur
 
 func alive(pid int) bool { return false }
 
+func findMonitorProc(bundle string) int { return 0 }
+
 func waitExit(pid int, d time.Duration) bool { return true }
 
 type stateWatch struct{}

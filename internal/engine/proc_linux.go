@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -132,4 +135,34 @@ func (w *stateWatch) wait(pid int, d time.Duration) {
 	case <-w.done:
 	case <-t.C:
 	}
+}
+
+// findMonitorProc finds the berth-monitor serving bundle by its command
+// line (0 when there is none): the one trace of a monitor forked by a CLI
+// killed before it could record the pid.
+func findMonitorProc(bundle string) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) != "berth-monitor" {
+			continue
+		}
+		for i := 1; i+1 < len(args); i++ {
+			if args[i] == "--bundle" && args[i+1] == bundle && alive(pid) {
+				return pid
+			}
+		}
+	}
+	return 0
 }

@@ -27,18 +27,33 @@ func (e *Engine) monitorPidFile(id string) string {
 }
 
 // startingMonitor returns the pid of a monitor that was forked but has not
-// written monitor.json yet (0 when there is none alive).
-func (e *Engine) startingMonitor(id string) int {
-	b, err := os.ReadFile(e.monitorPidFile(id))
+// written monitor.json yet (0 when there is none alive). forking is true
+// while monitor.pid is still the empty marker of a start killed around the
+// fork and no monitor of the bundle shows in /proc yet: a forked child may
+// still be on its way to exec berth-monitor, so callers wait a little.
+func (e *Engine) startingMonitor(id string) (pid int, forking bool) {
+	f := e.monitorPidFile(id)
+	b, err := os.ReadFile(f)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 || !alive(pid) {
-		return 0
+	if len(b) > 0 {
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || !alive(pid) {
+			return 0, false
+		}
+		return pid, false
 	}
-	return pid
+	if pid := findMonitorProc(e.bundleDir(id)); pid > 0 {
+		return pid, false
+	}
+	fi, err := os.Stat(f)
+	return 0, err == nil && time.Since(fi.ModTime()) < forkGrace
 }
+
+// forkGrace is how long after a start's fork a monitor may take to show in
+// /proc under its own name (an exec; far less in practice).
+const forkGrace = time.Second
 
 // ContainerState is a container's live state as the engine derives it.
 type ContainerState struct {
@@ -73,7 +88,7 @@ func (e *Engine) readMonitorState(id string) (monitor.State, bool) {
 func (e *Engine) state(c *Container) ContainerState {
 	st, ok := e.readMonitorState(c.ID)
 	if !ok {
-		if pid := e.startingMonitor(c.ID); pid > 0 {
+		if pid, _ := e.startingMonitor(c.ID); pid > 0 {
 			// A start whose CLI was killed: its monitor is still
 			// creating the container.
 			return ContainerState{State: monitor.State{Status: "created", MonitorPid: pid}, MonitorAlive: true}

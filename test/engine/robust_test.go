@@ -254,6 +254,12 @@ func TestRobustRemoveAfterKilledStart(t *testing.T) {
 		_ = cmd.Wait()
 		if _, errOut, code := e.run(nil, "rm", "-f", id); code != 0 {
 			t.Errorf("round %d: rm -f after a killed start: exit %d: %s", i, code, errOut)
+			bundle := filepath.Join(e.state, "containers", id)
+			ents, _ := os.ReadDir(bundle)
+			for _, ent := range ents {
+				b, _ := os.ReadFile(filepath.Join(bundle, ent.Name()))
+				t.Logf("bundle left: %s: %.200s", ent.Name(), b)
+			}
 		}
 		for _, c := range e.listAll(t) {
 			if c == id {
