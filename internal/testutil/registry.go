@@ -136,8 +136,10 @@ http:
 
 // waitRegistry polls /v2/ until the registry answers (200 or 401).
 func regWait(host string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(15 * time.Second)
-	client := &http.Client{Timeout: time.Second}
+	// Generous: on a loaded 2-CPU machine the registry has taken over 15 s
+	// to listen.
+	deadline := time.Now().Add(60 * time.Second)
+	client := &http.Client{Timeout: 2 * time.Second}
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
@@ -153,7 +155,7 @@ func regWait(host string, exited <-chan struct{}) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("no answer on http://%s/v2/ after 15s", host)
+	return fmt.Errorf("no answer on http://%s/v2/ after 60s", host)
 }
 
 func regFreePort(t testing.TB) int {

@@ -51,7 +51,7 @@ func TestPublishedPort(t *testing.T) {
 	}
 	for _, h := range hosts {
 		url := "http://" + net.JoinHostPort(h, port) + "/"
-		eventually(t, 20*time.Second, url, func() bool { return strings.Contains(fetch(url), "hello-published") })
+		eventually(t, 60*time.Second, url, func() bool { return strings.Contains(fetch(url), "hello-published") })
 	}
 	// A taken port is a clear error at run.
 	_, stderr, code := e.run(nil, "run", "--rm", "-p", port+":80", "busybox", "true")
