@@ -23,9 +23,7 @@ func newPush(a *app) *cobra.Command {
 				return err
 			}
 			if !quiet {
-				_, repoPath := splitForDisplay(name)
 				fmt.Fprintf(a.stdout, "The push refers to repository [%s]\n", repoOfName(name))
-				_ = repoPath
 			}
 			pw := newProgress(a.stdout, isTerminal(a.stdout), quiet)
 			res, err := e.Push(cmd.Context(), args[0], pw.Event)

@@ -127,6 +127,3 @@ func mergeEnv(base, over []string) []string {
 	}
 	return out
 }
-
-// ContainerNames lists containers as (ID, name, image) for simple listings.
-func (e *Engine) Containers(ctx context.Context) ([]*Container, error) { return e.listContainers() }
