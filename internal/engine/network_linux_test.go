@@ -53,8 +53,27 @@ type netEnv struct {
 type netCtr struct {
 	c    *Container
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	done chan struct{}
+}
+
+// syncBuffer is a bytes.Buffer that the exec copier writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newNetEnv(t *testing.T) *netEnv {
@@ -141,7 +160,7 @@ func (env *netEnv) start(t *testing.T, c *Container) *netCtr {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &netCtr{c: c, out: &bytes.Buffer{}, done: make(chan struct{})}
+	r := &netCtr{c: c, out: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(env.rt, "--root", env.e.runtimeRoot(), "run", "--bundle", bundle, c.ID)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
@@ -205,14 +224,22 @@ func TestNetworkBridgeTraffic(t *testing.T) {
 	for _, tc := range []struct {
 		name, server, client string
 	}{
-		{"tcp", "nc -l -p 5000", "echo over-tcp | nc -w 3 %s 5000"},
+		// The server listens again after each connection, so a client
+		// that connects early (or a stray probe) cannot end the test.
+		{"tcp", "while :; do nc -l -p 5000; done", "echo over-tcp | nc -w 3 %s 5000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := env.start(t, env.newContainer(t, "srv-"+tc.name, tc.server, container.HostConfig{}, nil))
 			ip := ipOf(t, env.e, srv.c, "bridge")
 			want := "over-" + tc.name
+			var last string
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("server output: %q\nlast client output: %q", srv.out.String(), last)
+				}
+			})
 			waitFor(t, "traffic", func() bool {
-				env.run(t, env.newContainer(t, "cli-"+tc.name+randomHex(3), fmt.Sprintf(tc.client, ip), container.HostConfig{}, nil))
+				last = env.run(t, env.newContainer(t, "cli-"+tc.name+randomHex(3), fmt.Sprintf(tc.client, ip), container.HostConfig{}, nil))
 				return strings.Contains(srv.out.String(), want)
 			})
 		})
