@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/distribution/reference"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -22,7 +22,7 @@ func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse func(d
 	var items []DeleteItem
 	err := s.update(ctx, func(r *records) error {
 		items = nil
-		i, named, err := r.resolve(ref)
+		i, named, byName, err := r.resolve(ref)
 		if err != nil {
 			return err
 		}
@@ -36,7 +36,7 @@ func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse func(d
 		}
 		refs := img.refs()
 
-		if named != nil {
+		if byName {
 			// By name: drop that reference. Removing the last one of an
 			// image a container uses would leave a dangling image behind
 			// the user's back, so that needs force.
@@ -44,11 +44,11 @@ func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse func(d
 				return fmt.Errorf("%w: unable to remove repository reference %q (must force) - image %s is being used by container", errdefs.ErrConflict, ref, short)
 			}
 			untag(named.String())
-			if _, canonical := named.(reference.Canonical); !canonical && !img.hasTagIn(named.Name()) {
+			if !named.Canonical() && !img.hasTagIn(named.Name()) {
 				// The last tag of a repository takes that repository's
 				// digest references with it (Docker does the same).
 				for _, d := range slices.Clone(img.Digests) {
-					if n, err := reference.ParseNormalizedNamed(d); err == nil && n.Name() == named.Name() {
+					if n, err := reference.ParseNormalized(d); err == nil && n.Name() == named.Name() {
 						untag(d)
 					}
 				}
@@ -95,7 +95,7 @@ func (img *Image) refs() []string {
 
 func (img *Image) hasTagIn(repo string) bool {
 	for _, n := range img.Names {
-		if p, err := reference.ParseNormalizedNamed(n); err == nil && p.Name() == repo {
+		if p, err := reference.ParseNormalized(n); err == nil && p.Name() == repo {
 			return true
 		}
 	}
@@ -107,11 +107,11 @@ func (img *Image) hasTagIn(repo string) bool {
 func singleRepository(refs []string) bool {
 	repo, tags := "", 0
 	for _, ref := range refs {
-		n, err := reference.ParseNormalizedNamed(ref)
+		n, err := reference.ParseNormalized(ref)
 		if err != nil {
 			return false
 		}
-		if _, canonical := n.(reference.Canonical); !canonical {
+		if !n.Canonical() {
 			tags++
 		}
 		if repo != "" && n.Name() != repo {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/distribution/reference"
+	"github.com/berth-dev/berth/internal/reference"
 )
 
 // AddDigest records that img is known to its registry as repoDigest
@@ -14,11 +14,11 @@ import (
 // image first when the store does not know it yet (a pull by digest names
 // no tag).
 func (s *Store) AddDigest(ctx context.Context, img Image, repoDigest string) error {
-	n, err := reference.ParseNormalizedNamed(repoDigest)
+	n, err := reference.ParseNormalized(repoDigest)
 	if err != nil {
 		return fmt.Errorf("digest %s: %w: %v", repoDigest, errdefs.ErrInvalidArgument, err)
 	}
-	if _, ok := n.(reference.Canonical); !ok {
+	if !n.Canonical() {
 		return fmt.Errorf("digest %s: %w: not a digest reference", repoDigest, errdefs.ErrInvalidArgument)
 	}
 	return s.update(ctx, func(r *records) error {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/distribution/reference"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -53,22 +53,21 @@ func NormalizeName(name string) (string, error) {
 
 // FamiliarName is the short form Docker prints ("busybox:latest").
 func FamiliarName(name string) string {
-	n, err := reference.ParseNormalizedNamed(name)
+	n, err := reference.ParseNormalized(name)
 	if err != nil {
 		return name
 	}
-	return reference.FamiliarString(n)
+	return n.FamiliarString()
 }
 
-func parseName(name string) (reference.Named, error) {
-	n, err := reference.ParseNormalizedNamed(name)
+// parseName normalizes name, with the default tag when it names neither
+// tag nor digest.
+func parseName(name string) (reference.Reference, error) {
+	n, err := reference.ParseNormalized(name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid reference format %q: %v", errdefs.ErrInvalidArgument, name, err)
+		return reference.Reference{}, fmt.Errorf("%w: invalid reference format %q: %v", errdefs.ErrInvalidArgument, name, err)
 	}
-	if _, ok := n.(reference.Canonical); ok {
-		return n, nil
-	}
-	return reference.TagNameOnly(n), nil
+	return n.TagNameOnly(), nil
 }
 
 // Tag points name (normalized) at the image identified by img.ID. An image
@@ -81,7 +80,7 @@ func (s *Store) Tag(ctx context.Context, name string, img Image) error {
 	if err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
 	}
-	if _, ok := n.(reference.Canonical); ok {
+	if n.Canonical() {
 		return fmt.Errorf("tag %s: %w: refusing to create a tag with a digest reference", name, errdefs.ErrInvalidArgument)
 	}
 	if err := img.ID.Validate(); err != nil {
@@ -116,7 +115,7 @@ func (s *Store) Get(ctx context.Context, ref string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	i, _, err := r.resolve(ref)
+	i, _, _, err := r.resolve(ref)
 	if err != nil {
 		return Image{}, err
 	}
@@ -134,36 +133,37 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 }
 
 // resolve returns the index of the image ref names and, when ref was a
-// name or digest reference (not an ID), that reference normalized. The
+// name or digest reference (not an ID), that reference normalized (ok
+// false for an ID). The
 // order is Docker's: a full ID; a name (so a repository called "abcd" wins
 // over an ID starting with abcd); a unique ID prefix.
-func (r *records) resolve(ref string) (int, reference.Named, error) {
+func (r *records) resolve(ref string) (int, reference.Reference, bool, error) {
 	if isFullID(ref) {
 		id := digest.Digest("sha256:" + strings.TrimPrefix(ref, "sha256:"))
 		if i := r.index(id); i >= 0 {
-			return i, nil, nil
+			return i, reference.Reference{}, false, nil
 		}
-		return -1, nil, notFoundError{ref}
+		return -1, reference.Reference{}, false, notFoundError{ref}
 	}
 	if n, err := parseName(ref); err == nil {
-		if c, ok := n.(reference.Canonical); ok {
+		if n.Canonical() {
 			for i, img := range r.Images {
-				if slices.Contains(img.Digests, c.String()) {
-					return i, n, nil
+				if slices.Contains(img.Digests, n.String()) {
+					return i, n, true, nil
 				}
 			}
 			// A manifest pulled under another repository, or before its
 			// repo digest was recorded: match the manifest itself, as long as
 			// the image carries some reference to this repository.
 			for i, img := range r.Images {
-				if img.Target.Digest == c.Digest() && img.hasRepo(c.Name()) {
-					return i, n, nil
+				if img.Target.Digest == n.Digest && img.hasRepo(n.Name()) {
+					return i, n, true, nil
 				}
 			}
 		} else {
 			for i, img := range r.Images {
 				if slices.Contains(img.Names, n.String()) {
-					return i, n, nil
+					return i, n, true, nil
 				}
 			}
 		}
@@ -174,21 +174,21 @@ func (r *records) resolve(ref string) (int, reference.Named, error) {
 		for i, img := range r.Images {
 			if strings.HasPrefix(img.ID.String(), prefix) {
 				if found >= 0 {
-					return -1, nil, fmt.Errorf("%w: short ID %q is ambiguous", errdefs.ErrInvalidArgument, ref)
+					return -1, reference.Reference{}, false, fmt.Errorf("%w: short ID %q is ambiguous", errdefs.ErrInvalidArgument, ref)
 				}
 				found = i
 			}
 		}
 		if found >= 0 {
-			return found, nil, nil
+			return found, reference.Reference{}, false, nil
 		}
 	}
-	return -1, nil, notFoundError{ref}
+	return -1, reference.Reference{}, false, notFoundError{ref}
 }
 
 func (img *Image) hasRepo(repo string) bool {
 	for _, ref := range append(slices.Clone(img.Names), img.Digests...) {
-		if n, err := reference.ParseNormalizedNamed(ref); err == nil && n.Name() == repo {
+		if n, err := reference.ParseNormalized(ref); err == nil && n.Name() == repo {
 			return true
 		}
 	}

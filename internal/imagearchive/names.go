@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/distribution/reference"
+	"github.com/berth-dev/berth/internal/reference"
 )
 
 // normalizeName turns a name as archives write it ("busybox:latest",
@@ -12,11 +12,11 @@ import (
 // ("docker.io/library/busybox:latest"); a name without tag or digest gets
 // ":latest", as `docker load` does.
 func normalizeName(s string) (string, error) {
-	named, err := reference.ParseNormalizedNamed(s)
+	named, err := reference.ParseNormalized(s)
 	if err != nil {
 		return "", fmt.Errorf("image name %q: %w: %v", s, errdefs.ErrInvalidArgument, err)
 	}
-	return reference.TagNameOnly(named).String(), nil
+	return named.TagNameOnly().String(), nil
 }
 
 // tagged splits a name into its familiar form for manifest.json RepoTags
@@ -24,23 +24,15 @@ func normalizeName(s string) (string, error) {
 // repositories file, and its tag. ok is false for digest-only references,
 // which RepoTags cannot carry.
 func tagged(s string) (familiar, repo, tag string, ok bool, err error) {
-	named, err := reference.ParseNormalizedNamed(s)
+	named, err := reference.ParseNormalized(s)
 	if err != nil {
 		return "", "", "", false, fmt.Errorf("image name %q: %w: %v", s, errdefs.ErrInvalidArgument, err)
 	}
-	if _, isDigested := named.(reference.Digested); isDigested {
-		if _, isTagged := named.(reference.Tagged); !isTagged {
-			return "", "", "", false, nil
-		}
-	}
-	t, isTagged := reference.TagNameOnly(named).(reference.NamedTagged)
-	if !isTagged {
+	if named.Canonical() && named.Tag == "" {
 		return "", "", "", false, nil
 	}
 	// A name:tag@digest reference keeps only name:tag in an archive.
-	nt, err := reference.WithTag(reference.TrimNamed(t), t.Tag())
-	if err != nil {
-		return "", "", "", false, fmt.Errorf("image name %q: %w: %v", s, errdefs.ErrInvalidArgument, err)
-	}
-	return reference.FamiliarString(nt), reference.FamiliarName(nt), t.Tag(), true, nil
+	nt := named.TagNameOnly()
+	nt.Digest = ""
+	return nt.FamiliarString(), nt.FamiliarName(), nt.Tag, true, nil
 }
