@@ -91,7 +91,7 @@ func benchAttach(b *testing.B, ports []network.PortMapping) {
 		if _, err := s.Attach(ctx, n, network.Attachment{ContainerID: cid, NetNS: p, Ports: ports}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Detach(ctx, "", cid, ""); err != nil {
+		if err := s.DetachAll(ctx, cid); err != nil {
 			b.Fatal(err)
 		}
 		if err := network.RemoveNetNS(p); err != nil {

@@ -4,10 +4,11 @@ package engine
 // configuration is its HostConfig.NetworkMode (plus the endpoint labels
 // below) and later `network connect/disconnect`s, kept in
 // <root>/containers/<id>/network.json with what each attachment got.
-// Start calls setupNetwork (namespace, CNI ADD, hosts/hostname/resolv.conf,
-// DNS records) and puts the returned path into the spec; stop, rm and crash
-// recovery call teardownNetwork, which works from libcni's cache and is
-// idempotent.
+// Start calls setupNetwork (namespace, attachments through the network
+// store's native driver or CNI, hosts/hostname/resolv.conf, DNS records)
+// and puts the returned path into the spec; stop, rm and crash recovery
+// call teardownNetwork, which works from the store's attachment records
+// (native records, libcni's cache) and is idempotent.
 
 import (
 	"context"
@@ -443,7 +444,8 @@ func (e *Engine) teardownLocked(ctx context.Context, c *Container, store *networ
 	nsPath := e.netnsPath(c.ID)
 	nsGone := !network.IsNetNS(nsPath)
 	atts, _ := store.Attachments(c.ID)
-	if err := store.Detach(ctx, "", c.ID, ""); err != nil {
+	// The namespace is removed below, taking the native driver's veths.
+	if err := store.DetachAll(ctx, c.ID); err != nil {
 		errs = append(errs, err)
 	}
 	// An attachment the record names but the CNI cache lacks is an ADD

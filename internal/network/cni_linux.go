@@ -23,16 +23,13 @@ func (s *Store) netLock(name string) (func(), error) {
 	return flockFile(filepath.Join(s.opts.State, "network", "locks", name))
 }
 
-// Attach runs CNI ADD of network n for a container. Host ports are
-// reserved (and checked free with a bind) first; a failure rolls back
-// everything the ADD did.
+// Attach attaches a container to network n: with the native driver when
+// s.Native(n), else by CNI ADD of n's conflist. Host ports are reserved
+// (and checked free with a bind) first; a failure rolls back everything
+// the attach did.
 func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result, retErr error) {
 	if a.IfName == "" {
 		a.IfName = "eth0"
-	}
-	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
-	if err != nil {
-		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	ports, err := s.reservePorts(a.ContainerID, a.Ports)
 	if err != nil {
@@ -43,6 +40,18 @@ func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result
 			s.releasePorts(a.ContainerID, ports)
 		}
 	}()
+	if s.Native(n) {
+		return s.attachNative(ctx, n, a, ports)
+	}
+	return s.attachCNI(ctx, n, a, ports)
+}
+
+// attachCNI runs CNI ADD of n's conflist through libcni.
+func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports []PortMapping) (_ *Result, retErr error) {
+	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
 	unlock, err := s.netLock(n.Name)
 	if err != nil {
 		return nil, err
@@ -125,13 +134,38 @@ func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result
 // network "" every attachment of the container. The container's reserved
 // host ports are freed once it has no attachment left.
 func (s *Store) Detach(ctx context.Context, network, containerID, ifName string) error {
-	atts, err := s.Attachments(containerID)
+	return s.detach(ctx, network, containerID, ifName, false)
+}
+
+// DetachAll detaches every attachment of a container whose network
+// namespace the caller removes (RemoveNetNS) right after: the native
+// driver leaves the veths to the namespace's end rather than pay for
+// deleting them one by one.
+func (s *Store) DetachAll(ctx context.Context, containerID string) error {
+	return s.detach(ctx, "", containerID, "", true)
+}
+
+func (s *Store) detach(ctx context.Context, network, containerID, ifName string, nsGoing bool) error {
+	eps, err := s.endpoints(containerID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	left := 0
+	for _, ep := range eps {
+		if (network != "" && ep.Network != network) || (ifName != "" && ep.IfName != ifName) {
+			left++
+			continue
+		}
+		if err := s.detachNative(ctx, ep, nsGoing); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	atts, err := s.cniAttachments(containerID)
 	if err != nil {
 		return err
 	}
 	cni := s.cni()
-	var errs []error
-	left := 0
 	for _, at := range atts {
 		if (network != "" && at.Network != network) || (ifName != "" && at.IfName != ifName) {
 			left++
@@ -176,6 +210,17 @@ func (s *Store) Detach(ctx context.Context, network, containerID, ifName string)
 // namespace the bridge plugin cannot name the masquerade rules, so the
 // caller sweeps those by container ID.
 func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifName, netns string, ports []PortMapping) error {
+	if s.Native(n) {
+		// The native driver records before it acts, so Detach has seen
+		// all it did; what is left is at most a lease or a veth of a
+		// record that failed to be written. Its names derive from the
+		// container ID.
+		err := s.detachNative(ctx, &endpoint{ContainerID: containerID, Network: n.Name, IfName: ifName, Ports: ports}, false)
+		if err == nil {
+			s.releasePorts(containerID, nil)
+		}
+		return err
+	}
 	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
@@ -218,9 +263,33 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 	return nil
 }
 
-// Attachments lists a container's attachments according to libcni's cache
-// (what Detach tears down).
-func (s *Store) Attachments(containerID string) ([]*libcni.NetworkAttachment, error) {
+// Attachments lists a container's attachments (every container's for
+// ""): the native driver's records and libcni's cache, what Detach tears
+// down.
+func (s *Store) Attachments(containerID string) ([]AttachmentInfo, error) {
+	eps, err := s.endpoints(containerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AttachmentInfo, 0, len(eps))
+	for _, ep := range eps {
+		out = append(out, AttachmentInfo{ContainerID: ep.ContainerID, Network: ep.Network, IfName: ep.IfName})
+	}
+	atts, err := s.cniAttachments(containerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range atts {
+		out = append(out, AttachmentInfo{ContainerID: a.ContainerID, Network: a.Network, IfName: a.IfName})
+	}
+	return out, nil
+}
+
+// cniAttachments lists libcni's cached attachments.
+func (s *Store) cniAttachments(containerID string) ([]*libcni.NetworkAttachment, error) {
+	if _, err := os.Stat(filepath.Join(s.cacheDir(), "results")); errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no CNI network was ever attached here
+	}
 	atts, err := s.cni().GetCachedAttachments(containerID)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("cni cache of %s: %w", containerID, err)

@@ -44,6 +44,10 @@ type Network struct {
 	DNS     bool
 	Options map[string]string `json:",omitempty"`
 	Labels  map[string]string `json:",omitempty"`
+	// Native marks a network this version created for its built-in
+	// driver (Store.Native); networks of older versions lack it and keep
+	// running through libcni.
+	Native bool `json:",omitempty"`
 }
 
 // CreateOptions describe a new network (`network create` flags).

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/vishvananda/netlink"
 )
 
 // Isolation chains are shared by every berth instance on the host (the
@@ -110,14 +111,17 @@ func removeIsolation(n *Network) error {
 
 // deleteLink removes a network interface if it exists.
 func deleteLink(name string) {
-	_ = exec.Command("ip", "link", "del", name).Run()
+	if l, err := netlink.LinkByName(name); err == nil {
+		_ = netlink.LinkDel(l)
+	}
 }
 
 // SweepContainerRules deletes nat rules and chains that CNI plugins made
 // for containerID and could not remove because the container's namespace
 // (and with it the addresses the bridge plugin's masquerade teardown
-// reads) vanished before DEL. The plugins tag every rule with a comment
-// holding the container ID.
+// reads) vanished before DEL, and the native driver's port chain when its
+// one-call removal failed. The plugins and the native driver tag every
+// rule with a comment holding the container ID.
 func SweepContainerRules(containerID string) error {
 	out, err := exec.Command("iptables-save", "-t", "nat").Output()
 	if err != nil {
@@ -134,7 +138,7 @@ func SweepContainerRules(containerID string) error {
 		f := splitRule(line)
 		dels = append(dels, append([]string{"-t", "nat", "-D"}, f[1:]...))
 		for i := range f {
-			if f[i] == "-j" && i+1 < len(f) && strings.HasPrefix(f[i+1], "CNI-") && f[i+1] != "CNI-HOSTPORT-MASQ" && f[i+1] != "CNI-HOSTPORT-SETMARK" {
+			if f[i] == "-j" && i+1 < len(f) && (strings.HasPrefix(f[i+1], "CNI-") && f[i+1] != "CNI-HOSTPORT-MASQ" && f[i+1] != "CNI-HOSTPORT-SETMARK" || strings.HasPrefix(f[i+1], dnatPrefix)) {
 				chains[f[i+1]] = true
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/containernetworking/cni/libcni"
 )
 
 // Networks need Linux (namespaces, bridges, iptables); elsewhere the
@@ -17,6 +16,7 @@ var errNotLinux = fmt.Errorf("container networking needs Linux: %w", errdefs.Err
 
 func (s *Store) stopDNSLocked(string) error { return nil }
 func removeIsolation(*Network) error        { return nil }
+func removeNetworkRules(*Network)           {}
 func deleteLink(string)                     {}
 
 func NewNetNS(string) error    { return errNotLinux }
@@ -29,10 +29,11 @@ func (s *Store) Attach(context.Context, *Network, Attachment) (*Result, error) {
 	return nil, errNotLinux
 }
 func (s *Store) Detach(context.Context, string, string, string) error { return nil }
+func (s *Store) DetachAll(context.Context, string) error              { return nil }
 func (s *Store) DetachUncached(context.Context, *Network, string, string, string, []PortMapping) error {
 	return nil
 }
-func (s *Store) Attachments(string) ([]*libcni.NetworkAttachment, error) {
+func (s *Store) Attachments(string) ([]AttachmentInfo, error) {
 	return nil, nil
 }
 func (s *Store) EnsureDNS(*Network, string) error { return errNotLinux }

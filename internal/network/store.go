@@ -217,7 +217,7 @@ func (s *Store) create(name string, o CreateOptions, dns bool) (_ *Network, retE
 	now := time.Now().UTC()
 	n := &Network{
 		Name: name, ID: networkID(s.opts.Root, name, now), Driver: "bridge", Created: now,
-		Internal: o.Internal, DNS: dns, Options: o.Options, Labels: o.Labels,
+		Internal: o.Internal, DNS: dns, Options: o.Options, Labels: o.Labels, Native: true,
 	}
 	n.Bridge = o.Bridge
 	for _, k := range []string{"com.docker.network.bridge.name", "bridge.name"} {
@@ -310,11 +310,9 @@ func (s *Store) Remove(name string) error {
 	}
 	defer unlock()
 	_ = s.stopDNSLocked(name)
-	_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
-	if err := removeIsolation(n); err != nil {
+	if err := s.removeHostLocked(n); err != nil {
 		return err
 	}
-	deleteLink(n.Bridge)
 	_ = os.RemoveAll(s.DNSDir(name))
 	_ = os.RemoveAll(filepath.Join(s.ipamDir(), name))
 	if err := os.Remove(s.metaPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -323,6 +321,21 @@ func (s *Store) Remove(name string) error {
 	if err := os.Remove(s.confPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	return nil
+}
+
+// removeHostLocked removes what a network put on the host: its markers,
+// isolation and (native) forward and masquerade rules, and its bridge.
+func (s *Store) removeHostLocked(n *Network) error {
+	_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
+	_ = os.Remove(filepath.Join(s.opts.State, "network", "native", n.Name+"-"+n.ID[:12]))
+	if err := removeIsolation(n); err != nil {
+		return err
+	}
+	if n.Native {
+		removeNetworkRules(n)
+	}
+	deleteLink(n.Bridge)
 	return nil
 }
 
@@ -442,11 +455,9 @@ func (s *Store) RemoveAll() error {
 			}
 			defer unlock()
 			_ = s.stopDNSLocked(n.Name)
-			_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
-			if err := removeIsolation(n); err != nil {
+			if err := s.removeHostLocked(n); err != nil {
 				errs = append(errs, err)
 			}
-			deleteLink(n.Bridge)
 			_ = os.RemoveAll(s.DNSDir(n.Name))
 			_ = os.RemoveAll(filepath.Join(s.ipamDir(), n.Name))
 			_ = os.Remove(s.metaPath(n.Name))

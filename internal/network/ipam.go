@@ -1,0 +1,174 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// ipam hands out the addresses of one native network. A lease is a
+// symlink <dir>/<address> whose target is "<container ID>/<ifname>":
+// symlink(2) fails with EEXIST when the name exists, so creating one is
+// an atomic test-and-set that no two processes can both win, and reading
+// an owner back is one readlink. The directory lock (flock on <dir>/lock)
+// only orders allocations so the round-robin hint in <dir>/last is
+// consistent; correctness does not depend on it.
+//
+// The directory lives under the state directory, which a reboot clears
+// together with every namespace that held an address.
+type ipam struct {
+	dir string
+}
+
+func leaseOwner(containerID, ifName string) string { return containerID + "/" + ifName }
+
+// allocate leases an address of subnet (restricted to within when valid)
+// for containerID's ifName: want when it is valid (a Conflict error when
+// someone else holds it), else the next free one after the last address
+// handed out, so a just-released address is not reused at once (peers may
+// still hold its old MAC in their neighbour caches).
+func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, containerID, ifName string) (netip.Addr, error) {
+	if err := os.MkdirAll(m.dir, 0o711); err != nil {
+		return netip.Addr{}, err
+	}
+	owner := leaseOwner(containerID, ifName)
+	if want.IsValid() {
+		if !subnet.Contains(want) || want == gateway || !usable(subnet, want) {
+			return netip.Addr{}, fmt.Errorf("address %s is not usable in subnet %s: %w", want, subnet, errdefs.ErrInvalidArgument)
+		}
+		if err := m.claim(want, owner); err != nil {
+			return netip.Addr{}, err
+		}
+		return want, nil
+	}
+	unlock, err := flockFile(filepath.Join(m.dir, "lock"))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer unlock()
+	r := subnet.Masked()
+	if within.IsValid() {
+		r = within.Masked()
+	}
+	first := r.Addr()
+	start := first
+	if b, err := os.ReadFile(filepath.Join(m.dir, "last")); err == nil {
+		if a, err := netip.ParseAddr(strings.TrimSpace(string(b))); err == nil && r.Contains(a) {
+			start = a.Next()
+		}
+	}
+	// Walk the range once, from start around to just before it.
+	a := start
+	for i := 0; ; i++ {
+		if !a.IsValid() || !r.Contains(a) {
+			a = first
+		}
+		if i > 0 && a == start {
+			break
+		}
+		if a != gateway && usable(subnet, a) {
+			err := m.claim(a, owner)
+			if err == nil {
+				_ = os.WriteFile(filepath.Join(m.dir, "last"), []byte(a.String()), 0o600)
+				return a, nil
+			}
+			if !errdefs.IsConflict(err) {
+				return netip.Addr{}, err
+			}
+		}
+		a = a.Next()
+		if i > 1<<24 {
+			break // a /8 is the largest range worth walking
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no free address left in %s: %w", r, errdefs.ErrUnavailable)
+}
+
+// usable excludes a subnet's network address (and for IPv4 its broadcast
+// address; for IPv6 the subnet-router anycast address is the network
+// address too).
+func usable(subnet netip.Prefix, a netip.Addr) bool {
+	if a == subnet.Masked().Addr() {
+		return false
+	}
+	if a.Is4() && subnet.Bits() < 31 && a == lastAddr(subnet) {
+		return false
+	}
+	return true
+}
+
+// claim creates a's lease for owner, or accepts one owner already holds.
+func (m ipam) claim(a netip.Addr, owner string) error {
+	p := filepath.Join(m.dir, a.String())
+	err := os.Symlink(owner, p)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("lease %s: %w", a, err)
+	}
+	if cur, _ := os.Readlink(p); cur == owner {
+		return nil
+	}
+	return fmt.Errorf("address %s is already in use: %w", a, errdefs.ErrConflict)
+}
+
+// release drops every lease containerID holds (of ifName, or all when
+// ""). Scanning by owner rather than trusting a record means the leases
+// of an attach that was killed before it recorded anything are found too.
+func (m ipam) release(containerID, ifName string) error {
+	ents, err := os.ReadDir(m.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		p := filepath.Join(m.dir, e.Name())
+		owner, err := os.Readlink(p)
+		if err != nil {
+			continue
+		}
+		cid, ifn, _ := strings.Cut(owner, "/")
+		if cid != containerID || (ifName != "" && ifn != ifName) {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leases lists the addresses held and their owners' container IDs.
+func (m ipam) leases() (map[netip.Addr]string, error) {
+	ents, err := os.ReadDir(m.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]string{}
+	for _, e := range ents {
+		a, err := netip.ParseAddr(e.Name())
+		if err != nil || e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		if owner, err := os.Readlink(filepath.Join(m.dir, e.Name())); err == nil {
+			cid, _, _ := strings.Cut(owner, "/")
+			out[a] = cid
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,291 @@
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// vethName is the host end of containerID's ifName: derived, not random,
+// so a teardown that has nothing but the container ID and the interface
+// (a record written before a crash) still finds it. "veth" and 11 hex
+// digits fill IFNAMSIZ (15 characters).
+func vethName(containerID, ifName string) string {
+	h := sha256.Sum256([]byte(containerID + "/" + ifName))
+	return "veth" + hex.EncodeToString(h[:])[:11]
+}
+
+// macFor derives a locally administered unicast MAC from an IPv4
+// address, as Docker does (02:42:a.b.c.d): known without asking the
+// kernel and unique on the bridge as long as the address is.
+func macFor(a netip.Addr) net.HardwareAddr {
+	b := a.As4()
+	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
+}
+
+// attachNative attaches a container to a native network: the record
+// first (so any crash from here on is torn down by the next Detach), then
+// the network's bridge and rules once, two leases, a veth pair whose peer
+// is created directly in the container's namespace, the addresses and
+// routes inside it over a netlink socket opened in that namespace, and
+// the published ports in one iptables-restore. Nothing is executed for a
+// container without published ports.
+func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, ports []PortMapping) (_ *Result, retErr error) {
+	ep := &endpoint{ContainerID: a.ContainerID, Network: n.Name, IfName: a.IfName, Bridge: n.Bridge, NetNS: a.NetNS, Ports: ports}
+	if err := s.writeEndpoint(ep); err != nil {
+		return nil, fmt.Errorf("network %s: record of %s: %w", n.Name, a.ContainerID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = s.detachNative(context.WithoutCancel(ctx), ep, false)
+		}
+	}()
+	br, err := s.ensureBridge(n)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Network: n.Name, IfName: a.IfName, Ports: ports}
+	m := s.ipamOf(n.Name)
+	var want4, want6 netip.Addr
+	if a.IP.IsValid() {
+		if a.IP.Unmap().Is4() {
+			want4 = a.IP.Unmap()
+		} else {
+			want6 = a.IP
+		}
+	}
+	ip4, err := m.allocate(n.Subnet, n.IPRange, n.Gateway, want4, a.ContainerID, a.IfName)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	res.IPv4, res.Gateway = netip.PrefixFrom(ip4, n.Subnet.Bits()), n.Gateway
+	if n.Subnet6.IsValid() {
+		ip6, err := m.allocate(n.Subnet6, netip.Prefix{}, n.Gateway6, want6, a.ContainerID, a.IfName)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		res.IPv6, res.Gateway6 = netip.PrefixFrom(ip6, n.Subnet6.Bits()), n.Gateway6
+	}
+	mac := macFor(ip4)
+	if a.MAC != "" {
+		if mac, err = net.ParseMAC(a.MAC); err != nil {
+			return nil, fmt.Errorf("invalid MAC address %q: %w", a.MAC, errdefs.ErrInvalidArgument)
+		}
+	}
+	res.MAC = mac.String()
+	if err := s.plumb(n, a, br, res, mac, len(ports) > 0); err != nil {
+		return nil, fmt.Errorf("network %s: attach %s: %w", n.Name, a.ContainerID, err)
+	}
+	if len(ports) > 0 {
+		if err := publishPorts(n, a.ContainerID, ip4, ports); err != nil {
+			return nil, fmt.Errorf("network %s: publish ports of %s: %w", n.Name, a.ContainerID, err)
+		}
+	}
+	return res, nil
+}
+
+// plumb creates the veth pair and configures the container's end.
+func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, mac net.HardwareAddr, hairpin bool) error {
+	ns, err := netns.GetFromPath(a.NetNS)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", a.NetNS, err)
+	}
+	defer ns.Close()
+	host := vethName(a.ContainerID, a.IfName)
+	veth := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: mtuOption(n), Flags: net.FlagUp},
+		PeerName:  a.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: mac,
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s: %w", host, err)
+	}
+	if hairpin {
+		// A container reaching its own published port through a host
+		// address comes back in through the port it left by.
+		if err := netlink.LinkSetHairpin(veth, true); err != nil {
+			return fmt.Errorf("hairpin on %s: %w", host, err)
+		}
+	}
+	// A netlink socket opened in the namespace configures it from here:
+	// only the socket's creation switches a (locked) thread's namespace.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", a.NetNS, err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(a.IfName)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
+	}
+	addrs := []netip.Prefix{res.IPv4}
+	if res.IPv6.IsValid() {
+		addrs = append(addrs, res.IPv6)
+	}
+	for _, p := range addrs {
+		// IFA_F_NODAD: the address is ours by the lease, so duplicate
+		// address detection would only hold an IPv6 address tentative
+		// (unusable) for a second; IPv4 ignores the flag.
+		addr := &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}
+		if err := h.AddrAdd(peer, addr); err != nil {
+			return fmt.Errorf("address %s on %s: %w", p, a.IfName, err)
+		}
+	}
+	if err := h.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("set %s up: %w", a.IfName, err)
+	}
+	if n.Internal || a.IfName != "eth0" {
+		// An internal network has no way out; a second interface must
+		// not take the first one's default route.
+		return nil
+	}
+	routes := []*netlink.Route{{LinkIndex: peer.Attrs().Index, Gw: n.Gateway.AsSlice()}}
+	if res.IPv6.IsValid() {
+		routes = append(routes, &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: n.Gateway6.AsSlice(), Family: unix.AF_INET6})
+	}
+	for _, r := range routes {
+		if err := h.RouteAdd(r); err != nil {
+			return fmt.Errorf("default route via %s: %w", net.IP(r.Gw), err)
+		}
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	a := p.Addr()
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
+
+// detachNative undoes attachNative from what the record and the names
+// derived from the container ID say; each step tolerates what is already
+// gone, so it serves a finished attach, a half-done one and a second call.
+//
+// With nsGoing the caller removes the container's namespace right after
+// (RemoveNetNS), and the veth is left to it: the kernel deletes a dying
+// namespace's devices in its cleanup work, batched, where deleting a veth
+// here waits for an RCU grace period under the RTNL lock (10-40 ms on
+// this machine, more than all of the attach).
+func (s *Store) detachNative(_ context.Context, ep *endpoint, nsGoing bool) error {
+	var errs []error
+	if len(ep.Ports) > 0 {
+		if err := unpublishPorts(ep.ContainerID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Deleting one end of a veth deletes both. Should the namespace be
+	// gone already, the pair went with it.
+	if nsGoing && ep.NetNS != "" && IsNetNS(ep.NetNS) {
+		// left to the namespace's end
+	} else if l, err := netlink.LinkByName(vethName(ep.ContainerID, ep.IfName)); err == nil {
+		if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", l.Attrs().Name, err))
+		}
+	}
+	if err := s.ipamOf(ep.Network).release(ep.ContainerID, ep.IfName); err != nil {
+		errs = append(errs, fmt.Errorf("network %s: release leases of %s: %w", ep.Network, ep.ContainerID, err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return s.removeEndpoint(ep.ContainerID, ep.IfName)
+}
+
+// ensureBridge returns n's bridge, creating it, its gateway addresses,
+// the forwarding sysctls and the network's firewall rules the first time
+// (per state directory, which a reboot clears with the bridge). The fast
+// path is one netlink query and one stat.
+func (s *Store) ensureBridge(n *Network) (netlink.Link, error) {
+	mark := filepath.Join(s.opts.State, "network", "native", n.Name+"-"+n.ID[:12])
+	// sysfs answers "does the bridge exist, and its index" with one small
+	// read, where a netlink query opens a socket.
+	if b, err := os.ReadFile("/sys/class/net/" + n.Bridge + "/ifindex"); err == nil {
+		if idx, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			if _, err := os.Stat(mark); err == nil {
+				return &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, Index: idx, MTU: mtuOption(n)}}, nil
+			}
+		}
+	}
+	unlock, err := s.netLock(n.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	br, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		la := netlink.LinkAttrs{Name: n.Bridge, Flags: net.FlagUp, MTU: mtuOption(n)}
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("network %s: create bridge %s: %w", n.Name, n.Bridge, err)
+		}
+		if br, err = netlink.LinkByName(n.Bridge); err != nil {
+			return nil, fmt.Errorf("network %s: bridge %s: %w", n.Name, n.Bridge, err)
+		}
+	}
+	gws := []netip.Prefix{netip.PrefixFrom(n.Gateway, n.Subnet.Bits())}
+	if n.Subnet6.IsValid() {
+		gws = append(gws, netip.PrefixFrom(n.Gateway6, n.Subnet6.Bits()))
+	}
+	for _, p := range gws {
+		if err := netlink.AddrReplace(br, &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}); err != nil {
+			return nil, fmt.Errorf("network %s: gateway %s on %s: %w", n.Name, p, n.Bridge, err)
+		}
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return nil, fmt.Errorf("network %s: set %s up: %w", n.Name, n.Bridge, err)
+	}
+	sysctls := map[string]string{
+		// Packets to 127.0.0.1 DNATed to a container leave through the
+		// bridge only when it may route the loopback range.
+		"net/ipv4/conf/" + n.Bridge + "/route_localnet": "1",
+	}
+	if !n.Internal {
+		sysctls["net/ipv4/ip_forward"] = "1"
+		if n.Subnet6.IsValid() {
+			sysctls["net/ipv6/conf/all/forwarding"] = "1"
+		}
+	}
+	for k, v := range sysctls {
+		if err := writeSysctl(k, v); err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	if err := ensureNetworkRules(n); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(mark), 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(mark, nil, 0o600); err != nil {
+		return nil, err
+	}
+	return br, nil
+}
+
+// mtuOption is the network's MTU option, 0 for the kernel's default.
+func mtuOption(n *Network) int {
+	mtu, _ := strconv.Atoi(n.Options["com.docker.network.driver.mtu"])
+	return mtu
+}
+
+// writeSysctl sets /proc/sys/<key> unless it has the value already.
+func writeSysctl(key, val string) error {
+	p := filepath.Join("/proc/sys", key)
+	if b, err := os.ReadFile(p); err == nil && string(b) == val+"\n" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(val), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, val, err)
+	}
+	return nil
+}
