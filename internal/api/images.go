@@ -21,12 +21,12 @@ func (s *Server) imageRoutes() {
 	m.Handle("POST /images/create", handler(s.imageCreate))
 	m.Handle("POST /images/load", handler(s.imageLoad))
 	m.Handle("GET /images/get", handler(s.imageSave))
-	m.Handle("POST /images/prune", handler(s.imagePrune))
+	m.Handle("POST /images/prune", completes(s.imagePrune))
 	// Image names contain slashes, so the name is everything between
 	// /images/ and the action (as dockerd's {name:.*} routes).
 	m.Handle("GET /images/{rest...}", handler(s.imageGet))
 	m.Handle("POST /images/{rest...}", handler(s.imagePost))
-	m.Handle("DELETE /images/{rest...}", handler(s.imageDelete))
+	m.Handle("DELETE /images/{rest...}", completes(s.imageDelete))
 }
 
 // Progress is one message of Docker's JSON progress stream, with the

@@ -8,6 +8,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,5 +211,16 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h(w, r); err != nil {
 		writeError(w, err)
+	}
+}
+
+// completes wraps a handler that changes state (create, start, stop, rm,
+// …) so that it runs to the end even when the client goes away: a CLI
+// killed mid-request must not cancel a half-done start or removal in the
+// daemon, whose cleanup would then race the next command on that
+// container (dockerd behaves the same way).
+func completes(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return h(w, r.WithContext(context.WithoutCancel(r.Context())))
 	}
 }

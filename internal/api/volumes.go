@@ -9,10 +9,10 @@ import (
 func (s *Server) volumeRoutes() {
 	m := s.mux
 	m.Handle("GET /volumes", handler(s.volumeList))
-	m.Handle("POST /volumes/create", handler(s.volumeCreate))
-	m.Handle("POST /volumes/prune", handler(s.volumePrune))
+	m.Handle("POST /volumes/create", completes(s.volumeCreate))
+	m.Handle("POST /volumes/prune", completes(s.volumePrune))
 	m.Handle("GET /volumes/{name}", handler(s.volumeInspect))
-	m.Handle("DELETE /volumes/{name}", handler(s.volumeRemove))
+	m.Handle("DELETE /volumes/{name}", completes(s.volumeRemove))
 }
 
 func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) error {
