@@ -11,7 +11,8 @@
 #
 # Environment:
 #   BERTH       berth CLI (default bin/berth; berth-runtime, berth-monitor beside it)
-#   RUNS        hyperfine runs per command (default 20, 3 warmup)
+#   RUNS        timed runs per command (default 20)
+#   ROUNDS      hyperfine invocations the runs are spread over (default RUNS/2)
 #   SECS        seconds per throughput sample (default 3)
 #   REPS        throughput samples per engine and path (default 3; the median counts)
 #   TOOLS       engines to measure (default "berth podman docker")
@@ -166,6 +167,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap cleans up then too.
+trap 'exit 130' INT TERM HUP
 
 # The throughput tool, static so it runs on the host and bind-mounted into
 # busybox under every engine.
@@ -236,15 +239,28 @@ for t in $TOOLS; do
 	done
 done
 
-echo "== run --rm busybox true: --network none vs bridge (hyperfine, $RUNS runs, 3 warmup)"
+# The runs are spread over $ROUNDS hyperfine invocations that each time all
+# commands in turn: on a shared machine, load from elsewhere then falls on
+# every engine alike instead of on whichever command it met. The medians
+# pool the runs of all rounds.
+ROUNDS=${ROUNDS:-$(((RUNS + 1) / 2))}
+per=$(((RUNS + ROUNDS - 1) / ROUNDS))
+echo "== run --rm busybox true: --network none vs bridge (hyperfine, $ROUNDS rounds x $per runs, 1 warmup each)"
 echo "   bridges: berth ${BRIDGE[berth]} ${NET[berth]}.0/24 (default network), podman ${BRIDGE[podman]} ${NET[podman]}.0/24 (default_network), docker ${BRIDGE[docker]} ${NET[docker]}.0/24 (--bridge)"
 args=()
 for t in $TOOLS; do
 	args+=(-n "$t none" "${CLI[$t]} run --rm --network none busybox true")
 	args+=(-n "$t bridge" "${CLI[$t]} run --rm busybox true")
 done
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/run.json" "${args[@]}" >/dev/null
-med() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$OUT/run.json"; }
+for r in $(seq "$ROUNDS"); do
+	hyperfine -N --warmup 1 --runs "$per" --export-json "$OUT/run-$r.json" "${args[@]}" >/dev/null 2>>"$OUT/hyperfine.log" ||
+		{ tail -20 "$OUT/hyperfine.log"; die "hyperfine failed"; }
+done
+med() {
+	jq -s -r --arg n "$1" '[.[].results[] | select(.command == $n) | .times[]] | sort
+		| (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) * 1000' \
+		"$OUT"/run-*.json
+}
 printf '  %-7s %10s %10s %10s\n' engine "none ms" "bridge ms" "setup ms"
 declare -A SETUP
 for t in $TOOLS; do
