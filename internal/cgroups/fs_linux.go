@@ -165,7 +165,39 @@ func readPids(dir string, out []int) ([]int, error) {
 // unlinked), and only once they have no children and no tasks. A task that
 // was just killed stays attached until it is fully reaped, so EBUSY is
 // retried for a short while. A missing directory is not an error.
+//
+// Containers rarely have child cgroups, so the rmdir is tried first and the
+// directory is listed only when it fails: a listing is an open, two
+// getdents and a close per hierarchy on every delete.
 func removeCgroup(dir string) error {
+	delay := time.Millisecond
+	listed := false
+	for i := 0; ; i++ {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || err == unix.ENOENT:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.EBUSY && !listed:
+			// Children, or tasks still attached: remove the children
+			// first, then try again at once.
+			listed = true
+			if err := removeChildren(dir); err != nil {
+				return err
+			}
+			continue
+		case err == unix.EBUSY && i < 10:
+			time.Sleep(delay)
+			delay *= 2
+			continue
+		}
+		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
+}
+
+// removeChildren removes the cgroups below dir.
+func removeChildren(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -180,21 +212,7 @@ func removeCgroup(dir string) error {
 			}
 		}
 	}
-	delay := time.Millisecond
-	for i := 0; ; i++ {
-		err := unix.Rmdir(dir)
-		switch {
-		case err == nil || err == unix.ENOENT:
-			return nil
-		case err == unix.EINTR:
-			continue
-		case err == unix.EBUSY && i < 9:
-			time.Sleep(delay)
-			delay *= 2
-			continue
-		}
-		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-	}
+	return nil
 }
 
 // waitFor polls check until it reports done, with a backoff from 100µs to

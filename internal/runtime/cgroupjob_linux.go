@@ -48,7 +48,7 @@ func startCgroupJob(b *bundleSpec, id string, record Container) *cgroupJob {
 	j := &cgroupJob{known: make(chan error, 1), dirs: make(chan error, 1), done: make(chan error, 1), finished: make(chan struct{})}
 	go func() {
 		defer close(j.finished)
-		m, err := cgroups.New(b.quick.cgroupsPath(), id)
+		m, err := cgroups.New(b.spec.Linux.CgroupsPath, id)
 		if err == nil {
 			j.m = m
 			record.CgroupPath = m.Path()
@@ -60,9 +60,8 @@ func startCgroupJob(b *bundleSpec, id string, record Container) *cgroupJob {
 		}
 		j.dirs <- err
 		if err == nil {
-			if j.res, err = b.resources(); err == nil {
-				err = m.Set(j.res)
-			}
+			j.res = b.resources()
+			err = m.Set(j.res)
 		}
 		j.done <- err
 	}()

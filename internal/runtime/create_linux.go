@@ -43,7 +43,7 @@ func (o *CreateOptions) ReadBundle() (terminal bool, err error) {
 			return false, err
 		}
 	}
-	return o.bundle.quick.terminal(), nil
+	return o.bundle.terminal(), nil
 }
 
 // Created is a container that create has set up, with the init process
@@ -57,12 +57,11 @@ type Created struct {
 // Start. On failure nothing is left behind: no process, cgroup or state.
 //
 // The order is chosen for speed, since this is the path every container
-// start takes. What the init's clone needs (its namespaces) comes from a
-// quick look at config.json, so the init starts at once; the full spec is
-// parsed while its Go runtime starts up; the cgroup is built meanwhile and
-// the init enters it without the grace-period wait of a process move
-// (cgroupjob_linux.go); new network/IPC/UTS namespaces are built by a
-// thread of ours at the same time.
+// start takes. config.json is decoded once, without reflection
+// (specwire.DecodeJSON), so the init starts at once; the cgroup is built
+// while its Go runtime starts up and the init enters it without the
+// grace-period wait of a process move (cgroupjob_linux.go); new
+// network/IPC/UTS namespaces are built by a thread of ours at the same time.
 func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -72,23 +71,24 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	b := o.bundle
-	q := &b.quick
-	// The full spec decodes (over a millisecond of reflection on first use)
-	// beside everything else; the init needs it only once it has started.
-	type parseResult struct {
-		s   *specs.Spec
-		err error
-	}
-	parsed := make(chan parseResult, 1)
-	go func() {
-		s, err := b.spec()
-		parsed <- parseResult{s, err}
-	}()
-	if q.terminal() && o.ConsoleSocket == "" && o.Console == nil {
+	s := b.spec
+	if b.terminal() && o.ConsoleSocket == "" && o.Console == nil {
 		return nil, fmt.Errorf("process.terminal is set but no --console-socket was given: %w", errdefs.ErrInvalidArgument)
 	}
-	if !q.terminal() && (o.ConsoleSocket != "" || o.Console != nil) {
+	if !b.terminal() && (o.ConsoleSocket != "" || o.Console != nil) {
 		return nil, fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
+	}
+	ns, err := planNamespaces(s.Linux)
+	if err != nil {
+		return nil, err
+	}
+	var late *nsThread
+	if ns.late != 0 && ns.lateByParent {
+		// A thread of ours builds them (a network namespace takes a
+		// millisecond or more) while the rest is set up and the init
+		// starts; the init joins them through that thread's /proc entries.
+		late = newNSThread(ns.late)
+		defer late.release()
 	}
 	rootfs, err := b.rootfs()
 	if err != nil {
@@ -131,10 +131,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		_ = os.RemoveAll(dir)
 	}()
 
-	ns, err := planNamespaces(q.linux())
-	if err != nil {
-		return nil, err
-	}
 	req := &spawnRequest{
 		cloneFlags:   ns.clone,
 		unshareFlags: ns.unshareInChild,
@@ -181,13 +177,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	defer closeConsole()
 
-	var late *nsThread
-	if ns.late != 0 && ns.lateByParent {
-		// A thread of ours builds them while the init starts up; the init
-		// joins them through that thread's /proc entries.
-		late = newNSThread(ns.late)
-		defer late.release()
-	}
 	// How the init enters its cgroup (cgroupjob_linux.go).
 	selfMove := cgroups.DetectMode() != cgroups.Unified && !ns.userNS
 	if !selfMove {
@@ -217,11 +206,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
 
-	pr := <-parsed
-	s := pr.s
-	if pr.err != nil {
-		return nil, pr.err
-	}
 	c.spec, c.Annotations = s, s.Annotations
 	if s.Hooks != nil {
 		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
@@ -234,12 +218,14 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		if err := <-job.known; err != nil {
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
+		mark("create: cgroup known")
 	}
 	cg := job.m
 	c.CgroupPath, c.cg = cg.Path(), cg
 	cfg.CgroupPath = c.CgroupPath
 	if late != nil {
 		cfg.LateNSDir = late.wait()
+		mark("create: namespaces built")
 	}
 	//nolint:staticcheck // Prestart is deprecated but still honoured.
 	cfg.Hooks = s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)

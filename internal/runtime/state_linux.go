@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/specwire"
 )
 
 // Container is the persisted record of one container in the runtime's state
@@ -28,9 +29,8 @@ type Container struct {
 	Created time.Time `json:"created"`
 	Owner   string    `json:"owner"`
 	// Config is the bundle's config.json as it was at create. It is decoded
-	// only by the commands that need it (see Spec): decoding an OCI spec
-	// costs a fresh process over a millisecond, and start, state, kill and
-	// delete usually do not need it.
+	// only by the commands that need it (see Spec): start, state, kill and
+	// delete usually do not.
 	Config      json.RawMessage   `json:"config"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// HasPoststart and HasPoststop say whether Config has those hooks.
@@ -55,8 +55,8 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	if c.spec != nil {
 		return c.spec, nil
 	}
-	s := &specs.Spec{}
-	if err := json.Unmarshal(c.Config, s); err != nil {
+	s, err := specwire.DecodeJSON(c.Config)
+	if err != nil {
 		return nil, fmt.Errorf("container %s: corrupt config in state: %w", c.ID, err)
 	}
 	if s.Linux == nil {
@@ -146,10 +146,7 @@ const (
 
 // save writes the record atomically: a reader sees the old or the new one.
 func (c *Container) save() error {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
+	data := c.appendJSON(make([]byte, 0, 512+len(c.Config)))
 	tmp := filepath.Join(c.dir, ".state.json.tmp")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err

@@ -1,0 +1,69 @@
+package runtime
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestStateJSONMatchesEncodingJSON: the hand-written record encodes to
+// what json.Marshal would give, value for value.
+func TestStateJSONMatchesEncodingJSON(t *testing.T) {
+	created := time.Date(2026, 11, 22, 10, 56, 13, 123456789, time.UTC)
+	tests := []struct {
+		name string
+		c    Container
+	}{
+		{"zero", Container{}},
+		{"typical", Container{
+			ID: "bench-berth", Bundle: "/tmp/b", Rootfs: "/tmp/b/rootfs", Pid: 4242, Created: created,
+			Config:   json.RawMessage("{\n  \"ociVersion\": \"1.0.2-dev\",\n  \"process\": {\"args\": [\"true\"]}\n}"),
+			PidStart: 1 << 40, CgroupPath: "/berth/bench-berth",
+			NamespacePaths: map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "/proc/4242/ns/pid", specs.NetworkNamespace: "/proc/4242/ns/net"},
+		}},
+		{"hooks and annotations", Container{
+			ID: "x", Owner: "1000", Created: created.In(time.FixedZone("x", 3600)), Config: json.RawMessage(`{}`),
+			Annotations:  map[string]string{"b": "2", "a": "1", "": ""},
+			HasPoststart: true, HasPoststop: true,
+			NamespacePaths: map[specs.LinuxNamespaceType]string{},
+		}},
+		{"strings that need escaping", Container{
+			ID:          "q\"b\\s/\n\r\t\x00\x1f",
+			Bundle:      "日本\u2028\u2029<>&",
+			Rootfs:      "bad \xff utf-8 \xe2\x82",
+			Annotations: map[string]string{"k\"": "v\x01"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.c.appendJSON(nil)
+			if !json.Valid(got) {
+				t.Fatalf("invalid JSON: %s", got)
+			}
+			want, err := json.Marshal(&tt.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g, w map[string]any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(want, &w); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("appendJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
+			}
+			var back Container
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !back.Created.Equal(tt.c.Created) || back.ID != tt.c.ID {
+				t.Fatalf("Load would read back %q %v, want %q %v", back.ID, back.Created, tt.c.ID, tt.c.Created)
+			}
+		})
+	}
+}
