@@ -31,7 +31,9 @@ const usage = `usage: berth-monitor --id ID --bundle DIR --runtime PATH --runtim
 	[--log-max-size BYTES] [--log-max-file N] [--tty] [--stdin] [--attach-wait]
 	[--restart no|always|unless-stopped|on-failure[:N]] [--health FILE] [--stop-signal SIG]
 	[--rootfs DIR] [--exit-command PATH [--exit-command-arg ARG]... [--exit-command-lock FILE]]
+	[--start-gate]
 fd 3, when open, receives "ok <pid>" or "error <message>" (see internal/monitor).
+With --start-gate, fd 4 is the start gate: one byte starts the container, EOF aborts.
 `
 
 func main() {
@@ -54,7 +56,9 @@ func main() {
 		_, _ = os.Stderr.WriteString("berth-monitor: " + err.Error() + "\n" + usage)
 		os.Exit(2)
 	}
-	if err := monitor.Run(o, ready); err != nil {
+	if err := monitor.Run(o, ready); errors.Is(err, monitor.ErrStartAborted) {
+		os.Exit(1) // the engine gave up the start: nobody to tell
+	} else if err != nil {
 		_, _ = os.Stderr.WriteString("berth-monitor: " + err.Error() + "\n")
 		os.Exit(1)
 	}
@@ -67,7 +71,8 @@ func parseFlags(args []string) (monitor.Options, error) {
 		"log-path": &o.LogPath, "health": &o.HealthFile, "stop-signal": &o.StopSignal,
 		"rootfs": &o.Rootfs, "exit-command-lock": &o.ExitCommandLock,
 	}
-	bools := map[string]*bool{"tty": &o.TTY, "stdin": &o.Stdin, "attach-wait": &o.AttachWait}
+	var gate bool
+	bools := map[string]*bool{"tty": &o.TTY, "stdin": &o.Stdin, "attach-wait": &o.AttachWait, "start-gate": &gate}
 	for i := 0; i < len(args); i++ {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		if !strings.HasPrefix(args[i], "-") || name == "" {
@@ -113,6 +118,9 @@ func parseFlags(args []string) (monitor.Options, error) {
 		if err != nil {
 			return o, errors.New("--" + name + ": " + err.Error())
 		}
+	}
+	if gate {
+		o.StartGate = os.NewFile(4, "start-gate")
 	}
 	if o.ID == "" || o.Bundle == "" || o.LogPath == "" || o.RuntimeRoot == "" {
 		return o, errors.New("--id, --bundle, --runtime-root and --log-path are required")

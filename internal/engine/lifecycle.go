@@ -208,6 +208,19 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 	if err := os.MkdirAll(rootfs, 0o700); err != nil {
 		return err
 	}
+	// The monitor starts (exec, Go start-up, its log and sockets) while we
+	// mount the rootfs and write config.json; it runs the runtime only
+	// once released below.
+	mon, err := e.forkMonitor(c)
+	if err != nil {
+		return err
+	}
+	released := false
+	defer func() {
+		if !released {
+			mon.abort()
+		}
+	}()
 	mounts, err := e.snaps.Mounts(ctx, c.Snapshot)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", c.Name, err)
@@ -241,8 +254,8 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	Mark("start: config.json written")
-	pid, err := e.startMonitor(ctx, c)
-	if err != nil {
+	released = true
+	if _, err := mon.release(ctx); err != nil {
 		return err
 	}
 	Mark("start: monitor ready")
@@ -250,7 +263,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 		_, _ = e.updateContainer(c.ID, func(c *Container) error { c.Paused = false; return nil })
 	}
 	e.emit(events.ContainerEventType, events.ActionStart, c, nil)
-	_ = pid
 	return nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -111,20 +113,36 @@ func volatileOverlay(mounts []specs.Mount) []specs.Mount {
 	return out
 }
 
-// startMonitor execs berth-monitor detached (its own session, stdio on
-// /dev/null) and waits for its ready line on fd 3.
-func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
+// pendingMonitor is a monitor forked with a start gate (see
+// monitor.Options.StartGate): set up, waiting for the engine to finish the
+// bundle before it runs the runtime.
+type pendingMonitor struct {
+	cmd   *exec.Cmd
+	ready *os.File // read end of fd 3
+	gate  *os.File // write end of fd 4
+	name  string
+}
+
+// forkMonitor execs berth-monitor detached (its own session, stdio on
+// /dev/null) with a start gate: the caller mounts the rootfs and writes
+// config.json while the monitor starts, then calls release (or abort).
+func (e *Engine) forkMonitor(c *Container) (*pendingMonitor, error) {
 	args, err := e.monitorArgs(c)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	r, w, err := os.Pipe()
+	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer r.Close()
-	cmd := exec.Command(e.monitorPath(), args...)
-	cmd.ExtraFiles = []*os.File{w}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(e.monitorPath(), append(args, "--start-gate")...)
+	cmd.ExtraFiles = []*os.File{readyW, gateR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if timing {
@@ -134,34 +152,60 @@ func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
 	// fork and the pid's write below (see startingMonitor).
 	_ = writeStateFile(e.monitorPidFile(c.ID), nil, 0o600)
 	Mark("start: exec monitor")
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, fmt.Errorf("start monitor: %w", err)
+	err = cmd.Start()
+	readyW.Close()
+	gateR.Close()
+	if err != nil {
+		readyR.Close()
+		gateW.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
 	}
 	Mark("start: monitor forked")
-	w.Close()
 	// Until the monitor writes monitor.json, this file is the only trace
-	// of it: a CLI killed now leaves a monitor starting the container,
-	// which rm and stop must wait for rather than remove its bundle
-	// under it (see Engine.settledState).
+	// of it: a CLI killed now leaves a monitor that either waits at its
+	// gate (and exits when the gate's EOF tells it we are gone) or starts
+	// the container, which rm and stop must wait for rather than remove
+	// its bundle under it (see Engine.settledState).
 	_ = writeStateFile(e.monitorPidFile(c.ID), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
 	// The monitor outlives us; reap it if it exits while we still run
 	// (berthd), so it never lingers as a zombie.
 	go func() { _ = cmd.Wait() }()
+	return &pendingMonitor{cmd: cmd, ready: readyR, gate: gateW, name: c.Name}, nil
+}
+
+// abort closes the gate unreleased: the monitor exits without starting
+// anything. abort waits (briefly) for that, so a failed start leaves no
+// monitor behind that a retry could race.
+func (p *pendingMonitor) abort() {
+	p.gate.Close()
+	_ = p.ready.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.Copy(io.Discard, p.ready) // EOF when the monitor exits
+	p.ready.Close()
+}
+
+// release opens the gate and waits for the monitor's ready line: the pid
+// of the running workload, or the start's error with Docker's exit code.
+func (p *pendingMonitor) release(ctx context.Context) (int, error) {
+	defer p.ready.Close()
+	// A monitor that died before its gate makes this write fail (EPIPE);
+	// its ready pipe tells why.
+	_, _ = p.gate.Write([]byte{1})
+	p.gate.Close()
+	Mark("start: monitor released")
 	type result struct {
 		line string
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
+		line, err := bufio.NewReader(p.ready).ReadString('\n')
 		done <- result{line, err}
 	}()
 	var res result
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		_ = cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		return 0, ctx.Err()
 	}
 	line := strings.TrimSpace(res.line)
@@ -172,8 +216,8 @@ func (e *Engine) startMonitor(ctx context.Context, c *Container) (int, error) {
 	case strings.HasPrefix(line, "error "):
 		return 0, startError(strings.TrimPrefix(line, "error "))
 	}
-	_ = cmd.Process.Kill()
-	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", c.Name, line)}
+	_ = p.cmd.Process.Kill()
+	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", p.name, line)}
 }
 
 // startError maps the runtime's message to Docker's exit codes.

@@ -20,6 +20,16 @@
 //	[--rootfs DIR]   (unmounted after the final exit)
 //	[--exit-command PATH [--exit-command-arg ARG]... [--exit-command-lock FILE]]
 //
+//	[--start-gate]   (fd 4: wait for one byte before starting; EOF aborts)
+//
+// With --start-gate the engine forks the monitor before the bundle is
+// complete: the monitor sets itself up (log, sockets) and then waits for one
+// byte on fd 4, which the engine writes once config.json and the rootfs are
+// in place; the monitor's exec and Go start-up, a few milliseconds, overlap
+// the engine's mount and spec work. EOF on fd 4 without the byte (the
+// engine's start failed, or it was killed) makes the monitor exit without
+// starting anything or writing monitor.json.
+//
 // The monitor becomes a child subreaper, creates and starts the container
 // with one `runtime run --detach` (stdio: pipes it owns; with --tty a pty
 // received over a console socket; runc's command line, so runc and crun

@@ -115,6 +115,9 @@ func Run(o Options, ready *os.File) (retErr error) {
 	go m.acceptLoop(controlL, m.control)
 
 	mark("sockets listen")
+	if err := waitGate(o.StartGate); err != nil {
+		return err
+	}
 	inst, err := m.startInstance(o.AttachWait, report)
 	if err != nil {
 		m.update(func(s *State) {
@@ -193,6 +196,26 @@ func Run(o Options, ready *os.File) (retErr error) {
 			m.update(func(s *State) { s.RestartCount++ })
 		}
 	}
+}
+
+// ErrStartAborted is Run's error when the engine closed the start gate
+// without releasing it: nothing was started, nothing recorded.
+var ErrStartAborted = errors.New("monitor: start aborted by the engine")
+
+// waitGate blocks until the engine releases the start gate (one byte) and
+// closes it. No gate: nothing to wait for.
+func waitGate(gate *os.File) error {
+	if gate == nil {
+		return nil
+	}
+	defer gate.Close()
+	var b [1]byte
+	n, _ := gate.Read(b[:])
+	mark("start gate released")
+	if n != 1 {
+		return ErrStartAborted
+	}
+	return nil
 }
 
 // trimDelay is how long a container runs before its monitor trims its

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,15 @@ type Options struct {
 	// without the cost of a second berth process.
 	ExitCommand     []string
 	ExitCommandLock string
+	// StartGate, when set, is the read end of a pipe the engine holds: the
+	// monitor sets itself up (log, sockets) and then waits for one byte on
+	// it before it runs the runtime, so the engine can fork the monitor
+	// while it still mounts the rootfs and writes config.json (the
+	// monitor's exec and start-up overlap them). EOF without a byte means
+	// the engine gave up (a failed start, or it was killed): the monitor
+	// exits without starting anything and without writing monitor.json.
+	// berth-monitor takes it as fd 4 with --start-gate.
+	StartGate *os.File
 }
 
 // AttachWaitTimeout bounds how long --attach-wait waits for a client.
