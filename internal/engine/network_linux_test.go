@@ -596,3 +596,54 @@ func TestNetworkNoLeaks(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkIPv6 runs a dual-stack network: containers get an address
+// from each subnet (usable at once: no DAD), an IPv6 default route, and
+// reach each other over IPv6 by address and by name (AAAA from the
+// network's DNS server).
+func TestNetworkIPv6(t *testing.T) {
+	env := newNetEnv(t)
+	ctx := context.Background()
+	// A random ULA /64: other test processes run dual-stack networks too,
+	// and two bridges must not claim one prefix.
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	subnet6 := fmt.Sprintf("fd%02x:%02x%02x:%02x%02x::/64", b[0], b[1], b[2], b[3], b[4])
+	if _, err := env.e.NetworkCreate(ctx, "v6", NetworkCreateOptions{IPv6: true, Subnet6: subnet6}); err != nil {
+		t.Fatal(err)
+	}
+	web := env.start(t, env.newContainer(t, "web6", "mkdir -p /tmp/w && echo hello-v6 > /tmp/w/index.html && httpd -f -p 80 -h /tmp/w",
+		container.HostConfig{NetworkMode: "v6"}, nil))
+	es := env.e.networkSettings(web.c).Networks["v6"]
+	if es == nil || !es.GlobalIPv6Address.IsValid() || !netip.MustParsePrefix(subnet6).Contains(es.GlobalIPv6Address) {
+		t.Fatalf("no IPv6 address from %s: %+v", subnet6, es)
+	}
+	if !es.IPAddress.IsValid() {
+		t.Fatalf("dual stack without an IPv4 address: %+v", es)
+	}
+	t.Run("address and route", func(t *testing.T) {
+		out := env.run(t, env.newContainer(t, "show6", "ip -6 addr show dev eth0 scope global; ip -6 route", container.HostConfig{NetworkMode: "v6"}, nil))
+		if !strings.Contains(out, "scope global") || strings.Contains(out, "tentative") || !strings.Contains(out, "default via") {
+			t.Fatalf("want a usable address and a default route:\n%s", out)
+		}
+	})
+	// busybox's wget crashes on bracketed IPv6 URLs; nc speaks HTTP/1.0.
+	const get = `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 80`
+	for _, target := range []string{es.GlobalIPv6Address.String(), "web6"} {
+		t.Run("fetch "+target, func(t *testing.T) {
+			script := fmt.Sprintf(get, target)
+			if target == "web6" {
+				// By name over IPv6 only: the record's AAAA must answer.
+				script = "a=$(nslookup -type=AAAA web6 2>/dev/null | awk '/^Address/ && /:.*:/ {print $NF}' | tail -1); echo aaaa=$a; " + fmt.Sprintf(get, "$a")
+			}
+			var last string
+			waitFor(t, "IPv6 traffic to "+target, func() bool {
+				last = env.run(t, env.newContainer(t, "c6"+randomHex(3), script, container.HostConfig{NetworkMode: "v6"}, nil))
+				return strings.Contains(last, "hello-v6")
+			})
+			if target == "web6" && !strings.Contains(last, "aaaa="+es.GlobalIPv6Address.String()) {
+				t.Fatalf("AAAA of web6 is not %s:\n%s", es.GlobalIPv6Address, last)
+			}
+		})
+	}
+}
