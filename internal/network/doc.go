@@ -1,57 +1,107 @@
-// Package network gives containers their networks: bridge networks made of
-// CNI configurations run with the real CNI plugins, per-container network
-// namespaces, published ports, /etc/hosts and /etc/resolv.conf, isolation
-// between networks and a small DNS server per user-defined network.
+// Package network gives containers their networks: bridge networks with a
+// built-in driver or any CNI plugin chain, per-container network
+// namespaces, IPAM, published ports, /etc/hosts and /etc/resolv.conf,
+// isolation between networks and a small DNS server per user-defined
+// network.
 //
-// # Networks are CNI conflists
+// # Networks, and which driver runs them
 //
-// A network is a CNI network configuration list stored at
-// <root>/networks/<name>.conflist beside its metadata <name>.json. The
-// conflists berth writes chain the plugins of Debian's
-// containernetworking-plugins (/usr/lib/cni, or $BERTH_CNI_PATH):
+// A network is metadata <root>/networks/<name>.json beside a CNI network
+// configuration list <name>.conflist. The conflist berth generates chains
+// the plugins of Debian's containernetworking-plugins (/usr/lib/cni, or
+// $BERTH_CNI_PATH):
 //
 //	bridge (host-local IPAM) → portmap → firewall → tuning
 //
-// and are executed through libcni, so a user may replace a conflist with
-// any other CNI plugin chain and berth runs it as the network's driver.
-// The default network "bridge" is the Linux bridge berth0 on 10.88.0.0/16
-// (gateway 10.88.0.1, masquerade), created on first use. A store whose root
-// is not the default one names its bridges after a hash of root and network
-// name and picks a free subnet, so isolated instances (tests, --root) never
-// share a bridge or an address range; $BERTH_BRIDGE and $BERTH_SUBNET
-// override the default network's bridge and subnet.
+// Store.Native decides per attach: a network whose metadata says Native
+// (every network this version creates) and whose conflist is still
+// byte-for-byte the one berth generates from that metadata is run by the
+// built-in driver below; anything else — a conflist the user edited or
+// replaced with other plugins, or a network an older berth created — is
+// executed through libcni, so any CNI plugin works as a network driver and
+// the CRI side can reuse the same path. The default network "bridge" is
+// the Linux bridge berth0 on 10.88.0.0/16 (gateway 10.88.0.1, masquerade),
+// created on first use. A store whose root is not the default one names
+// its bridges after a hash of root and network name and picks a free
+// subnet, so isolated instances (tests, --root) never share a bridge;
+// $BERTH_BRIDGE and $BERTH_SUBNET override the default network's bridge
+// and subnet.
 //
-// All dynamic state lives under the state directory (a tmpfs such as /run
-// that a reboot clears together with every namespace, veth and iptables
-// rule): host-local's leases in <state>/network/ipam, libcni's result cache
-// in <state>/network/cni, DNS records in <state>/network/dns. Nothing goes
-// to /var/lib/cni, so two instances with different --state never collide.
+// # The native driver
+//
+// The built-in equivalent of bridge + host-local + portmap + firewall,
+// in process, with no exec for a container without published ports:
+//
+//   - Record first: <state>/network/endpoints/<container>/<ifname>.json is
+//     written before anything touches the kernel. Everything teardown
+//     removes is named from the container ID and interface (the host veth
+//     "veth"+hash, the leases, the port chain), so a process killed at any
+//     point leaves a record that the next Detach (rm, start, prune) turns
+//     into a complete teardown.
+//   - Bridge once: the bridge, its gateway addresses (IPv6 with
+//     IFA_F_NODAD), ip_forward / IPv6 forwarding / route_localnet and the
+//     network's iptables rules are set up under the network's lock the
+//     first time (marked in <state>/network/native); afterwards an attach
+//     checks the bridge with one sysfs read.
+//   - IPAM: a lease is a symlink <state>/network/ipam/<network>/<address>
+//     → "<container>/<ifname>"; symlink(2) is an atomic create-if-absent,
+//     so no address is handed out twice, across processes too. Allocation
+//     is round-robin under a flock; static --ip is honoured (Conflict if
+//     taken); leases are released by scanning for the container ID, which
+//     also reclaims those of an attach that crashed before recording them.
+//   - veth: netlink creates the pair with its peer directly in the
+//     container's namespace (IFLA_NET_NS_FD), enslaved to the bridge and
+//     up, the MAC 02:42:<IPv4> or --mac-address; the addresses (IFA_F_NODAD:
+//     an IPv6 address is usable at once, no duplicate address detection),
+//     link-up and default routes go over a netlink socket opened in the
+//     namespace (netlink.NewHandleAt): the only namespace switch is that
+//     socket's creation.
+//   - Firewall per network (nativefw_linux.go has the layout): FORWARD →
+//     BERTH-FORWARD (isolation first, then accept the bridge's traffic),
+//     masquerade of the subnet unless --internal, for IPv4 and IPv6.
+//   - Published ports: one iptables-restore --noflush per container with a
+//     chain BERTH-DN-<ID[:12]> (mark hairpin and 127.0.0.1 sources for
+//     masquerade, DNAT) and its jump from BERTH-HOSTPORTS (PREROUTING and
+//     OUTPUT, local destinations), commented with the container ID;
+//     teardown removes both in one call, or sweeps by the ID after a crash.
+//     Published ports are IPv4.
+//   - Teardown of a whole container (DetachAll) leaves the veth to the
+//     namespace's end: RemoveNetNS follows, and the kernel deletes a dying
+//     namespace's devices in batched cleanup work, where deleting a veth
+//     synchronously waits for an RCU grace period under RTNL (10-40 ms
+//     here). Detaching one network (disconnect) deletes it.
+//
+// All dynamic state lives under the state directory (cleared by a reboot
+// together with every namespace, veth and iptables rule): native records
+// and leases, host-local's leases in <state>/network/ipam, libcni's result
+// cache in <state>/network/cni, DNS records in <state>/network/dns.
+// Nothing goes to /var/lib/cni, so two instances never collide.
 //
 // # Attaching a container
 //
 // The engine creates a network namespace per container (NewNetNS: a nsfs
 // bind mount at <state>/netns/<id>, made by unshare(CLONE_NEWNET) on a
-// locked OS thread), runs CNI ADD for each attached network, writes hosts,
-// hostname and resolv.conf into the container's bundle and hands the
-// namespace path to the OCI runtime. Teardown runs CNI DEL with the runtime
-// configuration libcni cached at ADD (port mappings included), so it works
-// after a crash, for a namespace that is already gone, and twice in a row.
-// Published host ports are checked with a bind() before CNI ADD so a taken
-// port is a clear error rather than a DNAT rule that never matches.
+// locked OS thread), attaches each network (native or CNI ADD), writes
+// hosts, hostname and resolv.conf into the container's bundle and hands
+// the namespace path to the OCI runtime. Published host ports are checked
+// with a bind() first, so a taken port is a clear error rather than a
+// DNAT rule that never matches. A CNI network's teardown runs CNI DEL with
+// the runtime configuration libcni cached at ADD, so it works after a
+// crash, for a namespace that is gone, and twice in a row.
 //
-// # Published ports and 127.0.0.1
+// # Published ports on CNI networks and 127.0.0.1
 //
-// The portmap plugin installs DNAT chains for PREROUTING and OUTPUT (so the
-// host's own addresses work) and, with "snat": true, masquerades hairpin
-// and localhost traffic. Packets to 127.0.0.1 that are DNATed to a bridge
-// address are routed only when route_localnet=1 on the outgoing interface;
-// portmap sets it on the bridge when SNAT is on.
+// The portmap plugin installs DNAT chains for PREROUTING and OUTPUT and,
+// with "snat": true, masquerades hairpin and localhost traffic. Packets to
+// 127.0.0.1 that are DNATed to a bridge address are routed only when
+// route_localnet=1 on the outgoing interface; portmap sets it on the
+// bridge when SNAT is on (the native driver at bridge setup).
 //
 // # Isolation
 //
 // Every bridge gets two rules in the shared chains BERTH-ISOLATION-1/2
-// (jumped to from FORWARD and from the CNI firewall plugin's CNI-ADMIN
-// chain): traffic entering from one berth bridge may not leave through
+// (jumped to from FORWARD, from BERTH-FORWARD and from the CNI firewall
+// plugin's CNI-ADMIN chain): traffic entering from one berth bridge may not leave through
 // another. An --internal network also drops everything that leaves its
 // bridge for anywhere else, and its conflist has no default route and no
 // masquerade.
@@ -60,7 +110,7 @@
 //
 // A user-defined network's containers resolve each other by name, alias
 // and short ID through a small DNS server (ServeDNS) listening on the
-// network's gateway address, port 53. It answers from one JSON record per
+// network's gateway address, port 53 (A and AAAA). It answers from one JSON record per
 // attached container in <state>/network/dns/<network>/ (re-read when the
 // directory changes), and forwards other names to the resolvers in the
 // host's /etc/resolv.conf. The engine starts it (as `berth network

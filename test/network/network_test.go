@@ -136,7 +136,15 @@ func TestNoLeaks(t *testing.T) {
 		e.ok("rm", "-f", id)
 	}
 	br := strings.TrimSpace(e.ok("network", "inspect", "bridge", "--format", `{{index .Options "com.docker.network.bridge.name"}}`))
-	out, _ := exec.Command("ip", "-o", "link", "show", "master", br).CombinedOutput()
+	// rm leaves a container's veth to its namespace's end, which the
+	// kernel finishes in asynchronous cleanup work: allow it a moment.
+	var out []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ = exec.Command("ip", "-o", "link", "show", "master", br).CombinedOutput()
+		if !strings.Contains(string(out), "veth") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if strings.Contains(string(out), "veth") {
 		t.Errorf("veths left on %s:\n%s", br, out)
 	}
@@ -152,5 +160,8 @@ func TestNoLeaks(t *testing.T) {
 	leases, _ := filepath.Glob(filepath.Join(e.state, "network", "ipam", "bridge", "1*"))
 	if len(leases) != 0 {
 		t.Errorf("leases left: %v", leases)
+	}
+	if eps, _ := os.ReadDir(filepath.Join(e.state, "network", "endpoints")); len(eps) != 0 {
+		t.Errorf("%d containers' endpoint records left", len(eps))
 	}
 }
