@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -394,9 +395,12 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 		r   io.Reader  = src
 		in  *readAhead // receiving: network, ingest write, compressed digest
 		out *readAhead // decompressing: inflate, diff ID digest
+		dec io.ReadCloser
 	)
 	// Stop the stages upstream first: a decompressing stage waiting for
-	// bytes is released by the receiving stage's end.
+	// bytes is released by the receiving stage's end. The decompressor
+	// goes last, when nothing reads it any more (an igzip process is
+	// killed if it still runs).
 	defer func() {
 		if in != nil {
 			in.Close()
@@ -404,23 +408,32 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 		if out != nil {
 			out.Close()
 		}
+		if dec != nil {
+			dec.Close()
+		}
 	}()
 	if w != nil {
 		in = newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src}, receiveChunks)
 		r = in
 	}
-	dec, _, err := archive.Decompress(r)
+	decompress := archive.Decompress
+	if t.desc.Size >= smallLayer {
+		// igzip where installed: inflate is most of a pull's CPU.
+		decompress = archive.DecompressLayer
+	}
+	d, _, err := decompress(r)
 	if err != nil {
 		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("decompress: %w", err))
 	}
-	defer dec.Close() // runs after the stages stop: nothing reads dec then
+	dec = &closeOnce{ReadCloser: d}
 	// The decompressor runs a stage ahead of Apply: a layer of many small
 	// files spends as long in file creation as in inflate, and the last
 	// layer of a pull would otherwise use one CPU of several.
 	h := t.diffID.Algorithm().Hash()
 	out = newReadAhead(readCloser{io.TeeReader(dec, h), nopCloser{}}, inflateChunks)
-	// blame reads r itself: the decompressing stage must be gone first.
-	stopOut := func() { out.Close() }
+	// blame reads r itself: the decompressing stage must be gone first,
+	// and the decompressor too (igzip's feeder reads r).
+	stopOut := func() { out.Close(); dec.Close() }
 	n, err := archive.Apply(ctx, dir, out, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
 	if err != nil {
 		stopOut()
@@ -556,6 +569,19 @@ func shortID(d digest.Digest) string {
 // digestDeferrer is a fetched stream that can leave its digest check to
 // the reader (registry's verifier).
 type digestDeferrer interface{ DeferDigest() }
+
+// closeOnce closes a decompressor once, however many teardown paths
+// reach it.
+type closeOnce struct {
+	io.ReadCloser
+	once sync.Once
+	err  error
+}
+
+func (c *closeOnce) Close() error {
+	c.once.Do(func() { c.err = c.ReadCloser.Close() })
+	return c.err
+}
 
 type nopCloser struct{}
 

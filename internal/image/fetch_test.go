@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,5 +301,85 @@ func TestFetchEmptyImage(t *testing.T) {
 	in, err := s.Inspect(ctx, img)
 	if err != nil || in.Size != 0 || len(in.RootFS.Layers) != 0 {
 		t.Fatalf("inspect = %+v, %v", in, err)
+	}
+}
+
+// bigLayerImage has one gzip layer above smallLayer (so that the pull
+// inflates it with igzip where installed): 2 MiB of random bytes, which
+// deflate stores, and a small file.
+func bigLayerImage(t *testing.T, mutate func(*ocispec.Image)) (testImage, string) {
+	rnd := rand.New(rand.NewSource(7))
+	big := make([]byte, 2<<20)
+	rnd.Read(big)
+	ti := buildImage(t, "big", []layer{{comp: archive.Gzip, entries: []entry{
+		dir("data/"), file("data/random", string(big)), file("data/small", "small"),
+	}}}, mutate)
+	if ti.layers[0].Size < smallLayer {
+		t.Fatalf("layer of %d bytes is below smallLayer", ti.layers[0].Size)
+	}
+	return ti, string(big)
+}
+
+func TestFetchBigLayer(t *testing.T) {
+	forEachDriver(t, testFetchBigLayer)
+}
+
+func testFetchBigLayer(t *testing.T, d driver) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		corrupt bool                 // the registry flips a byte of the layer
+		mutate  func(*ocispec.Image) // nil: a valid image
+		wantMsg string               // for an invalid image
+	}{
+		{name: "valid"},
+		{name: "corrupt blob", corrupt: true, wantMsg: "digest mismatch"},
+		{name: "wrong diff ID", mutate: func(c *ocispec.Image) { c.RootFS.DiffIDs[0] = digest.FromString("not this layer") },
+			wantMsg: "does not match diff ID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir(), d)
+			ti, big := bigLayerImage(t, tc.mutate)
+			f := newFetcher(ti)
+			f.corrupt[ti.layers[0].Digest] = tc.corrupt
+			img, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest})
+			if tc.wantMsg != "" {
+				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Fatalf("fetch error = %v, want invalid argument with %q", err, tc.wantMsg)
+				}
+				for k, kind := range snapshots(t, s) {
+					t.Errorf("snapshot %s (%v) left after a failed fetch", k, kind)
+				}
+				if _, err := s.cs.Info(ctx, ti.layers[0].Digest); tc.corrupt && !errdefs.IsNotFound(err) {
+					t.Errorf("corrupt blob stored: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			if _, err := s.sn.Prepare(ctx, "ctr", img.ChainID.String(), nil); err != nil {
+				t.Fatal(err)
+			}
+			mounts, err := s.sn.Mounts(ctx, "ctr")
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := t.TempDir()
+			if err := snapshot.MountAll(mounts, target); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := snapshot.UnmountAll(target); err != nil {
+					t.Errorf("unmount: %v", err)
+				}
+			})
+			for name, want := range map[string]string{"data/random": big, "data/small": "small"} {
+				b, err := os.ReadFile(filepath.Join(target, name))
+				if err != nil || string(b) != want {
+					t.Errorf("%s: %d bytes, %v; want %d bytes", name, len(b), err, len(want))
+				}
+			}
+		})
 	}
 }
