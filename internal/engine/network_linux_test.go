@@ -576,9 +576,20 @@ func TestNetworkNoLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, _ := exec.Command("ip", "-o", "link", "show", "master", n.Bridge).CombinedOutput()
+	// Teardown leaves a container's veth to its namespace's end, which
+	// the kernel finishes in asynchronous cleanup work: allow it a moment.
+	var out []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ = exec.Command("ip", "-o", "link", "show", "master", n.Bridge).CombinedOutput()
+		if !strings.Contains(string(out), "veth") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if strings.Contains(string(out), "veth") {
 		t.Errorf("veths left on %s:\n%s", n.Bridge, out)
+	}
+	if eps, _ := os.ReadDir(filepath.Join(env.e.State(), "network", "endpoints")); len(eps) != 0 {
+		t.Errorf("%d containers' endpoint records left", len(eps))
 	}
 	rules, _ := exec.Command("iptables-save").Output()
 	for _, id := range ids {
