@@ -73,24 +73,30 @@
 // exit first. RestartCount counts restarts; Status is "restarting" during
 // the back-off.
 //
-// Exit. When the init exits the monitor drains and flushes its output, runs
-// `runtime delete`, decides between a restart (restart policy; user stop
-// never restarts; Docker's back-off: 100 ms doubling, reset after 10 s of
-// running) and the end, unmounts --rootfs at the end, and then writes
-// monitor.json once with ExitCode (128+signal for signals), FinishedAt,
-// OOMKilled (the cgroup's OOM kill count went up) and Status "restarting"
-// or "exited"; only then are the attach clients closed, so what they read
-// next is final. At the end the monitor removes its sockets and runs the
-// exit command, if any, before it exits: the engine passes
-// `berth --root R --state S rm --volumes ID` for --rm (conmon's
-// --exit-command), so `run -d --rm` removes itself. With
-// --exit-command-lock the monitor opens FILE (creating it) at its start,
-// and at the end tries a non-blocking exclusive flock of it; it leaves the
-// command out when the lock is held or the file is gone: an attached
-// `run --rm` holds it shared and removes the container in process, which
-// saves a berth process on the path users time. A monitor alive with
-// Status "exited" is only finishing: the engine treats the container as
-// stopped (and waits for the monitor before starting it again).
+// Exit. When the init exits the monitor drains and flushes its output and
+// decides between a restart (restart policy; user stop never restarts;
+// Docker's back-off: 100 ms doubling, reset after 10 s of running) and the
+// end. For a restart it runs `runtime delete` (the restart reuses the id)
+// and then writes monitor.json with Status "restarting". At the end it
+// unmounts --rootfs and then writes monitor.json once with ExitCode
+// (128+signal for signals), FinishedAt, OOMKilled (the cgroup's OOM kill
+// count went up) and Status "exited"; only then are the attach clients
+// closed, so what they read next is final. After the final record the
+// monitor removes its sockets, runs `runtime delete` (so a waiting `run`
+// does not wait for that process too), and then the exit command, if any,
+// before it exits: the engine passes `berth --root R --state S rm
+// --volumes ID` for --rm (conmon's --exit-command), so `run -d --rm`
+// removes itself. With --exit-command-lock the monitor opens FILE
+// (creating it) at its start, and at the end tries a non-blocking
+// exclusive flock of it; it leaves the command out when the lock is held
+// or the file is gone: an attached `run --rm` holds it shared and removes
+// the container in process, which saves a berth process on the path users
+// time. A monitor alive with Status "exited" is only finishing: the engine
+// treats the container as stopped, waits for the monitor before starting
+// it again, and before removing the bundle waits until the runtime's state
+// of the container (<runtime-root>/<id>) is gone or the monitor exited.
+// Once delete is done the monitor writes nothing more into the bundle,
+// except monitor.json's Error when delete failed.
 //
 // Durability: monitor.json and the bundle live in the state directory
 // (/run, tmpfs), written atomically (rename) and never fsynced.

@@ -105,12 +105,25 @@ func Run(o Options, ready *os.File) (retErr error) {
 	if err != nil {
 		return err
 	}
-	defer func() { attachL.Close(); os.Remove(AttachSock) }()
-	controlL, err := listenUnix(ControlSock)
+	var controlL *os.File
+	socketsClosed := false
+	closeSockets := func() { // at the final exit, or when Run returns
+		if socketsClosed {
+			return
+		}
+		socketsClosed = true
+		attachL.Close()
+		os.Remove(AttachSock)
+		if controlL != nil {
+			controlL.Close()
+			os.Remove(ControlSock)
+		}
+	}
+	defer closeSockets()
+	controlL, err = listenUnix(ControlSock)
 	if err != nil {
 		return err
 	}
-	defer func() { controlL.Close(); os.Remove(ControlSock) }()
 	go m.acceptLoop(attachL, m.hub.serve)
 	go m.acceptLoop(controlL, m.control)
 
@@ -137,6 +150,20 @@ func Run(o Options, ready *os.File) (retErr error) {
 		status := "restarting"
 		if !o.Restart.shouldRestart(ex.code, st.RestartCount, st.UserStopped) {
 			status = "exited"
+		}
+		// A restart reuses the runtime's container id, so its state goes
+		// before the restart is recorded. The final exit is recorded as
+		// soon as the rootfs is unmounted, while `runtime delete` (a
+		// process of its own, mostly exec and exit) still runs: a waiting
+		// `run` learns the exit code that much sooner, and `rm` removes
+		// the snapshot meanwhile (it waits for the runtime's state to go
+		// before it removes the bundle; see the package documentation).
+		var deleted func() error
+		if status == "restarting" {
+			m.deleteContainer(&ex)
+		} else {
+			mark("runtime delete started")
+			deleted = m.rt.startDelete()
 			if err := m.unmount(); ex.err == "" {
 				ex.err = err
 			}
@@ -156,6 +183,13 @@ func Run(o Options, ready *os.File) (retErr error) {
 		// state they then read is already final.
 		m.hub.end()
 		if status == "exited" {
+			// Nothing is left to attach to or ask: the sockets go now,
+			// so the bundle holds nothing of ours once delete is done.
+			closeSockets()
+			if err := deleted(); err != nil {
+				m.update(func(s *State) { s.Error = "delete: " + err.Error() })
+			}
+			mark("deleted")
 			finalExit = true
 			return nil
 		}
@@ -405,8 +439,8 @@ type exitInfo struct {
 	err       string // cleanup failure, kept in State.Error
 }
 
-// waitInstance waits for the init to exit and cleans the instance up:
-// output drained, `runtime delete`, the rootfs unmounted (final exits). The caller
+// waitInstance waits for the init to exit and for its output to drain.
+// The caller deletes the runtime's container or unmounts the rootfs,
 // records the exit and then ends the attach clients.
 func (m *monitor) waitInstance(inst *instance) exitInfo {
 	// The trim waits until the container has run a moment: the collection
@@ -443,27 +477,20 @@ func (m *monitor) waitInstance(inst *instance) exitInfo {
 	if inst.probeDone != nil {
 		<-inst.probeDone
 	}
-	// A policy that can never restart makes this exit the final one: the
-	// rootfs is released while the runtime deletes its state (a process of
-	// its own, mostly exec and exit), not after. The two are independent:
-	// our mount is in the host's namespace, the container's copy went with
-	// its mount namespace or goes with its last process, which delete kills.
-	var unmounted chan string
-	if !m.o.Restart.canRestart() {
-		unmounted = make(chan string, 1)
-		go func() { unmounted <- m.unmount() }()
-	}
-	mark("output drained; runtime delete")
-	if err := m.rt.delete(); err != nil {
+	mark("output drained")
+	return ex
+}
+
+// deleteContainer runs `runtime delete`, keeping a failure in ex.err. The
+// rootfs mount is independent of it: ours is in the host's namespace, the
+// container's copy went with its mount namespace or goes with its last
+// process, which delete kills.
+func (m *monitor) deleteContainer(ex *exitInfo) {
+	mark("runtime delete")
+	if err := m.rt.delete(); err != nil && ex.err == "" {
 		ex.err = "delete: " + err.Error()
 	}
 	mark("deleted")
-	if unmounted != nil {
-		if err := <-unmounted; ex.err == "" {
-			ex.err = err
-		}
-	}
-	return ex
 }
 
 // unmount releases the rootfs after the final exit (a restart reuses the

@@ -26,6 +26,12 @@ type ociRuntime struct {
 // given stdio and waits for it. A non-zero exit becomes an error carrying
 // the runtime's last logged error message.
 func (o *ociRuntime) run(stdin, stdout, stderr *os.File, args ...string) error {
+	return o.spawn(stdin, stdout, stderr, args...)()
+}
+
+// spawn starts what run runs and returns the wait for its outcome, so the
+// caller can do other work while the runtime runs.
+func (o *ociRuntime) spawn(stdin, stdout, stderr *os.File, args ...string) (wait func() error) {
 	argv := append([]string{o.path, "--root", o.root, "--log", o.logPath, "--log-format", "json"}, args...)
 	var off int64
 	if fi, err := os.Stat(o.logPath); err == nil {
@@ -33,16 +39,18 @@ func (o *ociRuntime) run(stdin, stdout, stderr *os.File, args ...string) error {
 	}
 	_, ch, err := o.r.spawn(argv, stdin, stdout, stderr)
 	if err != nil {
-		return wrap("runtime "+args[0], err)
+		return func() error { return wrap("runtime "+args[0], err) }
 	}
-	ws := <-ch
-	if ws.Exited() && ws.ExitStatus() == 0 {
-		return nil
+	return func() error {
+		ws := <-ch
+		if ws.Exited() && ws.ExitStatus() == 0 {
+			return nil
+		}
+		if msg := o.lastError(off); msg != "" {
+			return errors.New(msg)
+		}
+		return errors.New("runtime " + args[0] + ": exit status " + strconv.Itoa(exitCode(ws)))
 	}
-	if msg := o.lastError(off); msg != "" {
-		return errors.New(msg)
-	}
-	return errors.New("runtime " + args[0] + ": exit status " + strconv.Itoa(exitCode(ws)))
 }
 
 // lastError returns the msg of the last "error" entry the runtime logged
@@ -112,7 +120,12 @@ func readPid(path string) (int, error) {
 
 func (o *ociRuntime) start() error { return o.run(nil, nil, nil, "start", o.id) }
 
-func (o *ociRuntime) delete() error { return o.run(nil, nil, nil, "delete", "--force", o.id) }
+func (o *ociRuntime) delete() error { return o.startDelete()() }
+
+// startDelete starts `runtime delete --force` and returns its wait.
+func (o *ociRuntime) startDelete() (wait func() error) {
+	return o.spawn(nil, nil, nil, "delete", "--force", o.id)
+}
 
 // exec runs args in the container with output to out and kills the process
 // (through its pid file, the runtime's own pid is not the workload's) when
