@@ -331,5 +331,12 @@ for p in $PATHS; do
 	fi
 	echo
 done
+# Bridged packets traverse iptables' FORWARD chain when br_netfilter's
+# bridge-nf-call-iptables is on, rule by rule until one accepts: long
+# chains left by other networks on the host slow container-to-container
+# traffic of whichever engine's ACCEPT comes after them.
+nrules() { iptables -w -S "$1" 2>/dev/null | grep -c '^-A' || true; }
+echo "  (host: bridge-nf-call-iptables=$(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null || echo -);" \
+	"FORWARD $(nrules FORWARD) rules, BERTH-ISOLATION-1 $(nrules BERTH-ISOLATION-1), CNI-FORWARD $(nrules CNI-FORWARD))"
 echo "  (docker: 127.0.0.1 goes through docker-proxy, its userland proxy; $HOST_ADDR through its DNAT rules)"
 echo "results: $OUT"
