@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -30,16 +32,18 @@ import (
 // Close stops the decoder and waits until it reads nothing more from r, so
 // the caller may read r itself afterwards (to finish a digest).
 func DecompressLayer(r io.Reader) (io.ReadCloser, Compression, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	magic, err := br.Peek(4)
-	if err != nil && err != io.EOF {
+	br := bufio.NewReaderSize(r, sniffSize)
+	head, err := br.Peek(sniffSize)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, Uncompressed, fmt.Errorf("sniff compression: %w", err)
 	}
-	if !bytes.HasPrefix(magic, gzipMagic) {
+	if !bytes.HasPrefix(head, gzipMagic) {
 		return Decompress(br)
 	}
 	path := igzipPath()
-	if path == "" {
+	// A stream that ends within the head is too small to pay for a
+	// process.
+	if path == "" || len(head) < sniffSize || incompressible(head) {
 		return Decompress(br)
 	}
 	rc, err := startInflate(path, br)
@@ -47,6 +51,25 @@ func DecompressLayer(r io.Reader) (io.ReadCloser, Compression, error) {
 		return nil, Gzip, err
 	}
 	return rc, Gzip, nil
+}
+
+// sniffSize is how much of a stream DecompressLayer looks at first.
+const sniffSize = 256 << 10
+
+// incompressible reports a gzip stream whose start inflates to about its
+// own size: deflate stored its blocks (already compressed files, random
+// data). The Go decoder copies stored blocks at memory speed, where igzip
+// would add four pipe copies of every byte and save no inflate work.
+// Inflating the head once costs a fraction of a millisecond.
+func incompressible(head []byte) bool {
+	zr, err := gzip.NewReader(bytes.NewReader(head))
+	if err != nil {
+		return false // igzip will say what is wrong
+	}
+	n, _ := io.Copy(io.Discard, zr) // ends at the head's end, mid-stream
+	// Headers and the first files of a layer compress even when the rest
+	// does not: a stream counts as incompressible below a ratio of 1.25.
+	return n*4 < int64(len(head))*5
 }
 
 var igzipPath = sync.OnceValue(func() string {

@@ -90,6 +90,11 @@ func TestDecompressLayerIgzip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _, err := DecompressLayer(tc.src)
 			if err != nil {
+				// The Go decoder (a stream shorter than the sniffed
+				// head) checks the gzip header at once.
+				if tc.invalid && errdefs.IsInvalidArgument(err) {
+					return
+				}
 				t.Fatal(err)
 			}
 			got, err := io.ReadAll(r)
@@ -161,5 +166,28 @@ func TestDecompressLayerCloseEarly(t *testing.T) {
 	}
 	if _, err := r.Read(make([]byte, 1)); err == nil {
 		t.Errorf("Read after Close succeeded")
+	}
+}
+
+func TestIncompressible(t *testing.T) {
+	random := make([]byte, 1<<20)
+	rand.New(rand.NewSource(2)).Read(random)
+	head := func(b []byte) []byte { return b[:min(len(b), sniffSize)] }
+	tests := []struct {
+		name string
+		head []byte
+		want bool
+	}{
+		{"random data", head(gzipped(t, random)), true},
+		{"binaries-like", head(gzipped(t, layerBytes())), false},
+		{"text", head(gzipped(t, bytes.Repeat([]byte("usr/share/doc "), 100000))), false},
+		{"not gzip", head(random), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := incompressible(tc.head); got != tc.want {
+				t.Errorf("incompressible = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
