@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/vishvananda/netlink"
 )
 
 // testStore opens a store in a temporary root whose networks get unique
@@ -94,12 +97,52 @@ func TestNetNSLoopback(t *testing.T) {
 	}
 }
 
-func TestAttachTrafficAndTeardown(t *testing.T) {
-	s := testStore(t)
-	n, err := s.Create("t1", CreateOptions{})
+// drivers are the two ways a network runs; every attach test runs on
+// both (one shared suite for the contract).
+var drivers = []string{"native", "cni"}
+
+// createNet creates a network for driver: a network as berth creates it
+// is native; editing its conflist (here: CNI's disableCheck) hands it to
+// libcni, as a user's own conflist would.
+func createNet(t *testing.T, s *Store, name, driver string) *Network {
+	t.Helper()
+	n, err := s.Create(name, CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if driver == "cni" {
+		b, err := os.ReadFile(s.confPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conf map[string]any
+		if err := json.Unmarshal(b, &conf); err != nil {
+			t.Fatal(err)
+		}
+		conf["disableCheck"] = true
+		if b, err = json.Marshal(conf); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.confPath(name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Native(n); got != (driver == "native") {
+		t.Fatalf("Native = %v for a %s network", got, driver)
+	}
+	return n
+}
+
+func TestAttachTrafficAndTeardown(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d, func(t *testing.T) { testAttachTrafficAndTeardown(t, d) })
+	}
+}
+
+func testAttachTrafficAndTeardown(t *testing.T, driver string) {
+	s := testStore(t)
+	n := createNet(t, s, "t1", driver)
+	var err error
 	ctx := context.Background()
 	id1, ns1 := newNS(t, s)
 	id2, ns2 := newNS(t, s)
@@ -132,7 +175,7 @@ func TestAttachTrafficAndTeardown(t *testing.T) {
 	if out, _ := inNS(ns1, "ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "eth0") {
 		t.Fatalf("eth0 left after detach: %s", out)
 	}
-	if _, err := os.Stat(filepath.Join(s.ipamDir(), n.Name, r1.IPv4.Addr().String())); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(s.ipamDir(), n.Name, r1.IPv4.Addr().String())); !os.IsNotExist(err) {
 		t.Fatalf("lease left: %v", err)
 	}
 	if atts, _ := s.Attachments(id1); len(atts) != 0 {
@@ -141,11 +184,15 @@ func TestAttachTrafficAndTeardown(t *testing.T) {
 }
 
 func TestPublishedPort(t *testing.T) {
-	s := testStore(t)
-	n, err := s.Create("pp", CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for _, d := range drivers {
+		t.Run(d, func(t *testing.T) { testPublishedPort(t, d) })
 	}
+}
+
+func testPublishedPort(t *testing.T, driver string) {
+	s := testStore(t)
+	n := createNet(t, s, "pp", driver)
+	var err error
 	ctx := context.Background()
 	id, ns := newNS(t, s)
 	r, err := s.Attach(ctx, n, Attachment{ContainerID: id, NetNS: ns, Ports: []PortMapping{{ContainerPort: 8080, Protocol: "tcp"}}})
@@ -201,5 +248,64 @@ func TestPublishedPort(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(s.portsDir()); len(ents) != 0 {
 		t.Fatalf("port reservations left: %v", ents)
+	}
+	if rules, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(rules), id) {
+		t.Fatalf("nat rules left for %s", id[:12])
+	}
+}
+
+// TestNativeCrashedAttach: an attach killed after it leased an address,
+// made the veth and published a port, before it returned, is torn down
+// completely by the next teardown, from the record alone.
+func TestNativeCrashedAttach(t *testing.T) {
+	s := testStore(t)
+	n := createNet(t, s, "crash", "native")
+	id, ns := newNS(t, s)
+	ports := []PortMapping{{HostPort: 0, ContainerPort: 80, Protocol: "tcp"}}
+	ports, err := s.reservePorts(id, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &endpoint{ContainerID: id, Network: n.Name, IfName: "eth0", Bridge: n.Bridge, NetNS: ns, Ports: ports}
+	if err := s.writeEndpoint(ep); err != nil {
+		t.Fatal(err)
+	}
+	br, err := s.ensureBridge(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := s.ipamOf(n.Name).allocate(n.Subnet, n.IPRange, n.Gateway, netip.Addr{}, id, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{IPv4: netip.PrefixFrom(ip, n.Subnet.Bits())}
+	if err := s.plumb(n, Attachment{ContainerID: id, NetNS: ns, IfName: "eth0"}, br, res, macFor(ip), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := publishPorts(n, id, ip, ports); err != nil {
+		t.Fatal(err)
+	}
+	// The "next command": a second Store on the same directories.
+	s2, _ := Open(s.opts)
+	if atts, _ := s2.Attachments(id); len(atts) != 1 || atts[0].Network != n.Name {
+		t.Fatalf("attachments: %+v", atts)
+	}
+	if err := s2.Detach(context.Background(), "", id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(vethName(id, "eth0")); err == nil {
+		t.Error("veth left")
+	}
+	if l, _ := s2.Leases(n.Name); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+	if rules, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(rules), id) || strings.Contains(string(rules), dnatChain(id)) {
+		t.Error("nat rules left")
+	}
+	if ents, _ := os.ReadDir(s2.portsDir()); len(ents) != 0 {
+		t.Errorf("port reservations left: %v", ents)
+	}
+	if atts, _ := s2.Attachments(id); len(atts) != 0 {
+		t.Errorf("records left: %+v", atts)
 	}
 }
