@@ -13,6 +13,7 @@
 #   BERTH       berth CLI (default bin/berth; berth-runtime, berth-monitor beside it)
 #   RUNS        timed runs per command (default 20)
 #   ROUNDS      hyperfine invocations the runs are spread over (default RUNS/2)
+#   STAGES      BERTH_TIMING runs per variant for berth's stage breakdown (default 10; 0: none)
 #   SECS        seconds per throughput sample (default 3)
 #   REPS        throughput samples per engine and path (default 3; the median counts)
 #   TOOLS       engines to measure (default "berth podman docker")
@@ -49,6 +50,7 @@ if [ "${1:-}" != "--measure" ]; then
 fi
 
 RUNS=${RUNS:-20}
+STAGES=${STAGES:-10}
 SECS=${SECS:-3}
 REPS=${REPS:-3}
 TOOLS=${TOOLS:-berth podman docker}
@@ -134,7 +136,11 @@ drop_new_chain() {
 DOCKER_PID=
 cleanup() {
 	set +e
-	if [ -n "${B:-}" ]; then $B ps -aq --no-trunc | xargs -r $B rm -f >/dev/null 2>&1; fi
+	local ids=
+	if [ -n "${B:-}" ]; then
+		ids=$($B ps -aq --no-trunc 2>/dev/null | cut -c1-12 | paste -sd'|')
+		$B ps -aq --no-trunc | xargs -r $B rm -f >/dev/null 2>&1
+	fi
 	if [ -n "${P:-}" ]; then $P rm -af -t 0 >/dev/null 2>&1; fi
 	if [ -n "$DOCKER_PID" ]; then
 		$D ps -aq | xargs -r $D rm -f >/dev/null 2>&1
@@ -142,6 +148,15 @@ cleanup() {
 		wait "$DOCKER_PID" 2>/dev/null
 	fi
 	purge_rules "$OURS"
+	# berth's built-in driver names a container's port chain and comments
+	# its jump after the container ID: rm removes both, this is in case
+	# it could not.
+	if [ -n "$ids" ]; then
+		purge_rules "$ids"
+		for c in $(iptables-save -t nat | sed -n 's/^:\(BERTH-DN-[0-9a-f]*\) .*/\1/p' | grep -E "$ids"); do
+			iptables -w -t nat -F "$c" && iptables -w -t nat -X "$c"
+		done
+	fi
 	if ! had_chain filter DOCKER; then
 		for t in filter nat; do
 			for c in $(iptables-save -t $t | sed -n 's/^:\(DOCKER[^ ]*\) .*/\1/p'); do iptables -w -t $t -F "$c"; done
@@ -280,6 +295,46 @@ if [ -n "${SETUP[berth]:-}" ]; then
 	printf '  berth network setup %.1f ms per container (target <= 5 ms): %s\n' "${SETUP[berth]}" "$verdict"
 fi
 
+if [[ " $TOOLS " == *" berth "* ]] && [ "$STAGES" -gt 0 ] && command -v python3 >/dev/null; then
+	# BERTH_TIMING=1 makes the CLI, monitor and runtime print a line per
+	# stage (monotonic clock). The stages whose median differs between
+	# bridge and none show where berth's setup goes, with less of the
+	# machine's noise than the difference of two whole-run medians.
+	echo "== berth stages, bridge vs none (BERTH_TIMING, medians of $STAGES runs each; ms since the previous mark; |diff| >= 0.5 ms)"
+	for n in bridge none; do
+		mkdir -p "$WORK/stages/$n"
+		flag=
+		[ $n = none ] && flag="--network none"
+		for i in $(seq "$STAGES"); do BERTH_TIMING=1 $B run --rm $flag busybox true 2>"$WORK/stages/$n/$i" >/dev/null; done
+	done
+	python3 - "$WORK/stages" <<'PY'
+import os, re, statistics, sys
+def stages(d):
+    out = {}
+    for f in os.listdir(d):
+        marks = []
+        for line in open(os.path.join(d, f)):
+            m = re.match(r'\[\s*([\d.]+)ms [^]]*\] (.*)', line)
+            if m:
+                marks.append((float(m.group(1)), m.group(2).strip()))
+        marks.sort()
+        for (t0, _), (t1, name) in zip(marks, marks[1:]):
+            out.setdefault(name, []).append(t1 - t0)
+        cli = [t for t, name in marks if name.startswith('berth:')]
+        if cli:
+            # The CLI's span: after its last mark it only exits.
+            out.setdefault('= first to last mark of the CLI', []).append(cli[-1] - marks[0][0])
+    return {k: statistics.median(v) for k, v in out.items()}
+b = stages(os.path.join(sys.argv[1], 'bridge'))
+n = stages(os.path.join(sys.argv[1], 'none'))
+print(f'  {"bridge":>7} {"none":>7} {"diff":>7}  stage')
+for name in sorted(set(b) | set(n), key=lambda k: (k.startswith('='), k)):
+    d = b.get(name, 0) - n.get(name, 0)
+    if abs(d) >= 0.5 or name.startswith('='):
+        print(f'  {b.get(name, 0):7.2f} {n.get(name, 0):7.2f} {d:+7.2f}  {name}')
+PY
+fi
+
 echo "== TCP throughput, Gbit/s (median of $REPS x ${SECS}s; tcpbench, 128 KiB writes, one stream)"
 # One server per engine, each published on a random host port of all
 # addresses; the samples interleave engines so load from elsewhere on the
@@ -338,5 +393,5 @@ done
 nrules() { iptables -w -S "$1" 2>/dev/null | grep -c '^-A' || true; }
 echo "  (host: bridge-nf-call-iptables=$(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null || echo -);" \
 	"FORWARD $(nrules FORWARD) rules, BERTH-ISOLATION-1 $(nrules BERTH-ISOLATION-1), CNI-FORWARD $(nrules CNI-FORWARD))"
-echo "  (docker: 127.0.0.1 goes through docker-proxy, its userland proxy; $HOST_ADDR through its DNAT rules)"
+[[ " $TOOLS " == *" docker "* ]] && echo "  (docker: 127.0.0.1 goes through docker-proxy, its userland proxy; $HOST_ADDR through its DNAT rules)"
 echo "results: $OUT"
