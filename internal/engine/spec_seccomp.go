@@ -1,7 +1,6 @@
 package engine
 
 import (
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,15 +13,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
-
-// defaultSeccompJSON is Docker's default seccomp profile, unchanged
-// (moby/profiles seccomp v0.2.3 default.json, Apache-2.0). Keeping the file
-// byte-for-byte lets a diff against a newer Docker release show exactly what
-// changed; the profile's own format (archMap, includes/excludes) is turned
-// into an OCI seccomp section by seccompFromProfile below.
-//
-//go:embed seccomp_default.json
-var defaultSeccompJSON []byte
 
 // seccompProfile is Docker's seccomp profile format: the OCI section plus an
 // architecture map and per-rule conditions on capabilities, architecture and
@@ -77,14 +67,12 @@ func seccompFromProfile(data []byte, bounding []string) (*specs.LinuxSeccomp, er
 	return resolveProfile(&p, bounding)
 }
 
-// defaultProfile is Docker's default profile, decoded once per process:
-// `run` builds a spec at create (to validate) and again at start.
+// defaultProfile is Docker's default profile, built once per process
+// (`run` builds a spec at create, to validate, and again at start) from
+// its Go form, which TestDefaultProfileGenerated keeps equal to
+// seccomp_default.json decoded.
 var defaultProfile = sync.OnceValues(func() (*seccompProfile, error) {
-	var p seccompProfile
-	if err := json.Unmarshal(defaultSeccompJSON, &p); err != nil {
-		return nil, fmt.Errorf("decoding the default seccomp profile: %w", err)
-	}
-	return &p, nil
+	return newDefaultProfile(), nil
 })
 
 // resolveProfile is seccompFromProfile's second half. It does not modify p
