@@ -5,6 +5,10 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/specwire"
 )
 
 // appendJSON appends the record as json.Marshal would write it (the field
@@ -117,4 +121,56 @@ func appendJSONString(b []byte, s string) []byte {
 		i += n
 	}
 	return append(b, '"')
+}
+
+// decodeJSON reads a record written by appendJSON (or json.Marshal) as
+// json.Unmarshal would, without its reflection: every command but create
+// starts by loading the record, in a fresh process.
+func (c *Container) decodeJSON(data []byte) error {
+	r := specwire.NewJSONReader(data)
+	r.Object(func(key string) {
+		switch key {
+		case "id":
+			c.ID = r.String()
+		case "bundle":
+			c.Bundle = r.String()
+		case "rootfs":
+			c.Rootfs = r.String()
+		case "pid":
+			c.Pid = int(r.Int(64))
+		case "created":
+			if s := r.String(); s != "" {
+				if err := c.Created.UnmarshalText([]byte(s)); err != nil {
+					r.Fail("created: " + err.Error())
+				}
+			}
+		case "owner":
+			c.Owner = r.String()
+		case "config":
+			c.Config = r.Raw()
+		case "annotations":
+			c.Annotations = r.StringMap()
+		case "has_poststart":
+			c.HasPoststart = r.Bool()
+		case "has_poststop":
+			c.HasPoststop = r.Bool()
+		case "pid_start":
+			c.PidStart = r.Uint(64)
+		case "cgroup_path":
+			c.CgroupPath = r.String()
+		case "namespace_paths":
+			m := r.StringMap()
+			if m == nil {
+				c.NamespacePaths = nil
+				return
+			}
+			c.NamespacePaths = make(map[specs.LinuxNamespaceType]string, len(m))
+			for k, v := range m {
+				c.NamespacePaths[specs.LinuxNamespaceType(k)] = v
+			}
+		default:
+			r.Skip()
+		}
+	})
+	return r.End()
 }

@@ -57,13 +57,28 @@ func TestStateJSONMatchesEncodingJSON(t *testing.T) {
 			if !reflect.DeepEqual(g, w) {
 				t.Fatalf("appendJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
 			}
-			var back Container
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatal(err)
-			}
-			if !back.Created.Equal(tt.c.Created) || back.ID != tt.c.ID {
-				t.Fatalf("Load would read back %q %v, want %q %v", back.ID, back.Created, tt.c.ID, tt.c.Created)
+			// Load's decoder reads both back as encoding/json does.
+			for _, data := range [][]byte{got, want} {
+				var fast, slow Container
+				if err := fast.decodeJSON(data); err != nil {
+					t.Fatalf("decodeJSON: %v", err)
+				}
+				if err := json.Unmarshal(data, &slow); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(fast, slow) {
+					t.Fatalf("decodeJSON differs from json.Unmarshal:\n got %+v\nwant %+v", fast, slow)
+				}
 			}
 		})
+	}
+}
+
+func TestStateDecodeRejectsCorruptRecords(t *testing.T) {
+	for _, data := range []string{``, `{`, `{"pid":"1"}`, `{"created":"yesterday"}`, `{"id":"x"} trailing`, `[]`} {
+		var c Container
+		if err := c.decodeJSON([]byte(data)); err == nil {
+			t.Errorf("decodeJSON(%q) accepted a corrupt record", data)
+		}
 	}
 }

@@ -110,7 +110,7 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, err
 	}
 	c := &Container{dir: dir}
-	if err := json.Unmarshal(data, c); err != nil {
+	if err := c.decodeJSON(data); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt state: %w", id, err)
 	}
 	return c, nil
