@@ -8,12 +8,17 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containernetworking/cni/libcni"
+	cnicreate "github.com/containernetworking/cni/pkg/types/create"
 	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
-func (s *Store) cni() *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(s.opts.CNIPath, s.cacheDir(), nil)
+// confListFromFile reads and parses a network's conflist.
+func confListFromFile(path string) (*cniList, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfList(b)
 }
 
 // netLock serializes CNI operations on one network: the bridge plugin
@@ -46,9 +51,9 @@ func (s *Store) Attach(ctx context.Context, n *Network, a Attachment) (_ *Result
 	return s.attachCNI(ctx, n, a, ports)
 }
 
-// attachCNI runs CNI ADD of n's conflist through libcni.
+// attachCNI runs CNI ADD of n's conflist (cniexec_linux.go).
 func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports []PortMapping) (_ *Result, retErr error) {
-	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
+	list, err := confListFromFile(s.confPath(n.Name))
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
@@ -69,7 +74,7 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 			_ = os.WriteFile(mark, nil, 0o600)
 		}
 	}
-	rt := &libcni.RuntimeConf{
+	rt := &cniRuntime{
 		ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: a.IfName,
 		Args:           [][2]string{{"IgnoreUnknown", "1"}},
 		CapabilityArgs: map[string]any{},
@@ -91,16 +96,19 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 		}
 		rt.CapabilityArgs["portMappings"] = pm
 	}
-	cni := s.cni()
-	res, err := cni.AddNetworkList(ctx, list, rt)
+	raw, err := s.cniAdd(ctx, list, rt)
 	if err != nil {
 		// DEL cleans what a half-done ADD left (a veth, a lease).
-		_ = cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		_ = s.cniDel(context.WithoutCancel(ctx), list, rt)
 		return nil, fmt.Errorf("network %s: attach %s: %w", n.Name, a.ContainerID, err)
 	}
-	r100, err := cnitypes100.NewResultFromResult(res)
+	res, err := cnicreate.CreateFromBytes(raw)
+	var r100 *cnitypes100.Result
+	if err == nil {
+		r100, err = cnitypes100.NewResultFromResult(res)
+	}
 	if err != nil {
-		_ = cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		_ = s.cniDel(context.WithoutCancel(ctx), list, rt)
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	out := &Result{Network: n.Name, IfName: a.IfName, Ports: ports}
@@ -165,18 +173,17 @@ func (s *Store) detach(ctx context.Context, network, containerID, ifName string,
 	if err != nil {
 		return err
 	}
-	cni := s.cni()
 	for _, at := range atts {
 		if (network != "" && at.Network != network) || (ifName != "" && at.IfName != ifName) {
 			left++
 			continue
 		}
-		list, err := libcni.ConfListFromBytes(at.Config)
+		list, err := parseConfList(at.Config)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network %s: cached config of %s: %w", at.Network, containerID, err))
 			continue
 		}
-		rt := &libcni.RuntimeConf{
+		rt := &cniRuntime{
 			ContainerID: containerID, IfName: at.IfName, NetNS: at.NetNS,
 			Args: at.CniArgs, CapabilityArgs: at.CapabilityArgs,
 		}
@@ -190,7 +197,7 @@ func (s *Store) detach(ctx context.Context, network, containerID, ifName string,
 			errs = append(errs, err)
 			continue
 		}
-		err = cni.DelNetworkList(ctx, list, rt)
+		err = s.cniDel(ctx, list, rt)
 		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network %s: detach %s: %w", at.Network, containerID, err))
@@ -221,14 +228,14 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 		}
 		return err
 	}
-	list, err := libcni.ConfListFromFile(s.confPath(n.Name))
+	list, err := confListFromFile(s.confPath(n.Name))
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	if netns != "" && !IsNetNS(netns) {
 		netns = ""
 	}
-	rt := &libcni.RuntimeConf{
+	rt := &cniRuntime{
 		ContainerID: containerID, NetNS: netns, IfName: ifName,
 		Args:           [][2]string{{"IgnoreUnknown", "1"}},
 		CapabilityArgs: map[string]any{},
@@ -254,7 +261,7 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 	if err != nil {
 		return err
 	}
-	err = s.cni().DelNetworkList(ctx, list, rt)
+	err = s.cniDel(ctx, list, rt)
 	unlock()
 	if err != nil {
 		return fmt.Errorf("network %s: detach %s: %w", n.Name, containerID, err)
@@ -285,14 +292,7 @@ func (s *Store) Attachments(containerID string) ([]AttachmentInfo, error) {
 	return out, nil
 }
 
-// cniAttachments lists libcni's cached attachments.
-func (s *Store) cniAttachments(containerID string) ([]*libcni.NetworkAttachment, error) {
-	if _, err := os.Stat(filepath.Join(s.cacheDir(), "results")); errors.Is(err, os.ErrNotExist) {
-		return nil, nil // no CNI network was ever attached here
-	}
-	atts, err := s.cni().GetCachedAttachments(containerID)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("cni cache of %s: %w", containerID, err)
-	}
-	return atts, nil
+// cniAttachments lists the CNI cache's attachments.
+func (s *Store) cniAttachments(containerID string) ([]*cniCached, error) {
+	return s.cniCachedAttachments(containerID)
 }
