@@ -18,6 +18,10 @@
 # cgroupfs, runc and private storage; dockerd (Debian's) is started here on
 # its own socket, data root and exec root, and busybox is loaded into it
 # with `docker load`. Every engine runs the same busybox fixture image.
+# Each engine's image store is on the work directory's disk and its
+# runtime state on that tmpfs, where a normal host has /run: podman's
+# --runroot, dockerd's --exec-root and berth's --state (DESIGN.md: the
+# state directory is /run/berth).
 #
 # Podman's rlimits: podman 4.3 gives every container RLIMIT_NOFILE and
 # RLIMIT_NPROC above what this process holds (its own raised limits), and
@@ -62,7 +66,7 @@ cleanup() {
 		kill "$DOCKER_PID"; wait "$DOCKER_PID" 2>/dev/null
 	fi
 	# Whatever is still mounted below the work directory.
-	findmnt -rn -o TARGET | grep "^$WORK" | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	findmnt -rn -o TARGET | grep -e "^$WORK" -e "^/run/libpod/berth" | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,7 +76,7 @@ trap cleanup EXIT
 skopeo copy -q "oci:$FIXTURE:latest" "docker-archive:$WORK/busybox-docker.tar:busybox:latest"
 
 declare -A CMD
-B="$BERTH --root $WORK/berth/root --state $WORK/berth/state"
+B="$BERTH --root $WORK/berth/root --state /run/libpod/berth"
 if [[ " $TOOLS " == *" berth "* ]]; then
 	$B load -q -i "$WORK/busybox-oci.tar" >/dev/null
 	$B tag "$($B images -q | head -1)" busybox
