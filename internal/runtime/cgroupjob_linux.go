@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/cgroups"
@@ -33,28 +35,41 @@ import (
 type cgroupJob struct {
 	m   cgroups.Manager
 	res *specs.LinuxResources
-	// Each gets one error, in this order: m is set and the container
-	// recorded; the directories exist; the limits are set (done also
-	// carries any earlier error). finished is closed when the job has
-	// stopped touching anything.
+	// records takes the container's record. The job saves it, with the
+	// cgroup's path, before it creates anything on the host, so a create
+	// killed from then on leaves something `delete` can clean up. Closing
+	// records instead aborts the job.
+	records chan Container
+	// Each gets one error, in this order: m is set (the cgroup's path is
+	// known); the record is saved and the directories exist; the limits are
+	// set (done also carries any earlier error). finished is closed when the
+	// job has stopped touching anything.
 	known, dirs, done chan error
 	finished          chan struct{}
 }
 
-// startCgroupJob starts building the cgroup. record is saved (with the
-// cgroup's path) before anything is created on the host, so a create killed
-// from then on leaves something `delete` can clean up.
-func startCgroupJob(b *bundleSpec, id string, record Container) *cgroupJob {
-	j := &cgroupJob{known: make(chan error, 1), dirs: make(chan error, 1), done: make(chan error, 1), finished: make(chan struct{})}
+var errCreateAborted = errors.New("create aborted")
+
+// startCgroupJob starts building the cgroup; it waits for the record (see
+// records) before it creates anything.
+func startCgroupJob(b *bundleSpec, id string) *cgroupJob {
+	j := &cgroupJob{records: make(chan Container, 1), known: make(chan error, 1), dirs: make(chan error, 1), done: make(chan error, 1), finished: make(chan struct{})}
 	go func() {
 		defer close(j.finished)
 		m, err := cgroups.New(b.spec.Linux.CgroupsPath, id)
 		if err == nil {
 			j.m = m
-			record.CgroupPath = m.Path()
-			err = record.save()
 		}
 		j.known <- err
+		if err == nil {
+			record, ok := <-j.records
+			if !ok {
+				err = errCreateAborted
+			} else {
+				record.CgroupPath = m.Path()
+				err = record.save()
+			}
+		}
 		if err == nil {
 			err = m.Prepare()
 		}

@@ -113,12 +113,33 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		Owner:   currentOwner(),
 		Config:  b.raw,
 		dir:     dir,
+		spec:    s,
+
+		Annotations: s.Annotations,
+	}
+	if s.Hooks != nil {
+		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
 	}
 	var cmd *exec.Cmd
-	job := startCgroupJob(b, id, *c)
+	// How the init enters its cgroup (cgroupjob_linux.go).
+	selfMove := cgroups.DetectMode() != cgroups.Unified && !ns.userNS
+	job := startCgroupJob(b, id)
+	recorded := false
+	record := func() {
+		job.records <- *c
+		recorded = true
+	}
+	if !selfMove {
+		// The directories must exist before the fork, so the record goes
+		// first without the init's pid; it is saved again at the end.
+		record()
+	}
 	defer func() {
 		if retErr == nil {
 			return
+		}
+		if !recorded {
+			close(job.records)
 		}
 		<-job.finished
 		if cmd != nil && cmd.Process != nil {
@@ -177,8 +198,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	}
 	defer closeConsole()
 
-	// How the init enters its cgroup (cgroupjob_linux.go).
-	selfMove := cgroups.DetectMode() != cgroups.Unified && !ns.userNS
 	if !selfMove {
 		// Born inside: the directories must exist before the fork.
 		if err := <-job.known; err != nil {
@@ -206,13 +225,13 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, fmt.Errorf("container init exited during setup: %w", err)
 	}
 
-	c.spec, c.Annotations = s, s.Annotations
-	if s.Hooks != nil {
-		c.HasPoststart, c.HasPoststop = len(s.Hooks.Poststart) > 0, len(s.Hooks.Poststop) > 0
-	}
 	c.NamespacePaths = namespacePaths(c.Pid, s.Linux)
 	cfg.Spec, cfg.Process = s, s.Process
 	if selfMove {
+		// The init can start before its cgroup exists, so the record is
+		// saved once, complete: every state file is a new inode, which on
+		// a busy ext4 costs more than the write.
+		record()
 		// The config needs only the cgroup's path; its directories and
 		// limits are awaited below, before msgPrepared.
 		if err := <-job.known; err != nil {
@@ -276,8 +295,10 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		}
 		mark("create: started")
 	}
-	if err := c.save(); err != nil {
-		return nil, err
+	if !selfMove {
+		if err := c.save(); err != nil {
+			return nil, err
+		}
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, c.Pid); err != nil {
