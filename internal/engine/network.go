@@ -8,7 +8,7 @@ package engine
 // store's native driver or CNI, hosts/hostname/resolv.conf, DNS records)
 // and puts the returned path into the spec; stop, rm and crash recovery
 // call teardownNetwork, which works from the store's attachment records
-// (native records, libcni's cache) and is idempotent.
+// (native records, the CNI result cache) and is idempotent.
 
 import (
 	"context"
@@ -58,7 +58,7 @@ type netRecord struct {
 	SandboxKey string `json:",omitempty"`
 	// Attaching is written before CNI ADD runs and cleared by teardown: a
 	// record that still says so after a crash may have attachments that
-	// libcni never cached.
+	// the store never recorded.
 	Attaching bool `json:",omitempty"`
 }
 
@@ -411,7 +411,7 @@ func applyNetworkNamespace(s *specs.Spec, c *Container, netnsPath string) {
 }
 
 // teardownNetwork undoes setupNetwork: CNI DEL of every attachment (from
-// libcni's cache, so it also works after a crash of whoever started the
+// the store's attachment records, so it also works after a crash of whoever started the
 // container), DNS records withdrawn, the namespace unmounted. Safe to call
 // for any container, any number of times.
 func (e *Engine) teardownNetwork(ctx context.Context, c *Container) error {

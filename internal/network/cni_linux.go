@@ -271,7 +271,7 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 }
 
 // Attachments lists a container's attachments (every container's for
-// ""): the native driver's records and libcni's cache, what Detach tears
+// ""): the native driver's records and the CNI result cache, what Detach tears
 // down.
 func (s *Store) Attachments(containerID string) ([]AttachmentInfo, error) {
 	eps, err := s.endpoints(containerID)

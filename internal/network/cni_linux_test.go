@@ -103,7 +103,7 @@ var drivers = []string{"native", "cni"}
 
 // createNet creates a network for driver: a network as berth creates it
 // is native; editing its conflist (here: CNI's disableCheck) hands it to
-// libcni, as a user's own conflist would.
+// the CNI plugins, as a user's own conflist would.
 func createNet(t *testing.T, s *Store, name, driver string) *Network {
 	t.Helper()
 	n, err := s.Create(name, CreateOptions{})

@@ -46,7 +46,7 @@ type Network struct {
 	Labels  map[string]string `json:",omitempty"`
 	// Native marks a network this version created for its built-in
 	// driver (Store.Native); networks of older versions lack it and keep
-	// running through libcni.
+	// running through the CNI plugins.
 	Native bool `json:",omitempty"`
 }
 

@@ -18,8 +18,10 @@
 // byte-for-byte the one berth generates from that metadata is run by the
 // built-in driver below; anything else — a conflist the user edited or
 // replaced with other plugins, or a network an older berth created — is
-// executed through libcni, so any CNI plugin works as a network driver and
-// the CRI side can reuse the same path. The default network "bridge" is
+// executed by berth's CNI executor (cniexec_linux.go: the plugin protocol
+// and libcni's result-cache format, without libcni, whose invoker links
+// OpenTelemetry into every process), so any CNI plugin works as a network
+// driver and the CRI side can reuse the same path. The default network "bridge" is
 // the Linux bridge berth0 on 10.88.0.0/16 (gateway 10.88.0.1, masquerade),
 // created on first use. A store whose root is not the default one names
 // its bridges after a hash of root and network name and picks a free
@@ -73,8 +75,8 @@
 //
 // All dynamic state lives under the state directory (cleared by a reboot
 // together with every namespace, veth and iptables rule): native records
-// and leases, host-local's leases in <state>/network/ipam, libcni's result
-// cache in <state>/network/cni, DNS records in <state>/network/dns.
+// and leases, host-local's leases in <state>/network/ipam, the CNI result
+// cache (libcni's format) in <state>/network/cni, DNS records in <state>/network/dns.
 // Nothing goes to /var/lib/cni, so two instances never collide.
 //
 // # Attaching a container
@@ -86,7 +88,7 @@
 // the namespace path to the OCI runtime. Published host ports are checked
 // with a bind() first, so a taken port is a clear error rather than a
 // DNAT rule that never matches. A CNI network's teardown runs CNI DEL with
-// the runtime configuration libcni cached at ADD, so it works after a
+// the runtime configuration cached at ADD, so it works after a
 // crash, for a namespace that is gone, and twice in a row.
 //
 // # Published ports on CNI networks and 127.0.0.1

@@ -110,7 +110,7 @@ func (s *Store) removeEndpoint(containerID, ifName string) error {
 }
 
 // Native reports whether berth attaches containers to n itself (see the
-// package documentation) rather than through libcni: n was created by
+// package documentation) rather than through the CNI plugins: n was created by
 // this version (n.Native) and its conflist is still the one berth
 // generated from n. A user who edits or replaces the conflist, and every
 // network an older berth created, gets the CNI plugins.
@@ -118,11 +118,24 @@ func (s *Store) Native(n *Network) bool {
 	if !n.Native {
 		return false
 	}
-	want, err := n.conflist(s.ipamDir())
+	have, err := os.ReadFile(s.confPath(n.Name))
 	if err != nil {
 		return false
 	}
-	have, err := os.ReadFile(s.confPath(n.Name))
+	// The conflist names host-local's lease directory, which follows the
+	// state directory of whoever created the network: compare with the
+	// one it names, so another --state does not count as an edit.
+	var conf struct {
+		Plugins []struct {
+			IPAM struct {
+				DataDir string `json:"dataDir"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(have, &conf) != nil || len(conf.Plugins) == 0 || conf.Plugins[0].IPAM.DataDir == "" {
+		return false
+	}
+	want, err := n.conflist(conf.Plugins[0].IPAM.DataDir)
 	return err == nil && bytes.Equal(bytes.TrimSpace(have), bytes.TrimSpace(want))
 }
 

@@ -192,7 +192,7 @@ func publishPorts(n *Network, containerID string, ip netip.Addr, ports []PortMap
 				return fmt.Errorf("invalid host IP %q: %w", p.HostIP, errdefs.ErrInvalidArgument)
 			}
 			if a.Is6() && !a.Is4In6() {
-				continue // IPv6 host addresses are not published (see the layout)
+				return fmt.Errorf("publish %s: IPv6 host addresses are not supported by the bridge driver: %w", p, errdefs.ErrNotSupported)
 			}
 			if !a.IsUnspecified() {
 				match += " -d " + a.Unmap().String() + "/32"
