@@ -410,10 +410,10 @@ func applyNetworkNamespace(s *specs.Spec, c *Container, netnsPath string) {
 	s.Linux.Namespaces = ns
 }
 
-// teardownNetwork undoes setupNetwork: CNI DEL of every attachment (from
-// the store's attachment records, so it also works after a crash of whoever started the
-// container), DNS records withdrawn, the namespace unmounted. Safe to call
-// for any container, any number of times.
+// teardownNetwork undoes setupNetwork: every attachment detached (from
+// the store's attachment records, so it also works after a crash of
+// whoever started the container), DNS records withdrawn, the namespace
+// unmounted. Safe to call for any container, any number of times.
 func (e *Engine) teardownNetwork(ctx context.Context, c *Container) error {
 	store, err := e.networks()
 	if err != nil {

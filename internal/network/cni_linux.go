@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	cnicreate "github.com/containernetworking/cni/pkg/types/create"
 	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
+	cnicreate "github.com/containernetworking/cni/pkg/types/create"
 )
 
 // confListFromFile reads and parses a network's conflist.
