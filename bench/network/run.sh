@@ -12,9 +12,9 @@
 # Environment:
 #   BERTH       berth CLI (default bin/berth; berth-runtime, berth-monitor beside it)
 #   RUNS        timed runs per command (default 20)
-#   ROUNDS      hyperfine invocations the runs are spread over (default RUNS/2)
+#   ROUNDS      hyperfine invocations the runs are spread over (default RUNS)
 #   STAGES      BERTH_TIMING runs per variant for berth's stage breakdown (default 10; 0: none)
-#   SECS        seconds per throughput sample (default 3)
+#   SECS        seconds per throughput sample (default 2)
 #   REPS        throughput samples per engine and path (default 3; the median counts)
 #   TOOLS       engines to measure (default "berth podman docker")
 #   HOST_ADDR   the host's own address for the published-port path
@@ -51,7 +51,7 @@ fi
 
 RUNS=${RUNS:-20}
 STAGES=${STAGES:-10}
-SECS=${SECS:-3}
+SECS=${SECS:-2}
 REPS=${REPS:-3}
 TOOLS=${TOOLS:-berth podman docker}
 BERTH=${BERTH:-$REPO/bin/berth}
@@ -258,9 +258,9 @@ done
 # commands in turn: on a shared machine, load from elsewhere then falls on
 # every engine alike instead of on whichever command it met. The medians
 # pool the runs of all rounds.
-ROUNDS=${ROUNDS:-$(((RUNS + 1) / 2))}
+ROUNDS=${ROUNDS:-$RUNS}
 per=$(((RUNS + ROUNDS - 1) / ROUNDS))
-echo "== run --rm busybox true: --network none vs bridge (hyperfine, $ROUNDS rounds x $per runs, 1 warmup each)"
+echo "== run --rm busybox true: --network none vs bridge (hyperfine, $ROUNDS rounds x $per runs, 3 warmup in the first)"
 echo "   bridges: berth ${BRIDGE[berth]} ${NET[berth]}.0/24 (default network), podman ${BRIDGE[podman]} ${NET[podman]}.0/24 (default_network), docker ${BRIDGE[docker]} ${NET[docker]}.0/24 (--bridge)"
 args=()
 for t in $TOOLS; do
@@ -268,21 +268,26 @@ for t in $TOOLS; do
 	args+=(-n "$t bridge" "${CLI[$t]} run --rm busybox true")
 done
 for r in $(seq "$ROUNDS"); do
-	hyperfine -N --warmup 1 --runs "$per" --export-json "$OUT/run-$r.json" "${args[@]}" >/dev/null 2>>"$OUT/hyperfine.log" ||
+	warm=0
+	[ "$r" = 1 ] && warm=3
+	hyperfine -N --warmup "$warm" --runs "$per" --export-json "$OUT/run-$r.json" "${args[@]}" >/dev/null 2>>"$OUT/hyperfine.log" ||
 		{ tail -20 "$OUT/hyperfine.log"; die "hyperfine failed"; }
 done
-med() {
-	jq -s -r --arg n "$1" '[.[].results[] | select(.command == $n) | .times[]] | sort
-		| (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) * 1000' \
-		"$OUT"/run-*.json
+# pct COMMAND P: the P-th percentile (linear interpolation) in ms of the
+# command's runs over all rounds; P=50 is the median.
+pct() {
+	jq -s -r --arg n "$1" --argjson p "$2" '[.[].results[] | select(.command == $n) | .times[]] | sort
+		| (($p / 100) * (length - 1)) as $i | ($i | floor) as $lo | ([$lo + 1, length - 1] | min) as $hi
+		| (.[$lo] + (.[$hi] - .[$lo]) * ($i - $lo)) * 1000' "$OUT"/run-*.json
 }
-printf '  %-7s %10s %10s %10s\n' engine "none ms" "bridge ms" "setup ms"
+printf '  %-7s %10s %10s %10s   %s\n' engine "none ms" "bridge ms" "setup ms" "p25-p75 none | bridge"
 declare -A SETUP
 for t in $TOOLS; do
-	NONE[$t]=$(med "$t none")
-	BRIDGED[$t]=$(med "$t bridge")
+	NONE[$t]=$(pct "$t none" 50)
+	BRIDGED[$t]=$(pct "$t bridge" 50)
 	SETUP[$t]=$(jq -n "${BRIDGED[$t]} - ${NONE[$t]}")
-	printf '  %-7s %10.1f %10.1f %10.1f\n' "$t" "${NONE[$t]}" "${BRIDGED[$t]}" "${SETUP[$t]}"
+	printf '  %-7s %10.1f %10.1f %10.1f   %.0f-%.0f | %.0f-%.0f\n' "$t" "${NONE[$t]}" "${BRIDGED[$t]}" "${SETUP[$t]}" \
+		"$(pct "$t none" 25)" "$(pct "$t none" 75)" "$(pct "$t bridge" 25)" "$(pct "$t bridge" 75)"
 done
 if [ -n "${SETUP[berth]:-}" ]; then
 	for t in podman docker; do
