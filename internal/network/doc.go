@@ -25,7 +25,10 @@
 // the Linux bridge berth0 on 10.88.0.0/16 (gateway 10.88.0.1, masquerade),
 // created on first use. A store whose root is not the default one names
 // its bridges after a hash of root and network name and picks a free
-// subnet, so isolated instances (tests, --root) never share a bridge;
+// subnet, so isolated instances (tests, --root) never share a bridge (a
+// host-wide claim in /run/berth-subnets keeps two instances that create
+// networks at the same time, before either bridge exists, from picking
+// the same subnet);
 // $BERTH_BRIDGE and $BERTH_SUBNET override the default network's bridge
 // and subnet.
 //

@@ -2,6 +2,8 @@ package network
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,9 @@ import (
 // TestNativeDecision: which networks the built-in driver runs (no root
 // needed: the decision reads files only).
 func TestNativeDecision(t *testing.T) {
+	old := SubnetClaimDir
+	SubnetClaimDir = filepath.Join(t.TempDir(), "claims")
+	t.Cleanup(func() { SubnetClaimDir = old })
 	for _, tc := range []struct {
 		name   string
 		change func(t *testing.T, s *Store, n *Network)
@@ -49,5 +54,55 @@ func TestNativeDecision(t *testing.T) {
 				t.Fatalf("Native = %v, want %v", got, tc.native)
 			}
 		})
+	}
+}
+
+// TestSubnetClaims: two stores (two instances) creating networks at the
+// same time never get the same subnet, and rm releases the claim.
+func TestSubnetClaims(t *testing.T) {
+	old := SubnetClaimDir
+	SubnetClaimDir = filepath.Join(t.TempDir(), "claims")
+	t.Cleanup(func() { SubnetClaimDir = old })
+	open := func() *Store {
+		dir := t.TempDir()
+		s, err := Open(Options{Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := open(), open()
+	type res struct {
+		n   *Network
+		err error
+	}
+	ch := make(chan res, 20)
+	for i := range 10 {
+		for _, s := range []*Store{a, b} {
+			go func() {
+				n, err := s.Create(fmt.Sprint("n", i), CreateOptions{IPv6: true})
+				ch <- res{n, err}
+			}()
+		}
+	}
+	seen := map[netip.Prefix]string{}
+	for range 20 {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		for _, p := range []netip.Prefix{r.n.Subnet, r.n.Subnet6} {
+			if o, dup := seen[p]; dup {
+				t.Fatalf("%s given to %s and %s", p, o, r.n.ID[:12])
+			}
+			seen[p] = r.n.ID[:12]
+		}
+	}
+	n, _ := a.Get("n0")
+	if err := a.Remove("n0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(SubnetClaimDir, claimName(n.Subnet))); !os.IsNotExist(err) {
+		t.Fatalf("claim of %s left after rm: %v", n.Subnet, err)
 	}
 }

@@ -241,7 +241,8 @@ func (s *Store) create(name string, o CreateOptions, dns bool) (_ *Network, retE
 			used = append(used, e.Subnet6)
 		}
 	}
-	if n.Subnet, n.Gateway, err = pickSubnet(o.Subnet, o.Gateway, used, false); err != nil {
+	claim := func(p netip.Prefix) bool { return s.claimSubnet(p, name) }
+	if n.Subnet, n.Gateway, err = pickSubnet(o.Subnet, o.Gateway, used, false, claim); err != nil {
 		return nil, err
 	}
 	if o.IPRange != "" {
@@ -252,7 +253,7 @@ func (s *Store) create(name string, o CreateOptions, dns bool) (_ *Network, retE
 		n.IPRange = r.Masked()
 	}
 	if o.IPv6 || o.Subnet6 != "" {
-		if n.Subnet6, n.Gateway6, err = pickSubnet(o.Subnet6, o.Gateway6, used, true); err != nil {
+		if n.Subnet6, n.Gateway6, err = pickSubnet(o.Subnet6, o.Gateway6, used, true, claim); err != nil {
 			return nil, err
 		}
 	}
@@ -335,14 +336,20 @@ func (s *Store) removeHostLocked(n *Network) error {
 	if n.Native {
 		removeNetworkRules(n)
 	}
+	s.releaseSubnet(n.Subnet, n.Name)
+	if n.Subnet6.IsValid() {
+		s.releaseSubnet(n.Subnet6, n.Name)
+	}
 	deleteLink(n.Bridge)
 	return nil
 }
 
 // pickSubnet parses the requested subnet and gateway, or picks the first
 // free one: /24s from 10.89.0.0 (IPv4) or a /64 in fd00:b7::/48 (IPv6) that
-// overlaps neither another network of the store nor a route of the host.
-func pickSubnet(subnet, gateway string, used []netip.Prefix, v6 bool) (netip.Prefix, netip.Addr, error) {
+// overlaps neither another network of the store nor a route of the host,
+// and that claim accepts (another instance may have picked it without
+// having made its bridge yet: no route shows it).
+func pickSubnet(subnet, gateway string, used []netip.Prefix, v6 bool, claim func(netip.Prefix) bool) (netip.Prefix, netip.Addr, error) {
 	routes := hostRoutes()
 	var p netip.Prefix
 	if subnet != "" {
@@ -358,6 +365,12 @@ func pickSubnet(subnet, gateway string, used []netip.Prefix, v6 bool) (netip.Pre
 			if overlaps(u, p) {
 				return p, netip.Addr{}, fmt.Errorf("subnet %s overlaps the subnet %s of another network: %w", p, u, errdefs.ErrConflict)
 			}
+		}
+		if claim != nil {
+			// Asked for by name: taken even if another instance holds
+			// it (as Docker, which checks only its own networks), and
+			// claimed so automatic picks elsewhere avoid it.
+			_ = claim(p)
 		}
 	} else {
 	search:
@@ -375,6 +388,9 @@ func pickSubnet(subnet, gateway string, used []netip.Prefix, v6 bool) (netip.Pre
 				if overlaps(u, cand) {
 					continue search
 				}
+			}
+			if claim != nil && !claim(cand) {
+				continue
 			}
 			p = cand
 			break
