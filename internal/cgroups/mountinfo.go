@@ -55,7 +55,11 @@ var knownV1 = map[string]bool{
 func parseMountinfo(r io.Reader) (mounts, error) {
 	ms := mounts{v1: map[string]mount{}}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	// One read for the whole file where it fits: the kernel formats
+	// mountinfo afresh for every read(2), and each costs a walk of the
+	// mount table (with dozens of mounts, several 4 KiB reads cost more
+	// than the rest of New).
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		sep := strings.Index(line, " - ")
