@@ -15,6 +15,7 @@ import (
 // and its writable snapshot. Nothing runs yet.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	Mark("create")
+	warmProcessStart()
 	img, err := e.images.Get(ctx, opts.Config.Image)
 	if err != nil {
 		return nil, err
