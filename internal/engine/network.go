@@ -131,12 +131,27 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 	return r, nil
 }
 
+// writeNetRecord replaces the record durably: connect and disconnect
+// change the container's configuration.
 func (e *Engine) writeNetRecord(id string, r *netRecord) error {
+	return e.putNetRecord(id, r, true)
+}
+
+// writeNetRunState replaces the record without an fsync, for what start
+// and teardown change (Attaching, results, SandboxKey): run-time state
+// that a power cut makes moot with the namespaces it describes, while a
+// crash of the process still sees the rename. Each fsync costs about a
+// millisecond, and a run writes the record three times.
+func (e *Engine) writeNetRunState(id string, r *netRecord) error {
+	return e.putNetRecord(id, r, false)
+}
+
+func (e *Engine) putNetRecord(id string, r *netRecord, durable bool) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(e.netRecordPath(id), b, 0o600)
+	return replaceFile(e.netRecordPath(id), b, 0o600, durable)
 }
 
 // sortedEndpoints returns network names in interface order.
@@ -261,15 +276,19 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 		return "", err
 	}
 	defer unlock()
+	_, statErr := os.Stat(e.netRecordPath(c.ID))
 	rec, err := e.readNetRecord(c)
 	if err != nil {
 		return "", err
 	}
-	// A previous run that crashed may have left attachments.
-	_ = e.teardownLocked(ctx, c, store, rec)
+	// A previous run that crashed may have left attachments; a container
+	// starting for the first time (no record yet) has none.
+	if statErr == nil {
+		_ = e.teardownLocked(ctx, c, store, rec)
+	}
 	nsPath := e.netnsPath(c.ID)
 	rec.Attaching = true
-	if err := e.writeNetRecord(c.ID, rec); err != nil {
+	if err := e.writeNetRunState(c.ID, rec); err != nil {
 		return "", err
 	}
 	if err := network.NewNetNS(nsPath); err != nil {
@@ -278,7 +297,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 	defer func() {
 		if retErr != nil {
 			_ = e.teardownLocked(context.WithoutCancel(ctx), c, store, rec)
-			_ = e.writeNetRecord(c.ID, rec)
+			_ = e.writeNetRunState(c.ID, rec)
 		}
 	}()
 	ports, err := containerPorts(c)
@@ -319,7 +338,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 		}
 	}
 	rec.SandboxKey = nsPath
-	if err := e.writeNetRecord(c.ID, rec); err != nil {
+	if err := e.writeNetRunState(c.ID, rec); err != nil {
 		return "", err
 	}
 	if d := dnsList(c); len(d) > 0 {
@@ -433,7 +452,7 @@ func (e *Engine) teardownNetwork(ctx context.Context, c *Container) error {
 		rec = &netRecord{Endpoints: map[string]*netEndpoint{}}
 	}
 	terr := e.teardownLocked(ctx, c, store, rec)
-	if werr := e.writeNetRecord(c.ID, rec); werr != nil && terr == nil && !errors.Is(werr, os.ErrNotExist) {
+	if werr := e.writeNetRunState(c.ID, rec); werr != nil && terr == nil && !errors.Is(werr, os.ErrNotExist) {
 		terr = werr
 	}
 	return terr
