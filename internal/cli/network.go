@@ -60,16 +60,27 @@ func newNetwork(a *app) *cobra.Command {
 
 func newNetworkCreate(a *app) *cobra.Command {
 	var o engine.NetworkCreateOptions
-	var opts, labels []string
+	var opts, labels, subnets, gateways []string
 	c := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Options, o.Labels = keyValues(opts), keyValues(labels)
-			if o.Subnet != "" {
-				if p, err := netip.ParsePrefix(o.Subnet); err == nil && p.Addr().Is6() {
-					o.Subnet6, o.Subnet, o.IPv6 = o.Subnet, "", true
+			// As Docker: one --subnet (and --gateway) per address family,
+			// an IPv6 one implying --ipv6.
+			for _, v := range subnets {
+				if p, err := netip.ParsePrefix(v); err == nil && p.Addr().Is6() {
+					o.Subnet6, o.IPv6 = v, true
+				} else {
+					o.Subnet = v
+				}
+			}
+			for _, v := range gateways {
+				if a, err := netip.ParseAddr(v); err == nil && a.Is6() {
+					o.Gateway6 = v
+				} else {
+					o.Gateway = v
 				}
 			}
 			nb, err := a.networks()
@@ -86,8 +97,8 @@ func newNetworkCreate(a *app) *cobra.Command {
 	}
 	fl := c.Flags()
 	fl.StringVarP(&o.Driver, "driver", "d", "bridge", "driver to manage the network")
-	fl.StringVar(&o.Subnet, "subnet", "", "subnet in CIDR format (an IPv6 subnet implies --ipv6)")
-	fl.StringVar(&o.Gateway, "gateway", "", "IPv4 gateway for the subnet")
+	fl.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format, one per address family (an IPv6 subnet implies --ipv6)")
+	fl.StringArrayVar(&gateways, "gateway", nil, "gateway for the subnet of its address family")
 	fl.StringVar(&o.IPRange, "ip-range", "", "allocate container IPs from a sub-range")
 	fl.BoolVar(&o.Internal, "internal", false, "restrict external access to the network")
 	fl.BoolVar(&o.IPv6, "ipv6", false, "enable IPv6 networking")
