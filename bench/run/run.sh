@@ -6,7 +6,8 @@
 #
 # Environment:
 #   BERTH       berth CLI (default bin/berth; berth-runtime and berth-monitor beside it)
-#   RUNS        hyperfine runs per command (default 30)
+#   RUNS        timed runs per command (default 30)
+#   ROUNDS      hyperfine invocations the runs are spread over (default RUNS/3)
 #   IDLE        idle containers per engine for the RSS measurement (default 10)
 #   PS_COUNT    containers for the `berth ps` measurement (default 500)
 #   TOOLS       engines to measure (default "berth podman docker")
@@ -112,13 +113,23 @@ if [[ " $TOOLS " == *" docker "* ]]; then
 	fi
 fi
 
-echo "== run --rm busybox true (hyperfine, $RUNS runs, 3 warmup)"
+# The runs are spread over $ROUNDS hyperfine invocations that each time all
+# engines in turn: on a shared machine, load from elsewhere then falls on
+# every engine alike instead of on whichever ran while it lasted. The
+# medians pool the runs of all rounds.
+ROUNDS=${ROUNDS:-$(((RUNS + 2) / 3))}
+per=$(((RUNS + ROUNDS - 1) / ROUNDS))
+echo "== run --rm busybox true (hyperfine, $ROUNDS rounds x $per runs, 1 warmup each)"
 args=()
 for t in $TOOLS; do args+=(-n "$t" "${CMD[$t]}"); done
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$WORK/run.json" "${args[@]}" >/dev/null
+for r in $(seq "$ROUNDS"); do
+	hyperfine -N --warmup 1 --runs "$per" --export-json "$WORK/run-$r.json" "${args[@]}" >/dev/null
+done
 declare -A MED
 for t in $TOOLS; do
-	MED[$t]=$(jq -r --arg n "$t" '.results[] | select(.command==$n) | .median * 1000' "$WORK/run.json")
+	MED[$t]=$(jq -s -r --arg n "$t" '[.[].results[] | select(.command == $n) | .times[]] | sort
+		| (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) * 1000' \
+		"$WORK"/run-*.json)
 	printf '  %-7s median %8.1f ms\n' "$t" "${MED[$t]}"
 done
 if [ -n "${MED[berth]:-}" ]; then
