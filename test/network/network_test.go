@@ -3,6 +3,8 @@
 package network_test
 
 import (
+	"crypto/rand"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -163,5 +165,34 @@ func TestNoLeaks(t *testing.T) {
 	}
 	if eps, _ := os.ReadDir(filepath.Join(e.state, "network", "endpoints")); len(eps) != 0 {
 		t.Errorf("%d containers' endpoint records left", len(eps))
+	}
+}
+
+// TestDualStack creates a network with an IPv4 and an IPv6 --subnet and
+// talks IPv6 between two containers, by address and by name.
+func TestDualStack(t *testing.T) {
+	e := newEnv(t)
+	// A random ULA /64: other tests on the host run IPv6 networks too.
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sub6 := fmt.Sprintf("fd%02x:%02x%02x:%02x::/64", b[0], b[1], b[2], b[3])
+	e.ok("network", "create", "--subnet", sub6, "ds")
+	defer e.run(nil, "network", "rm", "ds")
+	e.ok("run", "-d", "--name", "web6", "--network", "ds", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-v6"))
+	defer e.run(nil, "rm", "-f", "web6")
+	ip6 := strings.TrimSpace(e.ok("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", "web6"))
+	if !strings.HasPrefix(ip6, sub6[:strings.Index(sub6, "::")]) {
+		t.Fatalf("web6 has IPv6 address %q, want one from %s", ip6, sub6)
+	}
+	get := `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 80`
+	for _, target := range []string{ip6, "web6"} {
+		script := fmt.Sprintf(get, target)
+		if target == "web6" {
+			script = "a=$(nslookup -type=AAAA web6 2>/dev/null | awk '/^Address/ && /:.*:/ {print $NF}' | tail -1); " + fmt.Sprintf(get, "$a")
+		}
+		eventually(t, 30*time.Second, "IPv6 to "+target, func() bool {
+			out, _, _ := e.run(nil, "run", "--rm", "--network", "ds", "busybox", "sh", "-c", script)
+			return strings.Contains(out, "hello-v6")
+		})
 	}
 }
