@@ -309,3 +309,46 @@ func TestNativeCrashedAttach(t *testing.T) {
 		t.Errorf("records left: %+v", atts)
 	}
 }
+
+// TestNativeRestartBeforeNamespaceEnd: DetachAll leaves the veth to the
+// namespace's end; a container that starts again before the kernel has
+// destroyed the old namespace (here: it is still mounted) gets its
+// interface all the same.
+func TestNativeRestartBeforeNamespaceEnd(t *testing.T) {
+	s := testStore(t)
+	n := createNet(t, s, "restart", "native")
+	ctx := context.Background()
+	id, ns := newNS(t, s)
+	if _, err := s.Attach(ctx, n, Attachment{ContainerID: id, NetNS: ns}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DetachAll(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// An open descriptor keeps the old namespace, and its veth, alive
+	// past RemoveNetNS.
+	hold, err := os.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if err := RemoveNetNS(ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(vethName(id, "eth0")); err != nil {
+		t.Fatalf("the old veth should live on with its namespace: %v", err)
+	}
+	if err := NewNetNS(ns); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Attach(ctx, n, Attachment{ContainerID: id, NetNS: ns})
+	if err != nil {
+		t.Fatalf("second attach: %v", err)
+	}
+	if out, err := inNS(ns, "ip", "-o", "addr", "show", "eth0").CombinedOutput(); err != nil || !strings.Contains(string(out), r.IPv4.String()) {
+		t.Fatalf("eth0 in the new namespace: %v: %s", err, out)
+	}
+	if err := s.Detach(ctx, "", id, ""); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -109,7 +109,17 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 		LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: mtuOption(n), Flags: net.FlagUp},
 		PeerName:  a.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: mac,
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err = netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// The same container's previous veth: its namespace was removed
+		// (DetachAll) but the kernel has not finished destroying it, as
+		// when a container restarts at once. Delete it now.
+		if old, lerr := netlink.LinkByName(host); lerr == nil {
+			_ = netlink.LinkDel(old)
+		}
+		err = netlink.LinkAdd(veth)
+	}
+	if err != nil {
 		return fmt.Errorf("create veth %s: %w", host, err)
 	}
 	if hairpin {
