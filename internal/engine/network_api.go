@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -166,6 +168,7 @@ func (e *Engine) NetworkPrune(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.reclaimOrphanAttachments(ctx, store)
 	nets, err := store.List()
 	if err != nil {
 		return nil, err
@@ -193,6 +196,36 @@ func (e *Engine) NetworkPrune(ctx context.Context) ([]string, error) {
 		out = append(out, n.Name)
 	}
 	return out, nil
+}
+
+// reclaimOrphanAttachments tears down attachments whose container no
+// longer exists: a process killed between removing a container's record
+// and its network teardown leaves them, and no `rm` can name them again.
+// A container's record is written before its network is set up, so an
+// attachment being made now always has one.
+func (e *Engine) reclaimOrphanAttachments(ctx context.Context, store *network.Store) {
+	atts, err := store.Attachments("")
+	if err != nil {
+		return
+	}
+	orphans := map[string][]string{} // container ID → its networks
+	for _, a := range atts {
+		if _, seen := orphans[a.ContainerID]; !seen {
+			if _, err := e.readContainer(a.ContainerID); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+		}
+		orphans[a.ContainerID] = append(orphans[a.ContainerID], a.Network)
+	}
+	for id, nets := range orphans {
+		_ = store.DetachAll(ctx, id)
+		for _, n := range nets {
+			if left, err := store.RemoveRecord(n, id); err == nil && left == 0 {
+				_ = store.StopDNSIfIdle(n)
+			}
+		}
+		_ = network.RemoveNetNS(e.netnsPath(id))
+	}
 }
 
 // NetworkConnect adds a network to a container; a running container is

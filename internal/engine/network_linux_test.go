@@ -658,3 +658,37 @@ func TestNetworkIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkPruneReclaimsOrphans: attachments of a container whose
+// record is gone (its rm was killed between removing the record and the
+// network teardown) are reclaimed by network prune.
+func TestNetworkPruneReclaimsOrphans(t *testing.T) {
+	env := newNetEnv(t)
+	ctx := context.Background()
+	c := env.newContainer(t, "orphan", "true", container.HostConfig{}, nil)
+	if _, err := env.e.setupNetwork(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	store, err := env.e.networks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if atts, _ := store.Attachments(c.ID); len(atts) != 1 {
+		t.Fatalf("attachments: %+v", atts)
+	}
+	if err := os.RemoveAll(env.e.recordDir(c.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.e.NetworkPrune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if atts, _ := store.Attachments(c.ID); len(atts) != 0 {
+		t.Fatalf("attachments left: %+v", atts)
+	}
+	if leases, _ := store.Leases(network.DefaultNetwork); len(leases) != 0 {
+		t.Fatalf("leases left: %v", leases)
+	}
+	if network.IsNetNS(env.e.netnsPath(c.ID)) {
+		t.Fatal("namespace left")
+	}
+}
