@@ -233,6 +233,9 @@ func (s *Store) ensureBridge(n *Network) (netlink.Link, error) {
 	}
 	defer unlock()
 	br, err := netlink.LinkByName(n.Bridge)
+	if _, serr := os.Stat(mark); err == nil && serr == nil {
+		return br, nil // another attach set it up while this one waited
+	}
 	if err != nil {
 		la := netlink.LinkAttrs{Name: n.Bridge, Flags: net.FlagUp, MTU: mtuOption(n)}
 		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil && !errors.Is(err, unix.EEXIST) {
