@@ -71,10 +71,15 @@ func serve(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
+	return serveListener(l)
+}
+
+// serveListener answers connections on l until it is closed.
+func serveListener(l net.Listener) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			return fmt.Errorf("accept on %s: %w", addr, err)
+			return fmt.Errorf("accept on %s: %w", l.Addr(), err)
 		}
 		go sink(c)
 	}
