@@ -260,6 +260,12 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 	switch {
 	case selfMove && !needsUnified(job.res):
 		prepared.Files = cg.ThreadFiles()
+		fds, err := openFiles(prepared.Files)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		defer closeFDs(fds)
+		prepared.FDs = fds
 	case !bornInCgroup || selfMove:
 		// The fallbacks: a process move, with its grace period.
 		if err := cg.Apply(c.Pid); err != nil {

@@ -193,7 +193,29 @@ func (c *Container) Status() string {
 	if _, err := os.Lstat(filepath.Join(c.dir, startSock)); err == nil {
 		return StatusCreated
 	}
+	if c.settingUp() {
+		// The record is saved as soon as the init exists (create_linux.go),
+		// and `run` has no start socket: until the init becomes the
+		// workload, the container is being created, not running.
+		return StatusCreating
+	}
 	return StatusRunning
+}
+
+// settingUp reports whether the container's init still runs the runtime's
+// binary, through its read-only bind mount (same inode as ours) or a
+// sealed memfd copy (selfexe_linux.go): it has not exec'd the workload yet.
+func (c *Container) settingUp() bool {
+	exe := "/proc/" + strconv.Itoa(c.Pid) + "/exe"
+	var self, init unix.Stat_t
+	if unix.Stat(exe, &init) != nil {
+		return false
+	}
+	if unix.Stat("/proc/self/exe", &self) == nil && self.Dev == init.Dev && self.Ino == init.Ino {
+		return true
+	}
+	link, err := os.Readlink(exe)
+	return err == nil && strings.HasPrefix(link, "/memfd:berth-runtime")
 }
 
 func (c *Container) cgroup() (cgroups.Manager, error) {

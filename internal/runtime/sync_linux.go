@@ -52,6 +52,9 @@ type syncMsg struct {
 	// Files come with msgPrepared: the cgroup files the init's thread
 	// writes "0" to, to move itself in (see cgroupjob_linux.go).
 	Files []string
+	// FDs, if any, are open descriptors of Files, passed alongside the
+	// message (SCM_RIGHTS; see fdpass_linux.go).
+	FDs []int
 }
 
 // initConfig is everything the init needs, sent once.
@@ -116,6 +119,9 @@ func writeMsg(w io.Writer, m *syncMsg) error {
 		e.Strings(m.Files)
 	}
 	binary.BigEndian.PutUint32(e.B, uint32(len(e.B)-4))
+	if len(m.FDs) > 0 {
+		return sendWithFDs(w, e.B, m.FDs)
+	}
 	_, err := w.Write(e.B)
 	return err
 }
