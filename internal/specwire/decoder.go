@@ -11,12 +11,23 @@ import (
 var (
 	// ErrTruncated: the input ends inside a value, or a length or count
 	// promises more than the input holds.
-	ErrTruncated = fmt.Errorf("truncated input: %w", errdefs.ErrInvalidArgument)
+	ErrTruncated error = &classified{"truncated input", errdefs.ErrInvalidArgument}
 	// ErrMalformed: a value the encoder never writes (an overlong varint,
 	// a bool other than 0 or 1, a number out of its field's range, an
 	// unknown format version).
-	ErrMalformed = fmt.Errorf("malformed input: %w", errdefs.ErrInvalidArgument)
+	ErrMalformed error = &classified{"malformed input", errdefs.ErrInvalidArgument}
 )
+
+// classified is fmt.Errorf("%s: %w", msg, err) without fmt: package
+// initialisation runs in every container's init, where a first use of fmt
+// costs more than all the decoding.
+type classified struct {
+	msg string
+	err error
+}
+
+func (e *classified) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *classified) Unwrap() error { return e.err }
 
 // Decoder reads what an Encoder wrote. Its error is sticky: the first
 // failure is kept, every later read returns a zero value without looking at
