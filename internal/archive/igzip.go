@@ -48,7 +48,9 @@ func DecompressLayer(r io.Reader) (io.ReadCloser, Compression, error) {
 	}
 	rc, err := startInflate(path, br)
 	if err != nil {
-		return nil, Gzip, err
+		// No process (a sandbox without fork, a vanished binary): br is
+		// untouched yet, so the Go decoder takes over.
+		return Decompress(br)
 	}
 	return rc, Gzip, nil
 }
