@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/internal/testutil/netclean"
 )
 
 var (
@@ -211,6 +212,8 @@ func (d *daemon) cleanup() {
 	for _, id := range strings.Fields(string(out)) {
 		_ = exec.Command(filepath.Join(binDir, "berth"), "--root", d.root, "--state", d.state, "rm", "-f", id).Run()
 	}
+	// The instance's default bridge and any network a test made.
+	_ = netclean.Remove(d.root, d.state)
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			f := strings.Fields(l)

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/internal/testutil/netclean"
 )
 
 var (
@@ -155,6 +156,10 @@ func (e *env) cleanup() {
 	ids, _, _ := e.run(nil, "ps", "-aq", "--no-trunc")
 	for _, id := range strings.Fields(ids) {
 		e.run(nil, "rm", "-f", id)
+	}
+	// The instance's default bridge (RUN steps and test containers).
+	if err := netclean.Remove(e.root, e.state); err != nil {
+		e.t.Logf("cleanup: networks: %v", err)
 	}
 	for _, m := range mountsUnder(e.dir) {
 		exec.Command("umount", "-l", m).Run()

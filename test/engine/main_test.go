@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/internal/testutil/netclean"
 )
 
 var (
@@ -137,6 +138,10 @@ func (e *env) cleanup() {
 	ids, _, _ := e.run(nil, "ps", "-aq", "--no-trunc")
 	for _, id := range strings.Fields(ids) {
 		e.run(nil, "rm", "-f", id)
+	}
+	// The instance's default bridge and any network a test made.
+	if err := netclean.Remove(e.root, e.state); err != nil {
+		e.t.Logf("cleanup: networks: %v", err)
 	}
 	// Whatever a failed test left mounted under the temp dir.
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/internal/testutil/netclean"
 )
 
 var berthBin string
@@ -100,7 +101,13 @@ func newBerth(t *testing.T) *berth {
 		dockerConfig: filepath.Join(dir, "docker")}
 	// Registered after TempDir's cleanup, so it runs first: nothing may stay
 	// mounted under dir when the directory is removed.
-	t.Cleanup(func() { unmountUnder(t, dir) })
+	t.Cleanup(func() {
+		// Containers' networks first (the instance's default bridge).
+		if err := netclean.Remove(b.root, b.state); err != nil {
+			t.Logf("cleanup: networks: %v", err)
+		}
+		unmountUnder(t, dir)
+	})
 	return b
 }
 
