@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -208,16 +209,25 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 	if err := os.MkdirAll(rootfs, 0o700); err != nil {
 		return err
 	}
-	// The monitor starts (exec, Go start-up, its log and sockets) while we
-	// mount the rootfs and write config.json; it runs the runtime only
-	// once released below.
-	mon, err := e.forkMonitor(c)
-	if err != nil {
-		return err
+	// The monitor starts (its fork and exec from another thread, then its
+	// Go start-up, log and sockets) while we mount the rootfs and write
+	// config.json; it runs the runtime only once released below.
+	type forkResult struct {
+		mon *pendingMonitor
+		err error
 	}
+	forked := make(chan forkResult, 1)
+	go func() {
+		mon, err := e.forkMonitor(c)
+		forked <- forkResult{mon, err}
+	}()
+	monitor := sync.OnceValues(func() (*pendingMonitor, error) {
+		r := <-forked
+		return r.mon, r.err
+	})
 	released := false
 	defer func() {
-		if !released {
+		if mon, err := monitor(); !released && err == nil {
 			mon.abort()
 		}
 	}()
@@ -254,6 +264,10 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	Mark("start: config.json written")
+	mon, err := monitor()
+	if err != nil {
+		return err
+	}
 	released = true
 	if _, err := mon.release(ctx); err != nil {
 		return err
