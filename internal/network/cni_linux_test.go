@@ -282,7 +282,7 @@ func TestNativeCrashedAttach(t *testing.T) {
 	if err := s.plumb(n, Attachment{ContainerID: id, NetNS: ns, IfName: "eth0"}, br, res, macFor(ip), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := publishPorts(n, id, ip, ports); err != nil {
+	if err := publishPorts(n, id, ip, netip.Addr{}, ports); err != nil {
 		t.Fatal(err)
 	}
 	// The "next command": a second Store on the same directories.

@@ -69,7 +69,9 @@
 //     masquerade, DNAT) and its jump from BERTH-HOSTPORTS (PREROUTING and
 //     OUTPUT, local destinations), commented with the container ID;
 //     teardown removes both in one call, or sweeps by the ID after a crash.
-//     Published ports are IPv4.
+//     A dual-stack network publishes on IPv6 too (one ip6tables-restore):
+//     the host's IPv6 addresses answer, ::1 does not (IPv6 has no
+//     route_localnet).
 //   - Teardown of a whole container (DetachAll) leaves the veth to the
 //     namespace's end: RemoveNetNS follows, and the kernel deletes a dying
 //     namespace's devices in batched cleanup work, where deleting a veth

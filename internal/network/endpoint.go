@@ -35,6 +35,9 @@ type endpoint struct {
 	Bridge      string
 	NetNS       string        `json:",omitempty"`
 	Ports       []PortMapping `json:",omitempty"`
+	// IPv6: the network is dual-stack, so published ports have rules in
+	// ip6tables too.
+	IPv6 bool `json:",omitempty"`
 }
 
 func (s *Store) endpointsDir() string { return filepath.Join(s.opts.State, "network", "endpoints") }

@@ -123,9 +123,14 @@ func deleteLink(name string) {
 // one-call removal failed. The plugins and the native driver tag every
 // rule with a comment holding the container ID.
 func SweepContainerRules(containerID string) error {
-	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	return sweepRules("iptables", containerID)
+}
+
+// sweepRules is SweepContainerRules for iptables or ip6tables.
+func sweepRules(bin, containerID string) error {
+	out, err := exec.Command(bin+"-save", "-t", "nat").Output()
 	if err != nil {
-		return fmt.Errorf("iptables-save: %w", err)
+		return fmt.Errorf("%s-save: %w", bin, err)
 	}
 	var dels [][]string
 	chains := map[string]bool{}
@@ -144,11 +149,11 @@ func SweepContainerRules(containerID string) error {
 		}
 	}
 	for _, d := range dels {
-		_ = iptables(d...)
+		_ = xtables(bin, d...)
 	}
 	for c := range chains {
-		_ = iptables("-t", "nat", "-F", c)
-		_ = iptables("-t", "nat", "-X", c)
+		_ = xtables(bin, "-t", "nat", "-F", c)
+		_ = xtables(bin, "-t", "nat", "-X", c)
 	}
 	return nil
 }

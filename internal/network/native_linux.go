@@ -44,7 +44,7 @@ func macFor(a netip.Addr) net.HardwareAddr {
 // the published ports in one iptables-restore. Nothing is executed for a
 // container without published ports.
 func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, ports []PortMapping) (_ *Result, retErr error) {
-	ep := &endpoint{ContainerID: a.ContainerID, Network: n.Name, IfName: a.IfName, Bridge: n.Bridge, NetNS: a.NetNS, Ports: ports}
+	ep := &endpoint{ContainerID: a.ContainerID, Network: n.Name, IfName: a.IfName, Bridge: n.Bridge, NetNS: a.NetNS, Ports: ports, IPv6: n.Subnet6.IsValid()}
 	if err := s.writeEndpoint(ep); err != nil {
 		return nil, fmt.Errorf("network %s: record of %s: %w", n.Name, a.ContainerID, err)
 	}
@@ -90,7 +90,7 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 		return nil, fmt.Errorf("network %s: attach %s: %w", n.Name, a.ContainerID, err)
 	}
 	if len(ports) > 0 {
-		if err := publishPorts(n, a.ContainerID, ip4, ports); err != nil {
+		if err := publishPorts(n, a.ContainerID, ip4, res.IPv6.Addr(), ports); err != nil {
 			return nil, fmt.Errorf("network %s: publish ports of %s: %w", n.Name, a.ContainerID, err)
 		}
 	}
@@ -190,7 +190,7 @@ func ipNet(p netip.Prefix) *net.IPNet {
 func (s *Store) detachNative(_ context.Context, ep *endpoint, nsGoing bool) error {
 	var errs []error
 	if len(ep.Ports) > 0 {
-		if err := unpublishPorts(ep.ContainerID); err != nil {
+		if err := unpublishPorts(ep.ContainerID, ep.IPv6); err != nil {
 			errs = append(errs, err)
 		}
 	}

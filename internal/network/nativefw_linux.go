@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -25,8 +26,9 @@ import (
 //	nat    BERTH-HOSTPORTS    -m comment --comment berth:<container ID> -j BERTH-DN-<ID[:12]>
 //	nat    BERTH-DN-<ID[:12]> per published port: mark hairpin and loopback sources, DNAT
 //
-// IPv6 networks get the filter and masquerade rules in ip6tables too
-// (published ports are IPv4, as Docker's without its userland proxy).
+// IPv6 networks get the same in ip6tables, published ports included
+// (reachable on the host's IPv6 addresses; ::1 cannot be DNATed to
+// another interface: IPv6 has no route_localnet).
 const (
 	fwdChain      = "BERTH-FORWARD"
 	postChain     = "BERTH-POSTROUTING"
@@ -120,7 +122,7 @@ func ensureNetworkRules(n *Network) error {
 				rule         []string
 			}{"nat", postChain, false, []string{"-s", f.subnet.String(), "!", "-o", n.Bridge, "-j", "MASQUERADE"}})
 		}
-		if f.bin == "iptables" {
+		{
 			for _, c := range []string{"PREROUTING", "OUTPUT"} {
 				steps = append(steps, struct {
 					table, chain string
@@ -130,9 +132,6 @@ func ensureNetworkRules(n *Network) error {
 			}
 		}
 		for _, c := range [][2]string{{"filter", fwdChain}, {"nat", postChain}, {"nat", hostPortChain}} {
-			if c[1] == hostPortChain && f.bin != "iptables" {
-				continue
-			}
 			if err := xtEnsureChain(f.bin, c[0], c[1]); err != nil {
 				return err
 			}
@@ -178,8 +177,25 @@ func portComment(containerID string) string { return "berth:" + containerID }
 
 // publishPorts installs containerID's DNAT chain in one iptables-restore
 // (--noflush: only the chains it names are touched; declaring the
-// container's chain flushes a leftover of a crashed attach).
-func publishPorts(n *Network, containerID string, ip netip.Addr, ports []PortMapping) error {
+// container's chain flushes a leftover of a crashed attach), and on a
+// dual-stack network (ip6 valid) the same in one ip6tables-restore.
+func publishPorts(n *Network, containerID string, ip, ip6 netip.Addr, ports []PortMapping) error {
+	for _, p := range ports {
+		if a, err := netip.ParseAddr(p.HostIP); err == nil && a.Is6() && !a.Is4In6() && !ip6.IsValid() {
+			return fmt.Errorf("publish %s: network %s has no IPv6: %w", p, n.Name, errdefs.ErrInvalidArgument)
+		}
+	}
+	if err := publishFamily("iptables", n.Subnet, containerID, ip, ports); err != nil {
+		return err
+	}
+	if ip6.IsValid() {
+		return publishFamily("ip6tables", n.Subnet6, containerID, ip6, ports)
+	}
+	return nil
+}
+
+func publishFamily(bin string, subnet netip.Prefix, containerID string, ip netip.Addr, ports []PortMapping) error {
+	v6 := bin == "ip6tables"
 	ch := dnatChain(containerID)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "*nat\n:%s - [0:0]\n", ch)
@@ -191,43 +207,57 @@ func publishPorts(n *Network, containerID string, ip netip.Addr, ports []PortMap
 			if err != nil {
 				return fmt.Errorf("invalid host IP %q: %w", p.HostIP, errdefs.ErrInvalidArgument)
 			}
-			if a.Is6() && !a.Is4In6() {
-				return fmt.Errorf("publish %s: IPv6 host addresses are not supported by the bridge driver: %w", p, errdefs.ErrNotSupported)
+			a = a.Unmap()
+			if a.Is6() != v6 {
+				continue // published on the other family only
 			}
 			if !a.IsUnspecified() {
-				match += " -d " + a.Unmap().String() + "/32"
+				match += " -d " + netip.PrefixFrom(a, a.BitLen()).String()
 			}
 		}
 		// Sources that would get the reply from the container directly
 		// (a container on the bridge, hairpin) or that the container
 		// cannot answer (127.0.0.1) are masqueraded to the gateway.
-		fmt.Fprintf(&b, "-A %s %s -s %s -j MARK --set-xmark %s\n", ch, match, n.Subnet.Masked(), masqMark)
-		fmt.Fprintf(&b, "-A %s %s -s 127.0.0.0/8 -j MARK --set-xmark %s\n", ch, match, masqMark)
+		fmt.Fprintf(&b, "-A %s %s -s %s -j MARK --set-xmark %s\n", ch, match, subnet.Masked(), masqMark)
+		if !v6 {
+			fmt.Fprintf(&b, "-A %s %s -s 127.0.0.0/8 -j MARK --set-xmark %s\n", ch, match, masqMark)
+		}
 		fmt.Fprintf(&b, "-A %s %s -j DNAT --to-destination %s\n", ch, match, netip.AddrPortFrom(ip, p.ContainerPort))
 	}
 	fmt.Fprintf(&b, "-A %s -m comment --comment %s -j %s\nCOMMIT\n", hostPortChain, strconv.Quote(portComment(containerID)), ch)
-	return restore(b.Bytes())
+	return restore(bin, b.Bytes())
 }
 
 // unpublishPorts removes containerID's DNAT chain and its jump in one
-// iptables-restore; when that fails (the jump is missing: an attach
-// killed half-way, or a second teardown) it sweeps by container ID.
-func unpublishPorts(containerID string) error {
-	ch := dnatChain(containerID)
-	in := fmt.Sprintf("*nat\n:%s - [0:0]\n-D %s -m comment --comment %s -j %s\n-X %s\nCOMMIT\n",
-		ch, hostPortChain, strconv.Quote(portComment(containerID)), ch, ch)
-	if restore([]byte(in)) == nil {
-		return nil
+// iptables-restore (and one ip6tables-restore with v6); when that fails
+// (the jump is missing: an attach killed half-way, or a second teardown)
+// it sweeps by container ID.
+func unpublishPorts(containerID string, v6 bool) error {
+	bins := []string{"iptables"}
+	if v6 {
+		bins = append(bins, "ip6tables")
 	}
-	return SweepContainerRules(containerID)
+	var errs []error
+	for _, bin := range bins {
+		ch := dnatChain(containerID)
+		in := fmt.Sprintf("*nat\n:%s - [0:0]\n-D %s -m comment --comment %s -j %s\n-X %s\nCOMMIT\n",
+			ch, hostPortChain, strconv.Quote(portComment(containerID)), ch, ch)
+		if restore(bin, []byte(in)) == nil {
+			continue
+		}
+		if err := sweepRules(bin, containerID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-func restore(in []byte) error {
-	cmd := exec.Command("iptables-restore", "-w", "--noflush")
+func restore(bin string, in []byte) error {
+	cmd := exec.Command(bin+"-restore", "-w", "--noflush")
 	cmd.Stdin = bytes.NewReader(in)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("iptables-restore: %s: %w", strings.TrimSpace(string(out)), err)
+		return fmt.Errorf("%s-restore: %s: %w", bin, strings.TrimSpace(string(out)), err)
 	}
 	return nil
 }

@@ -178,7 +178,7 @@ func TestDualStack(t *testing.T) {
 	sub6 := fmt.Sprintf("fd%02x:%02x%02x:%02x::/64", b[0], b[1], b[2], b[3])
 	e.ok("network", "create", "--subnet", sub6, "ds")
 	defer e.run(nil, "network", "rm", "ds")
-	e.ok("run", "-d", "--name", "web6", "--network", "ds", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-v6"))
+	e.ok("run", "-d", "--name", "web6", "--network", "ds", "-p", "80", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-v6"))
 	defer e.run(nil, "rm", "-f", "web6")
 	ip6 := strings.TrimSpace(e.ok("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", "web6"))
 	if !strings.HasPrefix(ip6, sub6[:strings.Index(sub6, "::")]) {
@@ -195,4 +195,29 @@ func TestDualStack(t *testing.T) {
 			return strings.Contains(out, "hello-v6")
 		})
 	}
+	// The published port answers on the host's own IPv6 address too.
+	port := strings.TrimSpace(e.ok("inspect", "--format", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "web6"))
+	if a := hostAddress6(); a != "" {
+		url := "http://" + net.JoinHostPort(a, port) + "/"
+		eventually(t, 30*time.Second, url, func() bool { return strings.Contains(fetch(url), "hello-v6") })
+	} else {
+		t.Log("the host has no global IPv6 address: published port over IPv6 not checked")
+	}
+}
+
+// hostAddress6 is a global IPv6 address of the host's own (not a bridge's).
+func hostAddress6() string {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if strings.HasPrefix(i.Name, "br-") || strings.HasPrefix(i.Name, "veth") || strings.HasPrefix(i.Name, "berth") || i.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return ""
 }
