@@ -222,7 +222,7 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 		// all it did; what is left is at most a lease or a veth of a
 		// record that failed to be written. Its names derive from the
 		// container ID.
-		err := s.detachNative(ctx, &endpoint{ContainerID: containerID, Network: n.Name, IfName: ifName, Ports: ports}, false)
+		err := s.detachNative(ctx, &endpoint{ContainerID: containerID, Network: n.Name, IfName: ifName, Ports: ports, IPv6: n.Subnet6.IsValid()}, false)
 		if err == nil {
 			s.releasePorts(containerID, nil)
 		}
