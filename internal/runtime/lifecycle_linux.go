@@ -250,7 +250,7 @@ func (c *Container) destroy() error {
 			return fmt.Errorf("remove cgroup: %w", derr)
 		}
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := removeStateDir(c.dir); err != nil {
 		return err
 	}
 	if c.HasPoststop {
@@ -297,4 +297,20 @@ func (r *Runtime) Resume(id string) error {
 		return err
 	}
 	return cg.Thaw()
+}
+
+// removeStateDir removes a container's state directory: the files the
+// runtime puts there by name, then the directory, without the listing
+// os.RemoveAll starts with. Anything else found there (a debris file of an
+// interrupted save) falls back to os.RemoveAll.
+func removeStateDir(dir string) error {
+	for _, name := range []string{stateFile, startSock, stateTmp} {
+		if err := unix.Unlink(filepath.Join(dir, name)); err != nil && err != unix.ENOENT {
+			return os.RemoveAll(dir)
+		}
+	}
+	if err := unix.Rmdir(dir); err != nil && err != unix.ENOENT {
+		return os.RemoveAll(dir)
+	}
+	return nil
 }

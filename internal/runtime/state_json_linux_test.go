@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -80,5 +82,40 @@ func TestStateDecodeRejectsCorruptRecords(t *testing.T) {
 		if err := c.decodeJSON([]byte(data)); err == nil {
 			t.Errorf("decodeJSON(%q) accepted a corrupt record", data)
 		}
+	}
+}
+
+func TestRemoveStateDir(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []string
+	}{
+		{"empty", nil},
+		{"record", []string{stateFile}},
+		{"created container", []string{stateFile, startSock}},
+		{"debris of an interrupted save", []string{stateFile, stateTmp}},
+		{"a file the runtime does not know", []string{stateFile, "other"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "c")
+			if err := os.Mkdir(dir, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := removeStateDir(dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("%s still there: %v", dir, err)
+			}
+			if err := removeStateDir(dir); err != nil {
+				t.Fatalf("removing a missing directory: %v", err)
+			}
+		})
 	}
 }

@@ -141,13 +141,14 @@ func (r *Runtime) List() ([]*Container, error) {
 
 const (
 	stateFile = "state.json"
+	stateTmp  = ".state.json.tmp" // save's temporary file
 	startSock = "start.sock"
 )
 
 // save writes the record atomically: a reader sees the old or the new one.
 func (c *Container) save() error {
 	data := c.appendJSON(make([]byte, 0, 512+len(c.Config)))
-	tmp := filepath.Join(c.dir, ".state.json.tmp")
+	tmp := filepath.Join(c.dir, stateTmp)
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
