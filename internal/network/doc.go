@@ -21,14 +21,15 @@
 // executed by berth's CNI executor (cniexec_linux.go: the plugin protocol
 // and libcni's result-cache format, without libcni, whose invoker links
 // OpenTelemetry into every process), so any CNI plugin works as a network
-// driver and the CRI side can reuse the same path. The default network "bridge" is
-// the Linux bridge berth0 on 10.88.0.0/16 (gateway 10.88.0.1, masquerade),
-// created on first use. A store whose root is not the default one names
-// its bridges after a hash of root and network name and picks a free
-// subnet, so isolated instances (tests, --root) never share a bridge (a
-// host-wide claim in /run/berth-subnets keeps two instances that create
-// networks at the same time, before either bridge exists, from picking
-// the same subnet);
+// driver and the CRI side can reuse the same path.
+//
+// The default network "bridge" is the Linux bridge berth0 on
+// 10.88.0.0/16 (gateway 10.88.0.1, masquerade), created on first use. A
+// store whose root is not the default one names its bridges after a hash
+// of root and network name and picks a free subnet, so isolated instances
+// (tests, --root) never share a bridge; a host-wide claim in
+// /run/berth-subnets keeps two instances that create networks at the same
+// time, before either bridge exists, from picking the same subnet.
 // $BERTH_BRIDGE and $BERTH_SUBNET override the default network's bridge
 // and subnet.
 //
