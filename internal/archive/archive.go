@@ -5,6 +5,12 @@
 // target directory, so a symlink planted by an earlier entry (or an earlier
 // layer) is followed inside the directory, never out of it, and the final
 // path component is always created by *at calls that do not follow it.
+//
+// Decompression is in process (klauspost's gzip and zstd) except for big
+// gzip layers that compress: DecompressLayer hands those to igzip (ISA-L)
+// in a child process when it is installed, as containerd does, because
+// inflate is most of the CPU a pull spends. The child only inflates; the
+// caller verifies every byte, and without igzip nothing changes but speed.
 package archive
 
 import (
