@@ -12,7 +12,7 @@ runc crun containerd hyperfine busybox-static debootstrap
 iproute2 util-linux procps gcc libc6-dev git ca-certificates make
 jq tar gzip file debian-archive-keyring
 skopeo umoci podman docker-registry time curl
-containernetworking-plugins iptables iperf3 docker.io
+containernetworking-plugins iptables iperf3 docker.io isal
 ${BERTH_EXTRA_DEPS:-}
 "
 
