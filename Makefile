@@ -34,7 +34,7 @@ RUNTIME ?= $(CURDIR)/$(BIN_DIR)/berth-runtime
 # What the conformance suite compares: the runtimes under test, baseline (runc) last.
 CONFORMANCE_RUNTIMES ?= $(CURDIR)/$(BIN_DIR)/berth-runtime runc
 
-.PHONY: help deps build fixtures conformance test vet unit e2e demo bench-runtime bench-pull clean
+.PHONY: help deps build fixtures conformance test vet unit e2e demo bench-runtime bench-pull bench-run bench-build bench-network clean
 
 help:
 	@echo "make deps         install missing Debian packages (root; quick when all present)"
@@ -45,6 +45,9 @@ help:
 	@echo "make demo         run a busybox container with $(RUNTIME)"
 	@echo "make bench-runtime  start-up time of $(RUNTIME) vs crun and runc (hyperfine)"
 	@echo "make bench-pull   pull of a 7-layer 210 MB image: berth vs podman pull vs skopeo copy"
+	@echo "make bench-run    run --rm --network none busybox true, idle RSS, ps: berth vs podman vs docker"
+	@echo "make bench-build  cold, cached and one-file-edited builds: berth vs docker build vs podman build"
+	@echo "make bench-network  bridge setup cost and TCP throughput: berth vs podman vs docker"
 	@echo "make clean        remove $(BIN_DIR)/ and $(CACHE)/"
 
 deps:
@@ -110,6 +113,15 @@ bench-runtime: deps build fixtures
 
 bench-pull: deps build fixtures
 	BERTH=$(CURDIR)/$(BIN_DIR)/berth bench/pull/run.sh
+
+bench-run: deps build fixtures
+	BERTH=$(CURDIR)/$(BIN_DIR)/berth bench/run/run.sh
+
+bench-build: deps build fixtures
+	BERTH=$(CURDIR)/$(BIN_DIR)/berth bench/build/run.sh
+
+bench-network: deps build fixtures
+	BERTH=$(CURDIR)/$(BIN_DIR)/berth bench/network/run.sh
 
 clean:
 	rm -rf --one-file-system $(BIN_DIR) $(CACHE)
