@@ -5,7 +5,10 @@
 // Lifecycle of a blob: Writer (an ingest under <root>/ingest/<digest-or-ref>,
 // guarded by a cross-process lock) → Write → Commit (size and digest
 // verified, fsync, rename into blobs/) or Close without Commit (ingest
-// removed). A kill -9 at any instant leaves at most an ingest that the next
+// removed). CommitUnsynced skips the fsync for a caller that keeps its own
+// record of what is not durable yet (a pull: see CommitUnsynced and package
+// image); a blob under blobs/ is then complete for every reader in this
+// boot, and the caller discards it after a power loss. A kill -9 at any instant leaves at most an ingest that the next
 // Writer for the same digest (or CleanIngests) discards; a blob under blobs/
 // is always complete. Two processes writing the same digest: the second
 // Writer waits for the first's lock, then returns ErrAlreadyExists if the
@@ -48,6 +51,9 @@ func Open(root string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Root is the directory the store lives in (to flush its filesystem).
+func (s *Store) Root() string { return s.root }
 
 func (s *Store) blobDir() string    { return filepath.Join(s.root, "blobs", string(digest.SHA256)) }
 func (s *Store) ingestRoot() string { return filepath.Join(s.root, "ingest") }

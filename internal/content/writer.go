@@ -127,7 +127,7 @@ func (w *Writer) Commit(ctx context.Context) (ocispec.Descriptor, error) {
 	if w.done {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %s: writer is finished: %w", w.expected.Digest, errdefs.ErrConflict)
 	}
-	desc, err := w.commit(ctx)
+	desc, err := w.commit(ctx, true)
 	if err != nil {
 		_ = w.Close()
 		return ocispec.Descriptor{}, err
@@ -135,7 +135,29 @@ func (w *Writer) Commit(ctx context.Context) (ocispec.Descriptor, error) {
 	return desc, nil
 }
 
-func (w *Writer) commit(ctx context.Context) (ocispec.Descriptor, error) {
+// CommitUnsynced is Commit without the flush: the blob is renamed into the
+// store with its data (and the rename) possibly still in the page cache.
+// That is exact against kill -9 (the page cache belongs to the kernel, so
+// every later reader in this boot sees the whole blob under its name) but
+// not against power loss, which can leave the name over missing bytes. The
+// caller takes that over: before calling it, it must durably record the
+// blob as unsynced in this boot, discard it in a later boot that finds the
+// record, and clear the record only after a flush of the filesystem
+// (package image keeps such a ledger for a pull). It saves the fsync of a
+// layer's data, the one write a pull would otherwise wait for.
+func (w *Writer) CommitUnsynced(ctx context.Context) (ocispec.Descriptor, error) {
+	if w.done {
+		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %s: writer is finished: %w", w.expected.Digest, errdefs.ErrConflict)
+	}
+	desc, err := w.commit(ctx, false)
+	if err != nil {
+		_ = w.Close()
+		return ocispec.Descriptor{}, err
+	}
+	return desc, nil
+}
+
+func (w *Writer) commit(ctx context.Context, durable bool) (ocispec.Descriptor, error) {
 	if err := ctx.Err(); err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -150,8 +172,10 @@ func (w *Writer) commit(ctx context.Context) (ocispec.Descriptor, error) {
 	}
 	// Data must be on disk before the rename makes it visible under its
 	// name; otherwise a power loss could leave a named blob with holes.
-	if err := w.data.Sync(); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("commit %s: fsync: %w", got, err)
+	if durable {
+		if err := w.data.Sync(); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("commit %s: fsync: %w", got, err)
+		}
 	}
 	target, err := w.s.blobPath(got)
 	if err != nil {
@@ -163,8 +187,10 @@ func (w *Writer) commit(ctx context.Context) (ocispec.Descriptor, error) {
 		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
 	}
 	// The directory fsync makes the rename itself durable.
-	if err := atomicfile.SyncDir(w.s.blobDir()); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
+	if durable {
+		if err := atomicfile.SyncDir(w.s.blobDir()); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", got, err)
+		}
 	}
 	w.done = true
 	_ = w.data.Close()

@@ -65,6 +65,17 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		}
 	}
 	chain := ChainIDs(diffIDs)
+	// The layers are named without a flush; the ledger entry, written
+	// first, makes a later boot discard them, and a background syncfs
+	// after the pull makes them durable and drops it.
+	ledger, err := s.beginUnsynced(ctx, m.Layers, chain)
+	if err != nil {
+		return Image{}, fmt.Errorf("fetch %s: %w", opts.Manifest.Digest, err)
+	}
+	if ledger != "" {
+		// Whatever the outcome: what a failed pull committed is kept too.
+		defer s.settleLater(ledger)
+	}
 
 	u := &unpacker{
 		s:        s,
@@ -72,6 +83,7 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		progress: &progressSink{fn: opts.Progress},
 		overlay:  s.sn.OverlayWhiteouts(),
 		maxBytes: opts.MaxLayerSize,
+		unsynced: ledger != "",
 	}
 	var stored errgroup.Group
 	stored.Go(func() error { return storeManifest(ctx) })
@@ -125,6 +137,7 @@ type unpacker struct {
 	progress *progressSink
 	overlay  bool
 	maxBytes int64           // bound on one layer's uncompressed tar (0 = archive's default)
+	unsynced bool            // the ledger lists this pull's layers: commit them without a flush
 	sched    *scheduler      // download slots and prepare turns
 	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
 }
@@ -371,7 +384,7 @@ func (u *unpacker) download(ctx context.Context, t layerTask, report bool) error
 	if report {
 		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
 	}
-	if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
+	if _, err := u.commitBlob(ctx, w); err != nil && !errdefs.IsAlreadyExists(err) {
 		return err
 	}
 	if report {
@@ -452,32 +465,33 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	return extracted{n: n + tail, h: h}, nil
 }
 
-// verify makes the layer durable and checks both digests: the compressed
-// one by committing w (the content store checks it), the uncompressed one
-// against the config's diff ID. It returns the uncompressed size.
+// verify checks both digests: the compressed one by committing w (the
+// content store checks it), the uncompressed one against the config's
+// diff ID. It returns the uncompressed size.
 //
 // Durability, decided once for the whole pipeline: what names data (a
 // blob's name in the content store, a committed snapshot record, the
-// image record) must never reach the disk before the data it names, or a
-// power loss would leave a trusted name over lost bytes. (kill -9 loses
-// nothing: the page cache survives the process.) So one syncfs of the
-// snapshot's filesystem runs when a layer is written, before its blob is
-// renamed into the store and before its snapshot is committed. It flushes
-// the layer's files and, when the content store shares the filesystem (it
-// does under one --root), the blob too, so the content store's own fsync at
-// Commit finds nothing left to write. One syncfs costs what the data costs
-// to write, where an fsync per file would cost a disk flush per file. It
-// runs as soon as the layer is written, not when its turn to commit comes,
-// so an early layer's writeback overlaps the later layers' unpacking.
+// image record) must never be trusted after a power loss unless the data
+// it names reached the disk. (kill -9 loses nothing: the page cache
+// survives the process.) A pull covered by the ledger (beginUnsynced)
+// names its layers without any flush: the ledger entry, durable before
+// the first name, makes a later boot discard them, and one syncfs after
+// the pull (settle) retires it. Without a ledger (no boot ID to tell
+// boots apart) one syncfs of the snapshot's filesystem runs here, before
+// the blob is renamed into the store and before the snapshot is
+// committed; it flushes the blob too when the content store shares the
+// filesystem, so the content store's own fsync finds nothing to write.
 func (u *unpacker) verify(ctx context.Context, t layerTask, x extracted, w *content.Writer, dir string) (int64, error) {
 	if w != nil {
 		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
 	}
-	if err := archive.SyncDir(dir); err != nil {
-		return 0, fmt.Errorf("sync snapshot: %w", err)
+	if !u.unsynced {
+		if err := archive.SyncDir(dir); err != nil {
+			return 0, fmt.Errorf("sync snapshot: %w", err)
+		}
 	}
 	if w != nil {
-		if _, err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
+		if _, err := u.commitBlob(ctx, w); err != nil && !errdefs.IsAlreadyExists(err) {
 			return 0, err
 		}
 		u.progress.emit(t.id, "Download complete", 0, 0)
@@ -487,6 +501,15 @@ func (u *unpacker) verify(ctx context.Context, t layerTask, x extracted, w *cont
 	}
 	u.progress.emit(t.id, "Extracting", x.n, x.n)
 	return x.n, nil
+}
+
+// commitBlob names a verified layer blob, without a flush when the ledger
+// covers it.
+func (u *unpacker) commitBlob(ctx context.Context, w *content.Writer) (ocispec.Descriptor, error) {
+	if u.unsynced {
+		return w.CommitUnsynced(ctx)
+	}
+	return w.Commit(ctx)
 }
 
 // blame explains an unpack failure: bytes that do not match the layer's

@@ -242,6 +242,8 @@ func openStore(t *testing.T, root string, d driver) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Background flushes write under root: done before TempDir's removal.
+	t.Cleanup(s.Flush)
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
@@ -21,6 +22,22 @@ type records struct {
 	// bytes of its uncompressed tar), recorded when it was unpacked so that
 	// `images`, `history` and `system df` never walk a directory tree.
 	Layers map[digest.Digest]int64 `json:"layers,omitempty"`
+	// Unsynced lists what pulls named without flushing it to disk, one
+	// entry per Fetch, until a syncfs makes it durable (see "Durability of
+	// a pull" in the package doc).
+	Unsynced []unsynced `json:"unsynced,omitempty"`
+}
+
+// unsynced is one Fetch's ledger entry: the blobs and layer snapshots it
+// may create without a flush, written (durably) before any of them is
+// named. In the boot that wrote it, they are as valid as any; a later
+// boot cannot know what reached the disk and discards them.
+type unsynced struct {
+	ID        string          `json:"id"`   // random: the Fetch's own
+	Boot      string          `json:"boot"` // /proc/sys/kernel/random/boot_id
+	Started   time.Time       `json:"started"`
+	Blobs     []digest.Digest `json:"blobs,omitempty"`
+	Snapshots []digest.Digest `json:"snapshots,omitempty"` // chain IDs
 }
 
 func (s *Store) recordsPath() string { return filepath.Join(s.root, "images.json") }
