@@ -293,7 +293,7 @@ func sameFS(a, b string) bool {
 // removed, with every image built on them, under the GC lock (no Fetch is
 // in flight, so none is reusing them). Entries of this boot whose Fetch
 // is over (its process exited before its own flush) are flushed and
-// dropped in the background, if no Fetch is running now.
+// dropped in the background (settleStale).
 func (s *Store) recoverUnsynced(ctx context.Context) error {
 	r, err := s.load()
 	if err != nil || len(r.Unsynced) == 0 {
@@ -324,8 +324,16 @@ func (s *Store) recoverUnsynced(ctx context.Context) error {
 	return nil
 }
 
-// settleStale settles this boot's entries if no Fetch holds a lease: with
-// none running, every entry's writes are over (finished or killed).
+// settleAge is how old an entry of this boot must be before a store that
+// opens settles it. By then the kernel's periodic writeback
+// (vm.dirty_expire_centisecs, 30 s by default) has written its data and
+// the syncfs has little of it left to do, and the command right after a
+// pull (a `run`) does not wait at its exit for a syncfs still under way.
+var settleAge = 30 * time.Second
+
+// settleStale settles this boot's entries older than settleAge if no
+// Fetch holds a lease: with none running, every entry's writes are over
+// (finished or killed).
 func (s *Store) settleStale(ctx context.Context, boot string) {
 	// A cancelled context makes lockFile try once without waiting.
 	try, cancel := context.WithCancel(ctx)
@@ -343,7 +351,7 @@ func (s *Store) settleStale(ctx context.Context, boot string) {
 	}
 	var ids []string
 	for _, e := range r.Unsynced {
-		if e.Boot == boot {
+		if e.Boot == boot && time.Since(e.Started) >= settleAge {
 			ids = append(ids, e.ID)
 		}
 	}

@@ -242,3 +242,46 @@ func TestUnsyncedPullContainerAfterReboot(t *testing.T) {
 		}
 	})
 }
+
+// A pull whose process exited before its flush is settled by a store
+// opened later in the same boot, once the entry is settleAge old; after
+// that a reboot discards nothing.
+func TestUnsyncedPullSettledLater(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d driver) {
+		ctx := context.Background()
+		root := t.TempDir()
+		pretendBoot(t, "boot-1")
+		s := openStore(t, root, d)
+		restore := powerCut(t)
+		ti := threeLayers(t, nil)
+		img := fetch(t, s, newFetcher(ti), ti)
+		s.Flush()
+		restore()
+
+		s = openStore(t, root, d) // too young to settle
+		s.Flush()
+		if r, _ := s.load(); len(r.Unsynced) != 1 {
+			t.Fatalf("a young entry was settled: %+v", r.Unsynced)
+		}
+		prev := settleAge
+		settleAge = 0
+		t.Cleanup(func() { settleAge = prev })
+		s = openStore(t, root, d)
+		s.Flush()
+		if r, _ := s.load(); len(r.Unsynced) != 0 {
+			t.Fatalf("ledger after a later open in the same boot: %+v", r.Unsynced)
+		}
+
+		pretendBoot(t, "boot-2")
+		s = openStore(t, root, d)
+		if got := s.Discarded(); len(got) != 0 {
+			t.Errorf("Discarded() = %v after a settled pull", got)
+		}
+		if list, _ := s.List(ctx); len(list) != 1 || list[0].ID != img.ID {
+			t.Errorf("images after reboot: %+v", list)
+		}
+		if n := len(snapshots(t, s)); n != len(ti.chain) {
+			t.Errorf("%d snapshots after reboot, want %d", n, len(ti.chain))
+		}
+	})
+}

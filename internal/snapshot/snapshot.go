@@ -17,6 +17,15 @@
 // either the old or the new state, and Cleanup removes directories that no
 // metadata references (half-prepared or half-removed snapshots).
 //
+// Durability: Commit makes the record durable (metadata.json is fsynced),
+// not the files written into the snapshot: flushing a layer costs a
+// syncfs of the whole filesystem, so the caller decides when it happens.
+// Package image commits pulled layers unflushed, lists them beforehand in
+// a ledger with the boot ID, and removes them in a later boot that finds
+// them still listed (a power loss may have cut their files short); within
+// one boot a committed snapshot is complete for every reader, since the
+// page cache is the kernel's.
+//
 // Two implementations share one on-disk layout, <root>/<driver>/
 // {metadata.json,lock,snapshots/<id>/{fs,work}}: overlay, which stacks
 // committed layers with overlayfs, and native, which copies the parent tree
