@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // ipam hands out the addresses of one native network. A lease is a
@@ -16,7 +17,7 @@ import (
 // symlink(2) fails with EEXIST when the name exists, so creating one is
 // an atomic test-and-set that no two processes can both win, and reading
 // an owner back is one readlink. The directory lock (flock on <dir>/lock)
-// only orders allocations so the round-robin hint in <dir>/last is
+// only orders allocations so the round-robin hint it holds is
 // consistent; correctness does not depend on it.
 //
 // The directory lives under the state directory, which a reboot clears
@@ -33,9 +34,6 @@ func leaseOwner(containerID, ifName string) string { return containerID + "/" + 
 // handed out, so a just-released address is not reused at once (peers may
 // still hold its old MAC in their neighbour caches).
 func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, containerID, ifName string) (netip.Addr, error) {
-	if err := os.MkdirAll(m.dir, 0o711); err != nil {
-		return netip.Addr{}, err
-	}
 	owner := leaseOwner(containerID, ifName)
 	if want.IsValid() {
 		if !subnet.Contains(want) || want == gateway || !usable(subnet, want) {
@@ -46,19 +44,29 @@ func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, co
 		}
 		return want, nil
 	}
-	unlock, err := flockFile(filepath.Join(m.dir, "lock"))
+	lock, err := m.lock()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	defer unlock()
+	defer lock.Close()
 	r := subnet.Masked()
 	if within.IsValid() {
 		r = within.Masked()
 	}
 	first := r.Addr()
 	start := first
-	if b, err := os.ReadFile(filepath.Join(m.dir, "last")); err == nil {
-		if a, err := netip.ParseAddr(strings.TrimSpace(string(b))); err == nil && r.Contains(a) {
+	// The round-robin hint lives in the lock file, padded to a fixed
+	// width: read and written with one pread and one pwrite on the locked
+	// descriptor, where a file of its own cost an open, a truncate and a
+	// close per attach. Subnets are either IPv4 or IPv6, so one network
+	// keeps a hint per family at its own offset.
+	off := int64(0)
+	if first.Is6() {
+		off = hintWidth
+	}
+	var hb [hintWidth]byte
+	if n, _ := lock.ReadAt(hb[:], off); n > 0 {
+		if a, err := netip.ParseAddr(strings.TrimSpace(string(hb[:n]))); err == nil && r.Contains(a) {
 			start = a.Next()
 		}
 	}
@@ -74,7 +82,7 @@ func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, co
 		if a != gateway && usable(subnet, a) {
 			err := m.claim(a, owner)
 			if err == nil {
-				_ = os.WriteFile(filepath.Join(m.dir, "last"), []byte(a.String()), 0o600)
+				_, _ = lock.WriteAt([]byte(fmt.Sprintf("%-*s", hintWidth, a.String())), off)
 				return a, nil
 			}
 			if !errdefs.IsConflict(err) {
@@ -87,6 +95,30 @@ func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, co
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("no free address left in %s: %w", r, errdefs.ErrUnavailable)
+}
+
+// hintWidth holds any address's text (IPv6: at most 39 characters) and
+// its padding.
+const hintWidth = 48
+
+// lock opens and flocks <dir>/lock, creating the directory on first use.
+func (m ipam) lock() (*os.File, error) {
+	p := filepath.Join(m.dir, "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(m.dir, 0o711); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: p, Err: err}
+	}
+	return f, nil
 }
 
 // usable excludes a subnet's network address (and for IPv4 its broadcast
@@ -106,6 +138,14 @@ func usable(subnet netip.Prefix, a netip.Addr) bool {
 func (m ipam) claim(a netip.Addr, owner string) error {
 	p := filepath.Join(m.dir, a.String())
 	err := os.Symlink(owner, p)
+	if errors.Is(err, os.ErrNotExist) {
+		// The network's first lease (a static --ip skips the lock that
+		// creates the directory otherwise).
+		if err := os.MkdirAll(m.dir, 0o711); err != nil {
+			return err
+		}
+		err = os.Symlink(owner, p)
+	}
 	if err == nil {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -97,7 +98,11 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 	return res, nil
 }
 
-// plumb creates the veth pair and configures the container's end.
+// plumb creates the veth pair and configures the container's end in two
+// netlink round trips (veth_linux.go): the pair, created up with its
+// host end enslaved to the bridge and its peer in the namespace at a
+// known index; then the peer's addresses, link-up and default routes
+// inside the namespace in one batch.
 func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, mac net.HardwareAddr, hairpin bool) error {
 	ns, err := netns.GetFromPath(a.NetNS)
 	if err != nil {
@@ -105,11 +110,23 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 	}
 	defer ns.Close()
 	host := vethName(a.ContainerID, a.IfName)
-	veth := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: mtuOption(n), Flags: net.FlagUp},
-		PeerName:  a.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: mac,
+	r, err := openRTNL()
+	if err != nil {
+		return err
 	}
-	err = netlink.LinkAdd(veth)
+	defer r.close()
+	index := peerIndexFor(a.IfName)
+	add := func() error {
+		_, err := r.do(vethRequest(host, a.IfName, br.Attrs().Index, mtuOption(n), mac, int(ns), index))
+		return err
+	}
+	err = add()
+	if errors.Is(err, unix.EBUSY) && index != 0 {
+		// The index is taken in a namespace berth did not make alone:
+		// let the kernel pick, and look it up below.
+		index = 0
+		err = add()
+	}
 	if errors.Is(err, unix.EEXIST) {
 		// The same container's previous veth: its namespace was removed
 		// (DetachAll) but the kernel has not finished destroying it, as
@@ -117,7 +134,7 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 		if old, lerr := netlink.LinkByName(host); lerr == nil {
 			_ = netlink.LinkDel(old)
 		}
-		err = netlink.LinkAdd(veth)
+		err = add()
 	}
 	if err != nil {
 		return fmt.Errorf("create veth %s: %w", host, err)
@@ -125,50 +142,43 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 	if hairpin {
 		// A container reaching its own published port through a host
 		// address comes back in through the port it left by.
-		if err := netlink.LinkSetHairpin(veth, true); err != nil {
+		if err := os.WriteFile("/sys/class/net/"+host+"/brport/hairpin_mode", []byte("1"), 0o644); err != nil {
 			return fmt.Errorf("hairpin on %s: %w", host, err)
 		}
 	}
-	// A netlink socket opened in the namespace configures it from here:
-	// only the socket's creation switches a (locked) thread's namespace.
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	h, err := openRTNLIn(ns)
 	if err != nil {
 		return fmt.Errorf("netlink in %s: %w", a.NetNS, err)
 	}
-	defer h.Close()
-	peer, err := h.LinkByName(a.IfName)
-	if err != nil {
-		return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
-	}
-	addrs := []netip.Prefix{res.IPv4}
-	if res.IPv6.IsValid() {
-		addrs = append(addrs, res.IPv6)
-	}
-	for _, p := range addrs {
-		// IFA_F_NODAD: the address is ours by the lease, so duplicate
-		// address detection would only hold an IPv6 address tentative
-		// (unusable) for a second; IPv4 ignores the flag.
-		addr := &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}
-		if err := h.AddrAdd(peer, addr); err != nil {
-			return fmt.Errorf("address %s on %s: %w", p, a.IfName, err)
+	defer h.close()
+	if index == 0 {
+		if index, err = h.linkIndex(a.IfName); err != nil {
+			return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
 		}
 	}
-	if err := h.LinkSetUp(peer); err != nil {
-		return fmt.Errorf("set %s up: %w", a.IfName, err)
-	}
-	if n.Internal || a.IfName != "eth0" {
-		// An internal network has no way out; a second interface must
-		// not take the first one's default route.
-		return nil
-	}
-	routes := []*netlink.Route{{LinkIndex: peer.Attrs().Index, Gw: n.Gateway.AsSlice()}}
+	// In order: the addresses, the link up (which adds the connected
+	// routes), then the default routes, whose gateways those make
+	// reachable.
+	reqs := []*nl.NetlinkRequest{addrRequest(index, res.IPv4)}
+	what := []string{"address " + res.IPv4.String()}
 	if res.IPv6.IsValid() {
-		routes = append(routes, &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: n.Gateway6.AsSlice(), Family: unix.AF_INET6})
+		reqs = append(reqs, addrRequest(index, res.IPv6))
+		what = append(what, "address "+res.IPv6.String())
 	}
-	for _, r := range routes {
-		if err := h.RouteAdd(r); err != nil {
-			return fmt.Errorf("default route via %s: %w", net.IP(r.Gw), err)
+	reqs = append(reqs, linkUpRequest(index))
+	what = append(what, "set up")
+	// An internal network has no way out; a second interface must not
+	// take the first one's default route.
+	if !n.Internal && a.IfName == "eth0" {
+		reqs = append(reqs, defaultRouteRequest(index, n.Gateway))
+		what = append(what, "default route via "+n.Gateway.String())
+		if res.IPv6.IsValid() {
+			reqs = append(reqs, defaultRouteRequest(index, n.Gateway6))
+			what = append(what, "default route via "+n.Gateway6.String())
 		}
+	}
+	if i, err := h.do(reqs...); err != nil {
+		return fmt.Errorf("%s on %s: %w", what[i], a.IfName, err)
 	}
 	return nil
 }

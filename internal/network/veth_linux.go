@@ -1,0 +1,267 @@
+package network
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// rtnl is a blocking NETLINK_ROUTE socket for the native driver's
+// per-container requests. It exists for two things the netlink package's
+// one-request-one-reply helpers cannot do: send several requests in one
+// sendto (the kernel runs them in order and acknowledges each), and put
+// attributes into a veth's RTM_NEWLINK that the package does not (the
+// peer's flags and interface index). An attach is then two round trips:
+// the veth pair, created with its host end up and enslaved and its peer
+// moved; the peer's link-up, addresses and routes inside the namespace.
+type rtnl struct {
+	fd  int
+	seq uint32
+}
+
+func openRTNL() (*rtnl, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "socket(NETLINK_ROUTE)", Err: err}
+	}
+	// Acks of failed requests carry no copy of the request.
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, &os.SyscallError{Syscall: "bind(NETLINK_ROUTE)", Err: err}
+	}
+	return &rtnl{fd: fd}, nil
+}
+
+// openRTNLIn opens the socket inside the namespace ns: a socket stays in
+// the namespace it was created in, so only its creation switches the
+// (locked) thread's namespace, and back.
+func openRTNLIn(ns netns.NsHandle) (*rtnl, error) {
+	type res struct {
+		r   *rtnl
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, &os.SyscallError{Syscall: "setns", Err: err}}
+			return
+		}
+		r, err := openRTNL()
+		// A thread that cannot return stays locked: the runtime ends it
+		// with this goroutine.
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- res{r, err}
+	}()
+	v := <-ch
+	return v.r, v.err
+}
+
+func (r *rtnl) close() { unix.Close(r.fd) }
+
+// do sends reqs in one sendto and waits for every acknowledgement. The
+// kernel goes on with the next request after one fails; the first error
+// is returned, with the index of its request.
+func (r *rtnl) do(reqs ...*nl.NetlinkRequest) (int, error) {
+	var buf []byte
+	first := r.seq + 1
+	for _, q := range reqs {
+		r.seq++
+		q.Seq = r.seq
+		q.Flags |= unix.NLM_F_ACK
+		buf = append(buf, q.Serialize()...)
+	}
+	if err := unix.Sendto(r.fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, &os.SyscallError{Syscall: "sendto(NETLINK_ROUTE)", Err: err}
+	}
+	failed, ferr := -1, error(nil)
+	rb := make([]byte, 16<<10)
+	for pending := len(reqs); pending > 0; {
+		n, _, err := unix.Recvfrom(r.fd, rb, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, &os.SyscallError{Syscall: "recvfrom(NETLINK_ROUTE)", Err: err}
+		}
+		msgs, err := syscall.ParseNetlinkMessage(rb[:n])
+		if err != nil {
+			return 0, fmt.Errorf("netlink reply: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq < first || m.Header.Seq > r.seq || len(m.Data) < 4 {
+				continue
+			}
+			pending--
+			if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 && failed < 0 {
+				failed, ferr = int(m.Header.Seq-first), unix.Errno(errno)
+			}
+		}
+	}
+	if failed >= 0 {
+		return failed, ferr
+	}
+	return 0, nil
+}
+
+// vethRequest is the RTM_NEWLINK of a veth pair: the host end host,
+// enslaved to master and up; the peer ifName with mac, moved into the
+// namespace nsFd at interface index peerIndex (0: the kernel's choice). Both ends get one queue each: a veth otherwise starts
+// with a queue per CPU and drops to one right after registration, and
+// shrinking a registered device's queues waits for an RCU grace period
+// under the RTNL lock (0.5 ms and more of every attach here).
+func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsFd, peerIndex int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(host)))
+	req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(master))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1)))
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1)))
+	if mtu > 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu))))
+	}
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
+	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	peer := data.AddRtAttr(nl.VETH_INFO_PEER, nil)
+	pm := nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
+	// The peer cannot be up at creation (the kernel opens it before it
+	// knows its other end: ENOTCONN); it comes up in the namespace's
+	// batch (linkUpRequest).
+	pm.Index = int32(peerIndex)
+	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(ifName))
+	peer.AddRtAttr(unix.IFLA_ADDRESS, []byte(mac))
+	peer.AddRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(nsFd)))
+	peer.AddRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1))
+	peer.AddRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1))
+	if mtu > 0 {
+		peer.AddRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu)))
+	}
+	req.AddData(info)
+	return req
+}
+
+// peerIndexFor is the interface index an attach asks for ifName in the
+// container's namespace, so that the requests inside it need no lookup:
+// "eth<N>" gets N+2 (the loopback device is 1 in every namespace). Any
+// other name, or an index already taken (a namespace set up by someone
+// else), falls back to a lookup.
+func peerIndexFor(ifName string) int {
+	if n, err := strconv.Atoi(strings.TrimPrefix(ifName, "eth")); err == nil && strings.HasPrefix(ifName, "eth") && n >= 0 && n < 1<<16 {
+		return n + 2
+	}
+	return 0
+}
+
+// linkIndex asks the namespace of r for the index of the interface name.
+func (r *rtnl) linkIndex(name string) (int, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	r.seq++
+	req.Seq = r.seq
+	if err := unix.Sendto(r.fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, &os.SyscallError{Syscall: "sendto(NETLINK_ROUTE)", Err: err}
+	}
+	rb := make([]byte, 32<<10)
+	for {
+		n, _, err := unix.Recvfrom(r.fd, rb, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, &os.SyscallError{Syscall: "recvfrom(NETLINK_ROUTE)", Err: err}
+		}
+		msgs, err := syscall.ParseNetlinkMessage(rb[:n])
+		if err != nil {
+			return 0, fmt.Errorf("netlink reply: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != req.Seq {
+				continue
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
+						return 0, unix.Errno(errno)
+					}
+				}
+				return 0, fmt.Errorf("link %s: empty reply", name)
+			case unix.RTM_NEWLINK:
+				if len(m.Data) < unix.SizeofIfInfomsg {
+					return 0, fmt.Errorf("link %s: short reply", name)
+				}
+				return int(nl.DeserializeIfInfomsg(m.Data).Index), nil
+			}
+		}
+	}
+}
+
+// linkUpRequest sets interface index up.
+func linkUpRequest(index int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, 0)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index, msg.Flags, msg.Change = int32(index), unix.IFF_UP, unix.IFF_UP
+	req.AddData(msg)
+	return req
+}
+
+// addrRequest adds p to interface index; IFA_F_NODAD: the address is
+// ours by the lease, so duplicate address detection would only hold an
+// IPv6 address tentative (unusable) for a second. IPv4 ignores the flag.
+func addrRequest(index int, p netip.Prefix) *nl.NetlinkRequest {
+	family := unix.AF_INET
+	if p.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	msg := nl.NewIfAddrmsg(family)
+	msg.Index, msg.Prefixlen, msg.Flags = uint32(index), uint8(p.Bits()), unix.IFA_F_NODAD
+	req.AddData(msg)
+	a := p.Addr().AsSlice()
+	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, a))
+	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, a))
+	if family == unix.AF_INET && p.Bits() < 31 {
+		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, lastAddr(p).AsSlice()))
+	}
+	return req
+}
+
+// defaultRouteRequest adds the default route via gw on interface index.
+func defaultRouteRequest(index int, gw netip.Addr) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	msg := nl.NewRtMsg()
+	msg.Family = unix.AF_INET
+	if gw.Is6() {
+		msg.Family = unix.AF_INET6
+	}
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, gw.AsSlice()))
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(index))))
+	return req
+}
