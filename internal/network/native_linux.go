@@ -98,11 +98,10 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 	return res, nil
 }
 
-// plumb creates the veth pair and configures the container's end in two
-// netlink round trips (veth_linux.go): the pair, created up with its
-// host end enslaved to the bridge and its peer in the namespace at a
-// known index; then the peer's addresses, link-up and default routes
-// inside the namespace in one batch.
+// plumb creates the veth pair and configures the container's end in
+// three netlink round trips (veth_linux.go): the pair, its host end up
+// and enslaved to the bridge, its peer in the namespace; the peer's
+// index; its addresses, link-up and default routes in one batch.
 func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, mac net.HardwareAddr, hairpin bool) error {
 	ns, err := netns.GetFromPath(a.NetNS)
 	if err != nil {
@@ -115,18 +114,11 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 		return err
 	}
 	defer r.close()
-	index := peerIndexFor(a.IfName)
 	add := func() error {
-		_, err := r.do(vethRequest(host, a.IfName, br.Attrs().Index, mtuOption(n), mac, int(ns), index))
+		_, err := r.do(vethRequest(host, a.IfName, br.Attrs().Index, mtuOption(n), mac, int(ns)))
 		return err
 	}
 	err = add()
-	if errors.Is(err, unix.EBUSY) && index != 0 {
-		// The index is taken in a namespace berth did not make alone:
-		// let the kernel pick, and look it up below.
-		index = 0
-		err = add()
-	}
 	if errors.Is(err, unix.EEXIST) {
 		// The same container's previous veth: its namespace was removed
 		// (DetachAll) but the kernel has not finished destroying it, as
@@ -151,10 +143,9 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 		return fmt.Errorf("netlink in %s: %w", a.NetNS, err)
 	}
 	defer h.close()
-	if index == 0 {
-		if index, err = h.linkIndex(a.IfName); err != nil {
-			return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
-		}
+	index, err := h.linkIndex(a.IfName)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
 	}
 	// In order: the addresses, the link up (which adds the connected
 	// routes), then the default routes, whose gateways those make
@@ -227,7 +218,7 @@ func (s *Store) detachNative(_ context.Context, ep *endpoint, nsGoing bool) erro
 // (per state directory, which a reboot clears with the bridge). The fast
 // path is one netlink query and one stat.
 func (s *Store) ensureBridge(n *Network) (netlink.Link, error) {
-	mark := filepath.Join(s.opts.State, "network", "native", n.Name+"-"+n.ID[:12])
+	mark := s.nativeMark(n)
 	// sysfs answers "does the bridge exist, and its index" with one small
 	// read, where a netlink query opens a socket.
 	if b, err := os.ReadFile("/sys/class/net/" + n.Bridge + "/ifindex"); err == nil {

@@ -17,7 +17,11 @@ import (
 // for its published ports, in one chain of its own.
 //
 //	filter FORWARD            -j BERTH-FORWARD
-//	filter BERTH-FORWARD      -j BERTH-ISOLATION-1      (first: isolation before any accept)
+//	filter BERTH-FORWARD      -i <bridge> -o <bridge> -j ACCEPT   per network, first: the
+//	                          fast path of container-to-container traffic on one
+//	                          network, which walked the isolation chain (a rule per
+//	                          berth bridge on the host) before
+//	                          -j BERTH-ISOLATION-1      (isolation before any other accept)
 //	                          -o <bridge> -j ACCEPT, -i <bridge> -j ACCEPT   per network
 //	nat    POSTROUTING        -j BERTH-POSTROUTING
 //	nat    BERTH-POSTROUTING  -m mark --mark 0x2000/0x2000 -j MASQUERADE  (hairpin, 127.0.0.1)
@@ -110,6 +114,10 @@ func ensureNetworkRules(n *Network) error {
 		}{
 			{"filter", "FORWARD", true, []string{"-j", fwdChain}},
 			{"filter", fwdChain, true, []string{"-j", isoChain1}},
+			// Inserted after the isolation jump, so above it. Traffic
+			// that enters and leaves by the same bridge stays on one
+			// network: isolation has nothing to say about it.
+			{"filter", fwdChain, true, []string{"-i", n.Bridge, "-o", n.Bridge, "-j", "ACCEPT"}},
 			{"filter", fwdChain, false, []string{"-o", n.Bridge, "-j", "ACCEPT"}},
 			{"filter", fwdChain, false, []string{"-i", n.Bridge, "-j", "ACCEPT"}},
 			{"nat", "POSTROUTING", true, []string{"-j", postChain}},
@@ -158,6 +166,7 @@ func removeNetworkRules(n *Network) {
 		if !f.subnet.IsValid() {
 			continue
 		}
+		del(f.bin, "filter", fwdChain, "-i", n.Bridge, "-o", n.Bridge, "-j", "ACCEPT")
 		del(f.bin, "filter", fwdChain, "-o", n.Bridge, "-j", "ACCEPT")
 		del(f.bin, "filter", fwdChain, "-i", n.Bridge, "-j", "ACCEPT")
 		del(f.bin, "nat", postChain, "-s", f.subnet.String(), "!", "-o", n.Bridge, "-j", "MASQUERADE")

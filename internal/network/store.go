@@ -325,11 +325,20 @@ func (s *Store) Remove(name string) error {
 	return nil
 }
 
+// nativeMark says that n's bridge, sysctls and rules are set up (per
+// state directory, which a reboot clears with them). Its name carries the
+// version of the rule layout, so a network set up by an older berth gets
+// the rules it lacks (all are checked before they are added) once.
+func (s *Store) nativeMark(n *Network) string {
+	return filepath.Join(s.opts.State, "network", "native", n.Name+"-"+n.ID[:12]+".v2")
+}
+
 // removeHostLocked removes what a network put on the host: its markers,
 // isolation and (native) forward and masquerade rules, and its bridge.
 func (s *Store) removeHostLocked(n *Network) error {
 	_ = os.Remove(filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12]))
 	_ = os.Remove(filepath.Join(s.opts.State, "network", "native", n.Name+"-"+n.ID[:12]))
+	_ = os.Remove(s.nativeMark(n))
 	if err := removeIsolation(n); err != nil {
 		return err
 	}

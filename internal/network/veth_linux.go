@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
@@ -18,13 +16,13 @@ import (
 )
 
 // rtnl is a blocking NETLINK_ROUTE socket for the native driver's
-// per-container requests. It exists for two things the netlink package's
-// one-request-one-reply helpers cannot do: send several requests in one
-// sendto (the kernel runs them in order and acknowledges each), and put
-// attributes into a veth's RTM_NEWLINK that the package does not (the
-// peer's flags and interface index). An attach is then two round trips:
-// the veth pair, created with its host end up and enslaved and its peer
-// moved; the peer's link-up, addresses and routes inside the namespace.
+// per-container requests: it sends several requests in one sendto (the
+// kernel runs them in order and acknowledges each), which the netlink
+// package's one-request-one-reply helpers cannot, and parses no more of
+// a reply than the ack or the one index it needs. An attach is three
+// round trips: the veth pair (its host end up and enslaved, its peer
+// moved into the namespace); the peer's index; its addresses, link-up
+// and routes.
 type rtnl struct {
 	fd  int
 	seq uint32
@@ -128,11 +126,12 @@ func (r *rtnl) do(reqs ...*nl.NetlinkRequest) (int, error) {
 
 // vethRequest is the RTM_NEWLINK of a veth pair: the host end host,
 // enslaved to master and up; the peer ifName with mac, moved into the
-// namespace nsFd at interface index peerIndex (0: the kernel's choice). Both ends get one queue each: a veth otherwise starts
+// namespace nsFd. (The peer's index cannot be chosen: veth honours one
+// only when the host end's is chosen too.) Both ends get one queue each: a veth otherwise starts
 // with a queue per CPU and drops to one right after registration, and
 // shrinking a registered device's queues waits for an RCU grace period
 // under the RTNL lock (0.5 ms and more of every attach here).
-func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsFd, peerIndex int) *nl.NetlinkRequest {
+func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsFd int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
@@ -148,11 +147,10 @@ func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsF
 	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
 	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
 	peer := data.AddRtAttr(nl.VETH_INFO_PEER, nil)
-	pm := nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
 	// The peer cannot be up at creation (the kernel opens it before it
 	// knows its other end: ENOTCONN); it comes up in the namespace's
 	// batch (linkUpRequest).
-	pm.Index = int32(peerIndex)
+	nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
 	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(ifName))
 	peer.AddRtAttr(unix.IFLA_ADDRESS, []byte(mac))
 	peer.AddRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(nsFd)))
@@ -163,18 +161,6 @@ func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsF
 	}
 	req.AddData(info)
 	return req
-}
-
-// peerIndexFor is the interface index an attach asks for ifName in the
-// container's namespace, so that the requests inside it need no lookup:
-// "eth<N>" gets N+2 (the loopback device is 1 in every namespace). Any
-// other name, or an index already taken (a namespace set up by someone
-// else), falls back to a lookup.
-func peerIndexFor(ifName string) int {
-	if n, err := strconv.Atoi(strings.TrimPrefix(ifName, "eth")); err == nil && strings.HasPrefix(ifName, "eth") && n >= 0 && n < 1<<16 {
-		return n + 2
-	}
-	return 0
 }
 
 // linkIndex asks the namespace of r for the index of the interface name.
