@@ -327,32 +327,7 @@ if [[ " $TOOLS " == *" berth "* ]] && [ "$STAGES" -gt 0 ] && command -v python3 
 		[ $n = none ] && flag="--network none"
 		for i in $(seq "$STAGES"); do BERTH_TIMING=1 $B run --rm $flag busybox true 2>"$WORK/stages/$n/$i" >/dev/null; done
 	done
-	python3 - "$WORK/stages" <<'PY'
-import os, re, statistics, sys
-def stages(d):
-    out = {}
-    for f in os.listdir(d):
-        marks = []
-        for line in open(os.path.join(d, f)):
-            m = re.match(r'\[\s*([\d.]+)ms [^]]*\] (.*)', line)
-            if m:
-                marks.append((float(m.group(1)), m.group(2).strip()))
-        marks.sort()
-        for (t0, _), (t1, name) in zip(marks, marks[1:]):
-            out.setdefault(name, []).append(t1 - t0)
-        cli = [t for t, name in marks if name.startswith('berth:')]
-        if cli:
-            # The CLI's span: after its last mark it only exits.
-            out.setdefault('= first to last mark of the CLI', []).append(cli[-1] - marks[0][0])
-    return {k: statistics.median(v) for k, v in out.items()}
-b = stages(os.path.join(sys.argv[1], 'bridge'))
-n = stages(os.path.join(sys.argv[1], 'none'))
-print(f'  {"bridge":>7} {"none":>7} {"diff":>7}  stage')
-for name in sorted(set(b) | set(n), key=lambda k: (k.startswith('='), k)):
-    d = b.get(name, 0) - n.get(name, 0)
-    if abs(d) >= 0.5 or name.startswith('='):
-        print(f'  {b.get(name, 0):7.2f} {n.get(name, 0):7.2f} {d:+7.2f}  {name}')
-PY
+	python3 "$REPO/bench/lib/stages.py" "$WORK/stages/bridge" "$WORK/stages/none"
 fi
 
 echo "== TCP throughput, Gbit/s (median of $REPS x ${SECS}s; tcpbench, 128 KiB writes, one stream)"

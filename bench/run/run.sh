@@ -149,27 +149,7 @@ if [[ " $TOOLS " == *" berth "* ]] && [ "$STAGES" -gt 0 ] && command -v python3 
 	echo "== berth run --rm stages (BERTH_TIMING, median of $STAGES runs; ms since the previous mark)"
 	mkdir -p "$WORK/stages"
 	for i in $(seq "$STAGES"); do BERTH_TIMING=1 ${CMD[berth]} 2>"$WORK/stages/$i" >/dev/null; done
-	python3 - "$WORK/stages" <<'PY'
-import os, re, statistics, sys
-d = sys.argv[1]
-stages = {}
-for f in os.listdir(d):
-    marks = []
-    for line in open(os.path.join(d, f)):
-        m = re.match(r'\[\s*([\d.]+)ms [^]]*\] (.*)', line)
-        if m:
-            marks.append((float(m.group(1)), m.group(2).strip()))
-    marks.sort()
-    for (t0, _), (t1, name) in zip(marks, marks[1:]):
-        stages.setdefault(name, []).append(t1 - t0)
-    cli = [t for t, name in marks if name.startswith('berth:')]
-    if cli:
-        # The CLI's span: after its last mark it only exits; the monitor
-        # may go on (an exit command) without holding the user up.
-        stages.setdefault('= first to last mark of the CLI', []).append(cli[-1] - marks[0][0])
-for name, v in stages.items():
-    print(f'  {statistics.median(v):6.2f}  {name}')
-PY
+	python3 "$REPO/bench/lib/stages.py" "$WORK/stages"
 fi
 
 # rss PATTERN: total VmRSS (kB) of processes whose argv[0] basename matches.
