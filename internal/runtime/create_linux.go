@@ -67,7 +67,6 @@ func (r *Runtime) Create(id string, o *CreateOptions) (_ *Created, retErr error)
 		return nil, err
 	}
 	mark("create")
-	warmProcessStart()
 	if _, err := o.ReadBundle(); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,6 @@ type ExecOptions struct {
 // Exec starts another process in a running (or created) container. The
 // returned command is our child unless Detach was set.
 func (r *Runtime) Exec(id string, o *ExecOptions) (_ *exec.Cmd, retErr error) {
-	warmProcessStart()
 	cgroups.Prewarm()
 	c, err := r.Load(id)
 	if err != nil {

@@ -223,18 +223,6 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	return cmd, parentSock, nil
 }
 
-// warmProcessStart runs, beside the caller's set-up, the check os makes
-// before the first process it starts: whether pidfds work, which it tests
-// by forking a child that exits at once (os.checkPidfd). Done here, that
-// fork is off the path to the init's own.
-func warmProcessStart() {
-	go func() {
-		if p, err := os.FindProcess(os.Getpid()); err == nil {
-			_ = p.Release()
-		}
-	}()
-}
-
 // onDisposableThread runs fn in a new goroutine on an OS thread of its own
 // that Go throws away afterwards, for work that changes per-thread state
 // the rest of the process must not inherit (namespaces, cgroup membership).
