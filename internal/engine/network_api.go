@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,8 +288,55 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 				return err
 			}
 		}
+		if err := e.editHosts(c, res, false); err != nil {
+			if n.DNS {
+				_, _ = store.RemoveRecord(n.Name, c.ID)
+			}
+			_ = store.Detach(context.WithoutCancel(ctx), n.Name, c.ID, ifName)
+			return err
+		}
 	}
 	return e.writeNetRecord(c.ID, rec)
+}
+
+// editHosts adds the address of a running container's new attachment to
+// its /etc/hosts under the container's own names, or with remove takes
+// it out again, as Docker does on connect and disconnect. The file is
+// edited in place, not rebuilt (the container may have changed it), and
+// rewritten through the same inode, which is what the container has
+// bind-mounted. Like setupNetwork's, the entries are IPv4 ones.
+func (e *Engine) editHosts(c *Container, res *network.Result, remove bool) error {
+	if res == nil || !res.IPv4.IsValid() {
+		return nil
+	}
+	p := filepath.Join(e.bundleDir(c.ID), "hosts")
+	old, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // not started with a network of its own
+	}
+	if err != nil {
+		return fmt.Errorf("hosts file of %s: %w", c.Name, err)
+	}
+	names := network.HostNames(c.Config.Hostname, c.Config.Domainname)
+	b := network.AddHostsEntry(old, res.IPv4.Addr(), names)
+	if remove {
+		b = network.RemoveHostsEntry(old, res.IPv4.Addr(), names)
+	}
+	if bytes.Equal(b, old) {
+		return nil
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("hosts file of %s: %w", c.Name, err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("hosts file of %s: %w", c.Name, err)
+	}
+	return nil
 }
 
 // NetworkDisconnect removes a network from a container (detaching it now
@@ -318,10 +367,12 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, forc
 	if !ok && !force {
 		return fmt.Errorf("container %s is not connected to network %s: %w", c.Name, n.Name, errdefs.ErrNotFound)
 	}
+	var hostsErr error
 	if ep != nil && ep.Result != nil {
 		if err := store.Detach(ctx, n.Name, c.ID, ep.Result.IfName); err != nil {
 			return err
 		}
+		hostsErr = e.editHosts(c, ep.Result, true)
 	} else if force {
 		_ = store.Detach(ctx, n.Name, c.ID, "")
 	}
@@ -329,5 +380,5 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, forc
 		_ = store.StopDNSIfIdle(n.Name)
 	}
 	delete(rec.Endpoints, n.Name)
-	return e.writeNetRecord(c.ID, rec)
+	return errors.Join(e.writeNetRecord(c.ID, rec), hostsErr)
 }

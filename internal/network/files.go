@@ -20,10 +20,7 @@ func HostsFile(hostname, domain string, own []netip.Addr, extra []HostEntry) []b
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	b.WriteString("fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-	names := hostname
-	if domain != "" {
-		names = hostname + "." + domain + " " + hostname
-	}
+	names := HostNames(hostname, domain)
 	for _, a := range own {
 		fmt.Fprintf(&b, "%s\t%s\n", a, names)
 	}
@@ -31,6 +28,68 @@ func HostsFile(hostname, domain string, own []netip.Addr, extra []HostEntry) []b
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
 	}
 	return b.Bytes()
+}
+
+// HostNames is the names field of a container's own /etc/hosts lines:
+// "hostname.domain hostname", or the hostname alone.
+func HostNames(hostname, domain string) string {
+	if domain != "" {
+		return hostname + "." + domain + " " + hostname
+	}
+	return hostname
+}
+
+// AddHostsEntry adds the line "ip<TAB>names" to a container's /etc/hosts
+// (hosts) unless it has it, after the container's other own lines (the
+// last line with the same names), else at the end. Edits elsewhere in the
+// file, the container's own included, are kept.
+func AddHostsEntry(hosts []byte, ip netip.Addr, names string) []byte {
+	line := ip.String() + "\t" + names
+	lines := strings.SplitAfter(string(hosts), "\n")
+	at := len(lines)
+	for i, l := range lines {
+		ip0, rest, ok := cutHostsLine(l)
+		if !ok || rest != names {
+			continue
+		}
+		if ip0 == ip.String() {
+			return hosts
+		}
+		at = i + 1
+	}
+	if at == len(lines) && len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
+		lines[len(lines)-1] += "\n"
+	}
+	out := append(lines[:at:at], append([]string{line + "\n"}, lines[at:]...)...)
+	return []byte(strings.Join(out, ""))
+}
+
+// RemoveHostsEntry removes the lines "ip<TAB>names" (whitespace aside)
+// from a container's /etc/hosts, as Docker does when a network is
+// disconnected; other lines naming the address (--add-host) stay.
+func RemoveHostsEntry(hosts []byte, ip netip.Addr, names string) []byte {
+	var b bytes.Buffer
+	for _, l := range strings.SplitAfter(string(hosts), "\n") {
+		if ip0, rest, ok := cutHostsLine(l); ok && ip0 == ip.String() && rest == names {
+			continue
+		}
+		b.WriteString(l)
+	}
+	return b.Bytes()
+}
+
+// cutHostsLine splits an /etc/hosts line into its address and its names
+// joined by single spaces.
+func cutHostsLine(l string) (ip, names string, ok bool) {
+	f := strings.Fields(l)
+	if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+		return "", "", false
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil {
+		return "", "", false
+	}
+	return a.String(), strings.Join(f[1:], " "), true
 }
 
 // ParseExtraHost parses --add-host's "name:ip" (or "name=ip"; the IP may be

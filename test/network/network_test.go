@@ -221,3 +221,40 @@ func hostAddress6() string {
 	}
 	return ""
 }
+
+// TestConnectHosts: `network connect` adds the running container's new
+// address to its /etc/hosts under its hostname and `network disconnect`
+// takes it out again, as Docker does; the rest of the file stays.
+func TestConnectHosts(t *testing.T) {
+	e := newEnv(t)
+	e.ok("network", "create", "side")
+	e.ok("run", "-d", "--name", "hc", "--hostname", "hc-host", "--add-host", "extra-name:10.1.2.3", "busybox", "sleep", "300")
+	before := e.ok("exec", "hc", "cat", "/etc/hosts")
+	e.ok("network", "connect", "side", "hc")
+	ip := strings.TrimSpace(e.ok("inspect", "--format", `{{(index .NetworkSettings.Networks "side").IPAddress}}`, "hc"))
+	if ip == "" {
+		t.Fatal("no address on side")
+	}
+	hosts := e.ok("exec", "hc", "cat", "/etc/hosts")
+	if !strings.Contains(hosts, ip+"\thc-host\n") {
+		t.Fatalf("connect: want %s hc-host in /etc/hosts:\n%s", ip, hosts)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(before), "\n") {
+		if !strings.Contains(hosts, l+"\n") {
+			t.Fatalf("connect lost %q:\n%s", l, hosts)
+		}
+	}
+	// The new interface answers at that address inside the container.
+	if out := e.ok("exec", "hc", "ip", "-o", "addr", "show", "eth1"); !strings.Contains(out, ip+"/") {
+		t.Fatalf("eth1 lacks %s:\n%s", ip, out)
+	}
+	e.ok("network", "disconnect", "side", "hc")
+	after := e.ok("exec", "hc", "cat", "/etc/hosts")
+	if strings.Contains(after, ip) {
+		t.Fatalf("disconnect left %s in /etc/hosts:\n%s", ip, after)
+	}
+	if after != before {
+		t.Fatalf("after connect and disconnect /etc/hosts differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	e.ok("rm", "-f", "hc")
+}
