@@ -11,6 +11,8 @@
 #   RUNS         timed pulls per tool (default 5)
 #   RSS_RUNS     pulls per tool under /usr/bin/time for peak RSS (default 3)
 #   TOOLS        which tools to measure (default "berth podman skopeo")
+#   BERTH_BASE   another berth binary (a baseline build) measured in the same
+#                run as tool "base", with the ratio base/berth printed
 #   OUT          where results go (default .cache/bench/pull/<time>)
 #   WORK         scratch directory on the disk under test (default: a fresh
 #                directory under .cache/bench/pull/, removed at the end)
@@ -38,6 +40,8 @@ if [ "${1:-}" = "--measure" ]; then
 	declare -A cmd dir
 	dir[berth]=$WORK/berth
 	cmd[berth]="$BERTH --root $WORK/berth/root --state $WORK/berth/state pull -q $REF"
+	dir[base]=$WORK/base
+	cmd[base]="${BERTH_BASE:-} --root $WORK/base/root --state $WORK/base/state pull -q $REF"
 	dir[podman]=$WORK/podman
 	cmd[podman]="podman --root $WORK/podman/root --runroot /run/libpod/bench-run --tmpdir $WORK/podman/tmp --storage-driver overlay --events-backend none pull -q --tls-verify=false $REF"
 	dir[skopeo]=$WORK/skopeo
@@ -124,6 +128,12 @@ if [[ " $TOOLS " == *" berth "* ]]; then
 	BERTH=$(cd "$(dirname "$BERTH")" && pwd)/$(basename "$BERTH")
 fi
 export BERTH=${BERTH:-}
+if [ -n "${BERTH_BASE:-}" ]; then
+	[ -x "$BERTH_BASE" ] || die "BERTH_BASE=$BERTH_BASE is not executable"
+	BERTH_BASE=$(cd "$(dirname "$BERTH_BASE")" && pwd)/$(basename "$BERTH_BASE")
+	[[ " $TOOLS " == *" base "* ]] || TOOLS="$TOOLS base"
+fi
+export BERTH_BASE=${BERTH_BASE:-}
 
 export RUNS=${RUNS:-5} RSS_RUNS=${RSS_RUNS:-3}
 export OUT=${OUT:-$ROOT/.cache/bench/pull/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -185,7 +195,7 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$(jq -r .tag <<<"$image
 	die "skopeo could not push the image"
 
 echo "bench: registry $(docker-registry --version 2>/dev/null | head -1) at 127.0.0.1:$port; image $REF"
-echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }$(podman --version 2>/dev/null || true); $(skopeo --version); $(hyperfine --version)"
+echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }${BERTH_BASE:+base=$BERTH_BASE; }$(podman --version 2>/dev/null || true); $(skopeo --version); $(hyperfine --version)"
 echo "bench: kernel $(uname -r), $(nproc) CPUs, work dir on $(findmnt -no FSTYPE,SOURCE -T "$WORK")"
 echo
 
@@ -219,5 +229,10 @@ if [[ " $TOOLS " == *" berth "* ]]; then
 	if [[ " $TOOLS " == *" skopeo "* ]]; then
 		r=$(awk -v a="$(sec skopeo)" -v b="$berth" 'BEGIN { print a / b }')
 		echo "skopeo/berth = $(fmt "$r")   target >= 1.00: $(verdict "$r" 1.0)"
+	fi
+	if [[ " $TOOLS " == *" base "* ]]; then
+		r=$(awk -v a="$(sec base)" -v b="$berth" 'BEGIN { print a / b }')
+		c=$(awk -v a="$(cpu base)" -v b="$(cpu berth)" 'BEGIN { print a / b }')
+		echo "base/berth   = $(fmt "$r")   (CPU $(fmt "$c")): above 1 means this build is faster than BERTH_BASE"
 	fi
 fi

@@ -223,21 +223,50 @@ func (s *Store) beginUnsynced(ctx context.Context, layers []ocispec.Descriptor, 
 }
 
 // settleLater flushes what the finished Fetch id wrote and then drops its
-// ledger entry, in the background: the pull has returned by then. A
-// process that exits first leaves the entry to the next store opened in
-// this boot (recoverUnsynced).
+// ledger entry, in the background, settleDelay after the pull returned.
+// The delay is for the CLI, which exits right after a pull: a process
+// cannot exit while one of its threads waits in syncfs (measured here:
+// 0.1–0.3 s added to every `berth pull`), so a short-lived process leaves
+// the entry to the next store opened in this boot (recoverUnsynced), and a
+// daemon settles it a moment later. Flush skips the delay.
 func (s *Store) settleLater(id string) {
 	s.settling.Add(1)
 	go func() {
 		defer s.settling.Done()
+		t := time.NewTimer(settleDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.flushNow():
+		}
 		_ = s.settle(context.Background(), []string{id})
 	}()
 }
 
-// Flush waits until the background flushes of earlier Fetches are done,
-// so that what they wrote survives a power loss. A process that wants its
-// pulls durable before it exits calls it last.
-func (s *Store) Flush() { s.settling.Wait() }
+// settleDelay is how long after a pull its background flush starts.
+var settleDelay = 2 * time.Second
+
+// flushNow is closed by Flush.
+func (s *Store) flushNow() <-chan struct{} {
+	s.flushOnce.Do(func() { s.flushCh = make(chan struct{}) })
+	return s.flushCh
+}
+
+// Flush makes the pulls this store ran durable now (their background
+// flushes start at once) and waits for them, so that what they wrote
+// survives a power loss. A process that wants its pulls durable before it
+// exits calls it last.
+func (s *Store) Flush() {
+	s.flushNow()
+	s.flushMu.Lock()
+	select {
+	case <-s.flushCh:
+	default:
+		close(s.flushCh)
+	}
+	s.flushMu.Unlock()
+	s.settling.Wait()
+}
 
 // Discarded names the images this store found incomplete when it opened
 // (layers pulled without a flush before a reboot) and dropped: a pull of

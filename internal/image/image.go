@@ -29,10 +29,12 @@
 //     (content.Writer.CommitUnsynced) and snapshots committed (the snapshot
 //     store fsyncs its small metadata file, not the layer); the image
 //     record is written last, with fsync, as before.
-//  3. After Fetch returns, one syncfs(2) in the background (settle) flushes
-//     the filesystems of the content store and the snapshots and drops the
-//     entry. A process that exits before (the CLI) leaves it to the next
-//     store opened in this boot, which settles it when no Fetch is running.
+//  3. Two seconds after Fetch returns (at once after Flush), one syncfs(2)
+//     in the background (settle) flushes the filesystems of the content
+//     store and the snapshots and drops the entry. A process that exits
+//     before (the CLI: a process cannot exit while a thread waits in
+//     syncfs) leaves it to the next store opened in this boot at least
+//     30 s later, which settles it when no Fetch is running.
 //  4. A store opened in a later boot that finds an entry of an earlier one
 //     (power lost before step 3) discards, under the GC lock, every image
 //     using what it lists (Discarded names them; a pull fetches them
@@ -83,8 +85,12 @@ type Store struct {
 	root string
 	cs   *content.Store
 	sn   snapshot.Snapshotter
-	// settling counts background flushes (settle); Flush waits for them.
-	settling sync.WaitGroup
+	// settling counts background flushes (settle); Flush waits for them
+	// and, closing flushCh, makes them start at once.
+	settling  sync.WaitGroup
+	flushOnce sync.Once
+	flushMu   sync.Mutex
+	flushCh   chan struct{}
 	// discarded names the images NewStore dropped because a power loss
 	// may have taken their layers (Discarded).
 	discarded []string
