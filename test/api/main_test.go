@@ -7,12 +7,9 @@
 package api_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -67,7 +64,7 @@ func run(m *testing.M) int {
 	}
 	busyboxDir = img.Dir
 	busyboxTar = filepath.Join(dir, "busybox.tar")
-	if err := tarDir(img.Dir, busyboxTar); err != nil {
+	if err := testutil.TarDir(img.Dir, busyboxTar); err != nil {
 		fmt.Fprintln(os.Stderr, "tar busybox layout:", err)
 		return 1
 	}
@@ -87,46 +84,6 @@ func build(root, name, out string) error {
 		return fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return nil
-}
-
-// tarDir writes an OCI layout directory as a tar `berth load` reads.
-func tarDir(dir, out string) error {
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(dir, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // daemon is one berthd with its own store, state and socket.
@@ -228,16 +185,11 @@ func (d *daemon) cleanup() {
 // exit code.
 func (d *daemon) run(stdin io.Reader, args ...string) (string, string, int) {
 	c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--host", d.host()}, args...)...)
-	var out, errb bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, errOut, code, err := testutil.RunCmd(c, stdin)
+	if err != nil {
 		d.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	return out.String(), errb.String(), code
+	return out, errOut, code
 }
 
 // ok runs a berth command that must succeed and returns its stdout.

@@ -7,12 +7,9 @@
 package build_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,93 +32,21 @@ func run(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		return m.Run() // each test skips through RequiresRoot
 	}
-	bin, cleanup, err := testutil.BerthBinary()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build berth:", err)
-		return 1
-	}
-	defer cleanup()
-	berthBin = bin
-	for _, name := range []string{"berth-monitor", "berth-init"} {
-		p := filepath.Join(filepath.Dir(bin), name)
-		if _, err := os.Stat(p); err != nil {
-			root, err := testutil.ModuleRoot()
-			if err == nil {
-				err = testutil.BuildStatic(root, "./cmd/"+name, p)
-			}
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n", name, err)
-				return 1
-			}
-		}
-	}
-	if out, err := exec.Command(bin, "build", "--help").CombinedOutput(); err != nil {
-		skipAll = "this berth has no build command (newBuild not registered in the root command): " + strings.TrimSpace(string(out))
-	}
-	img, err := testutil.BusyboxImage()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "busybox image:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "berth-build-e2e-")
+	f, cleanup, err := testutil.SetupCLI("berth-build-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	busyboxTar = filepath.Join(dir, "busybox.tar")
-	if err := tarDir(img.Dir, busyboxTar); err != nil {
-		fmt.Fprintln(os.Stderr, "tar busybox layout:", err)
-		return 1
+	defer cleanup()
+	berthBin, busyboxTar = f.Berth, f.BusyboxTar
+	if out, err := exec.Command(berthBin, "build", "--help").CombinedOutput(); err != nil {
+		skipAll = "this berth has no build command (newBuild not registered in the root command): " + strings.TrimSpace(string(out))
 	}
 	return m.Run()
 }
 
 // tarDir writes a directory (an OCI layout, a build context) as a tar.
-func tarDir(dir, out string) error {
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name = rel
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
-}
+func tarDir(dir, out string) error { return testutil.TarDir(dir, out) }
 
 // env is one isolated berth instance with busybox loaded.
 type env struct {
@@ -187,17 +112,11 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 
 // run returns stdout, stderr and the exit code.
 func (e *env) run(stdin io.Reader, args ...string) (string, string, int) {
-	c := e.cmd(args...)
-	var out, errb bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, errOut, code, err := testutil.RunCmd(e.cmd(args...), stdin)
+	if err != nil {
 		e.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	return out.String(), errb.String(), code
+	return out, errOut, code
 }
 
 func (e *env) ok(args ...string) string {

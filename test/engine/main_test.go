@@ -6,11 +6,8 @@
 package engine_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,83 +33,14 @@ func run(m *testing.M) int {
 		// Each test skips with the reason through RequiresRoot.
 		return m.Run()
 	}
-	bin, cleanup, err := testutil.BerthBinary()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build berth:", err)
-		return 1
-	}
-	defer cleanup()
-	berthBin = bin
-	mon := filepath.Join(filepath.Dir(bin), "berth-monitor")
-	if _, err := os.Stat(mon); err != nil {
-		root, err := testutil.ModuleRoot()
-		if err == nil {
-			err = testutil.BuildStatic(root, "./cmd/berth-monitor", mon)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build berth-monitor:", err)
-			return 1
-		}
-	}
-	img, err := testutil.BusyboxImage()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "busybox image:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "berth-engine-e2e-")
+	f, cleanup, err := testutil.SetupCLI("berth-engine-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	busyboxTar = filepath.Join(dir, "busybox.tar")
-	if err := tarDir(img.Dir, busyboxTar); err != nil {
-		fmt.Fprintln(os.Stderr, "tar busybox layout:", err)
-		return 1
-	}
+	defer cleanup()
+	berthBin, busyboxTar = f.Berth, f.BusyboxTar
 	return m.Run()
-}
-
-// tarDir writes an OCI layout directory as a tar `berth load` reads.
-func tarDir(dir, out string) error {
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return err
-		}
-		h.Name = rel
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // env is one isolated berth instance.
@@ -160,17 +88,11 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 
 // run returns stdout, stderr and the exit code.
 func (e *env) run(stdin io.Reader, args ...string) (string, string, int) {
-	c := e.cmd(args...)
-	var out, errb bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, errOut, code, err := testutil.RunCmd(e.cmd(args...), stdin)
+	if err != nil {
 		e.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	return out.String(), errb.String(), code
+	return out, errOut, code
 }
 
 // ok runs a command that must succeed and returns its stdout.
