@@ -159,9 +159,16 @@ func (d *dnsServer) visible(from netip.Addr) []Record {
 	return out
 }
 
+// udpMinSize is what every DNS client takes over UDP (RFC 1035); EDNS
+// clients announce more in their OPT record.
+const udpMinSize = 512
+
 // answer builds the reply to one query from from; forward is true when
-// the name is not ours and the query should go upstream instead.
-func (d *dnsServer) answer(req []byte, from netip.Addr) (reply []byte, forward bool) {
+// the name is not ours and the query should go upstream instead. A reply
+// over UDP (udp) that does not fit the client's size (512 bytes, or its
+// EDNS payload size) goes out truncated: TC set and no answers, so the
+// client asks again over TCP, which has no limit.
+func (d *dnsServer) answer(req []byte, from netip.Addr, udp bool) (reply []byte, forward bool) {
 	var p dnsmessage.Parser
 	h, err := p.Start(req)
 	if err != nil {
@@ -194,26 +201,53 @@ func (d *dnsServer) answer(req []byte, from netip.Addr) (reply []byte, forward b
 	if err != nil {
 		return nil, false
 	}
+	if udp && len(out) > udpSize(&p) {
+		rh.Truncated = true
+		b := dnsmessage.NewBuilder(nil, rh)
+		_ = b.StartQuestions()
+		_ = b.Question(q)
+		if out, err = b.Finish(); err != nil {
+			return nil, false
+		}
+	}
 	return out, false
 }
 
-// forward relays a query to the first upstream that answers.
-func (d *dnsServer) forward(req []byte) []byte {
-	for _, u := range d.upstreams {
-		c, err := net.DialTimeout("udp", u, time.Second)
+// udpSize is the largest UDP reply the client of the query p has parsed
+// up to its first question takes: its EDNS OPT record's payload size, at
+// least 512 bytes.
+func udpSize(p *dnsmessage.Parser) int {
+	if p.SkipAllQuestions() != nil || p.SkipAllAnswers() != nil || p.SkipAllAuthorities() != nil {
+		return udpMinSize
+	}
+	for {
+		h, err := p.AdditionalHeader()
 		if err != nil {
-			continue
+			return udpMinSize
 		}
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Write(req); err != nil {
-			c.Close()
-			continue
+		if h.Type == dnsmessage.TypeOPT {
+			return max(udpMinSize, int(h.Class))
 		}
-		buf := make([]byte, 65535)
-		n, err := c.Read(buf)
-		c.Close()
+		if p.SkipAdditional() != nil {
+			return udpMinSize
+		}
+	}
+}
+
+// forward relays a query to the first upstream that answers, over TCP
+// when the client asked over TCP (a reply too big for UDP comes back
+// whole), else over UDP (the upstream truncates for the client itself).
+func (d *dnsServer) forward(req []byte, tcp bool) []byte {
+	for _, u := range d.upstreams {
+		var r []byte
+		var err error
+		if tcp {
+			r, err = exchangeTCP(u, req)
+		} else {
+			r, err = exchangeUDP(u, req)
+		}
 		if err == nil {
-			return buf[:n]
+			return r
 		}
 	}
 	// No upstream answered: SERVFAIL, so the client does not wait.
@@ -233,26 +267,68 @@ func (d *dnsServer) forward(req []byte) []byte {
 	return out
 }
 
-// ServeDNS serves the records in dir on UDP listen:53 until ctx ends,
-// forwarding names it does not know to upstreams (host:port). ready, if
-// not nil, is called once the socket is bound.
+func exchangeUDP(upstream string, req []byte) ([]byte, error) {
+	c, err := net.DialTimeout("udp", upstream, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// ServeDNS serves the records in dir on listen (UDP and TCP) until ctx
+// ends, forwarding names it does not know to upstreams (host:port).
+// ready, if not nil, is called once both sockets are bound.
 func ServeDNS(ctx context.Context, dir string, listen netip.AddrPort, upstreams []string, ready func()) error {
 	pc, err := net.ListenPacket("udp", listen.String())
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
+	ln, err := net.Listen("tcp", listen.String())
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dns: %w", err)
+	}
 	if ready != nil {
 		ready()
 	}
-	return ServeDNSConn(ctx, pc, dir, upstreams)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &dnsServer{dir: dir, upstreams: upstreams}
+	errc := make(chan error, 2)
+	go func() { errc <- d.serveStream(ctx, ln) }()
+	go func() { errc <- d.servePacket(ctx, pc) }()
+	// Either one failing ends both.
+	err = <-errc
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
-// ServeDNSConn is ServeDNS on a socket the caller made (in whatever
-// network namespace it was created in). It closes pc.
+// ServeDNSConn is ServeDNS over UDP only, on a socket the caller made (in
+// whatever network namespace it was created in). It closes pc.
 func ServeDNSConn(ctx context.Context, pc net.PacketConn, dir string, upstreams []string) error {
+	return (&dnsServer{dir: dir, upstreams: upstreams}).servePacket(ctx, pc)
+}
+
+// ServeDNSListener is ServeDNS over TCP only, on a listener the caller
+// made. It closes ln.
+func ServeDNSListener(ctx context.Context, ln net.Listener, dir string, upstreams []string) error {
+	return (&dnsServer{dir: dir, upstreams: upstreams}).serveStream(ctx, ln)
+}
+
+func (d *dnsServer) servePacket(ctx context.Context, pc net.PacketConn) error {
 	defer pc.Close()
-	go func() { <-ctx.Done(); pc.Close() }()
-	d := &dnsServer{dir: dir, upstreams: upstreams}
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
+	defer stop()
 	buf := make([]byte, 65535)
 	for {
 		n, from, err := pc.ReadFrom(buf)
@@ -267,11 +343,11 @@ func ServeDNSConn(ctx context.Context, pc net.PacketConn, dir string, upstreams 
 		if ua, ok := from.(*net.UDPAddr); ok {
 			src = ua.AddrPort().Addr().Unmap()
 		}
-		reply, fwd := d.answer(req, src)
+		reply, fwd := d.answer(req, src, true)
 		if fwd {
 			// Forwarding waits on the network: off the read loop.
 			go func() {
-				if r := d.forward(req); r != nil {
+				if r := d.forward(req, false); r != nil {
 					_, _ = pc.WriteTo(r, from)
 				}
 			}()
