@@ -55,16 +55,22 @@
 //     is round-robin under a flock; static --ip is honoured (Conflict if
 //     taken); leases are released by scanning for the container ID, which
 //     also reclaims those of an attach that crashed before recording them.
-//   - veth: netlink creates the pair with its peer directly in the
-//     container's namespace (IFLA_NET_NS_FD), enslaved to the bridge and
-//     up, the MAC 02:42:<IPv4> or --mac-address; the addresses (IFA_F_NODAD:
-//     an IPv6 address is usable at once, no duplicate address detection),
-//     link-up and default routes go over a netlink socket opened in the
-//     namespace (netlink.NewHandleAt): the only namespace switch is that
-//     socket's creation.
+//   - veth: one RTM_NEWLINK creates the pair with its peer directly in
+//     the container's namespace (IFLA_NET_NS_FD), the host end enslaved
+//     to the bridge and up, the MAC 02:42:<IPv4> or --mac-address, one
+//     queue per end (a veth otherwise starts with a queue per CPU and
+//     shrinks to one after registration, which waits for an RCU grace
+//     period under RTNL). A netlink socket opened in the namespace (the
+//     only namespace switch is its creation) looks up the peer's index
+//     and sends the addresses (IFA_F_NODAD: an IPv6 address is usable at
+//     once), link-up and default routes as one batch: three round trips
+//     per attach (veth_linux.go).
 //   - Firewall per network (nativefw_linux.go has the layout): FORWARD →
-//     BERTH-FORWARD (isolation first, then accept the bridge's traffic),
-//     masquerade of the subnet unless --internal, for IPv4 and IPv6.
+//     BERTH-FORWARD (first -i <bridge> -o <bridge> -j ACCEPT: traffic
+//     between containers of one network skips the isolation chain, which
+//     has a rule per berth bridge; then isolation, then accept the
+//     bridge's other traffic), masquerade of the subnet unless
+//     --internal, for IPv4 and IPv6.
 //   - Published ports: one iptables-restore --noflush per container with a
 //     chain BERTH-DN-<ID[:12]> (mark hairpin and 127.0.0.1 sources for
 //     masquerade, DNAT) and its jump from BERTH-HOSTPORTS (PREROUTING and
@@ -91,7 +97,10 @@
 // bind mount at <state>/netns/<id>, made by unshare(CLONE_NEWNET) on a
 // locked OS thread), attaches each network (native or CNI ADD), writes
 // hosts, hostname and resolv.conf into the container's bundle and hands
-// the namespace path to the OCI runtime. Published host ports are checked
+// the namespace path to the OCI runtime. `network connect` and
+// `disconnect` on a running container edit its /etc/hosts in place
+// (AddHostsEntry, RemoveHostsEntry): its address on that network under
+// its hostname, added and removed, as Docker does. Published host ports are checked
 // with a bind() first, so a taken port is a clear error rather than a
 // DNAT rule that never matches. A CNI network's teardown runs CNI DEL with
 // the runtime configuration cached at ADD, so it works after a
@@ -118,7 +127,10 @@
 //
 // A user-defined network's containers resolve each other by name, alias
 // and short ID through a small DNS server (ServeDNS) listening on the
-// network's gateway address, port 53 (A and AAAA). It answers from one JSON record per
+// network's gateway address, port 53, UDP and TCP (A and AAAA). A UDP
+// reply larger than 512 bytes (or the query's EDNS size) goes out
+// truncated, so the client asks again over TCP; queries over TCP are
+// forwarded over TCP. It answers from one JSON record per
 // attached container in <state>/network/dns/<network>/ (re-read when the
 // directory changes), and forwards other names to the resolvers in the
 // host's /etc/resolv.conf. The engine starts it (as `berth network
