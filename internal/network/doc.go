@@ -57,14 +57,19 @@
 //     also reclaims those of an attach that crashed before recording them.
 //   - veth: one RTM_NEWLINK creates the pair with its peer directly in
 //     the container's namespace (IFLA_NET_NS_FD), the host end enslaved
-//     to the bridge and up, the MAC 02:42:<IPv4> or --mac-address, one
+//     to the bridge, the MAC 02:42:<IPv4> or --mac-address, one
 //     queue per end (a veth otherwise starts with a queue per CPU and
 //     shrinks to one after registration, which waits for an RCU grace
-//     period under RTNL). A netlink socket opened in the namespace (the
+//     period under RTNL); in the same batch the host end gets IPv6
+//     address generation turned off (a bridge port needs no address, and
+//     so sends no DAD, router solicitation or MLD) and comes up. A
+//     netlink socket opened in the namespace (the
 //     only namespace switch is its creation) looks up the peer's index
 //     and sends the addresses (IFA_F_NODAD: an IPv6 address is usable at
-//     once), link-up and default routes as one batch: three round trips
-//     per attach (veth_linux.go).
+//     once), link-up and default routes as one batch, on an IPv4-only
+//     network with IPv6 address generation off (no link-local address:
+//     Docker disables IPv6 there too): three round trips per attach
+//     (veth_linux.go).
 //   - Firewall per network (nativefw_linux.go has the layout): FORWARD →
 //     BERTH-FORWARD (first -i <bridge> -o <bridge> -j ACCEPT: traffic
 //     between containers of one network skips the isolation chain, which

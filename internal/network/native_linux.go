@@ -99,9 +99,10 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 }
 
 // plumb creates the veth pair and configures the container's end in
-// three netlink round trips (veth_linux.go): the pair, its host end up
-// and enslaved to the bridge, its peer in the namespace; the peer's
-// index; its addresses, link-up and default routes in one batch.
+// three netlink round trips (veth_linux.go): the pair, its host end
+// enslaved to the bridge and up without IPv6 addresses, its peer in the
+// namespace; the peer's index; its addresses, link-up and default routes
+// in one batch.
 func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, mac net.HardwareAddr, hairpin bool) error {
 	ns, err := netns.GetFromPath(a.NetNS)
 	if err != nil {
@@ -115,7 +116,8 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 	}
 	defer r.close()
 	add := func() error {
-		_, err := r.do(vethRequest(host, a.IfName, br.Attrs().Index, mtuOption(n), mac, int(ns)))
+		_, err := r.do(vethRequest(host, a.IfName, br.Attrs().Index, mtuOption(n), mac, int(ns)),
+			addrGenNoneRequest(0, host), linkUpRequest(0, host))
 		return err
 	}
 	err = add()
@@ -150,13 +152,18 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 	// In order: the addresses, the link up (which adds the connected
 	// routes), then the default routes, whose gateways those make
 	// reachable.
-	reqs := []*nl.NetlinkRequest{addrRequest(index, res.IPv4)}
-	what := []string{"address " + res.IPv4.String()}
+	var reqs []*nl.NetlinkRequest
+	var what []string
+	if !res.IPv6.IsValid() {
+		reqs, what = append(reqs, addrGenNoneRequest(index, "")), append(what, "IPv6 address generation off")
+	}
+	reqs = append(reqs, addrRequest(index, res.IPv4))
+	what = append(what, "address "+res.IPv4.String())
 	if res.IPv6.IsValid() {
 		reqs = append(reqs, addrRequest(index, res.IPv6))
 		what = append(what, "address "+res.IPv6.String())
 	}
-	reqs = append(reqs, linkUpRequest(index))
+	reqs = append(reqs, linkUpRequest(index, ""))
 	what = append(what, "set up")
 	// An internal network has no way out; a second interface must not
 	// take the first one's default route.

@@ -20,9 +20,9 @@ import (
 // kernel runs them in order and acknowledges each), which the netlink
 // package's one-request-one-reply helpers cannot, and parses no more of
 // a reply than the ack or the one index it needs. An attach is three
-// round trips: the veth pair (its host end up and enslaved, its peer
-// moved into the namespace); the peer's index; its addresses, link-up
-// and routes.
+// round trips: the veth pair (its host end enslaved, IPv6 address
+// generation off and up; its peer moved into the namespace); the peer's
+// index; its addresses, link-up and routes.
 type rtnl struct {
 	fd  int
 	seq uint32
@@ -125,17 +125,16 @@ func (r *rtnl) do(reqs ...*nl.NetlinkRequest) (int, error) {
 }
 
 // vethRequest is the RTM_NEWLINK of a veth pair: the host end host,
-// enslaved to master and up; the peer ifName with mac, moved into the
-// namespace nsFd. (The peer's index cannot be chosen: veth honours one
-// only when the host end's is chosen too.) Both ends get one queue each: a veth otherwise starts
-// with a queue per CPU and drops to one right after registration, and
-// shrinking a registered device's queues waits for an RCU grace period
-// under the RTNL lock (0.5 ms and more of every attach here).
+// enslaved to master (and down: see addrGenNoneRequest); the peer ifName
+// with mac, moved into the namespace nsFd. (The peer's index cannot be
+// chosen: veth honours one only when the host end's is chosen too.) Both
+// ends get one queue each: a veth otherwise starts with a queue per CPU
+// and drops to one right after registration, and shrinking a registered
+// device's queues waits for an RCU grace period under the RTNL lock
+// (0.5 ms and more of every attach here).
 func vethRequest(host, ifName string, master, mtu int, mac net.HardwareAddr, nsFd int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
-	req.AddData(msg)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(host)))
 	req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(master))))
 	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1)))
@@ -208,12 +207,42 @@ func (r *rtnl) linkIndex(name string) (int, error) {
 	}
 }
 
-// linkUpRequest sets interface index up.
-func linkUpRequest(index int) *nl.NetlinkRequest {
-	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, 0)
+// linkRef names a device in a RTM_SETLINK: by index, or when index is
+// 0 by name (a request batched behind the one creating the device does
+// not know its index).
+func linkRef(req *nl.NetlinkRequest, index int, name string) *nl.IfInfomsg {
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index, msg.Flags, msg.Change = int32(index), unix.IFF_UP, unix.IFF_UP
+	msg.Index = int32(index)
 	req.AddData(msg)
+	if index == 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	}
+	return msg
+}
+
+// linkUpRequest sets a device up.
+func linkUpRequest(index int, name string) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, 0)
+	msg := linkRef(req, index, name)
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	return req
+}
+
+// addrGenNoneRequest turns IPv6 address generation off on a device that
+// is still down: it gets no link-local address when it comes up, so no
+// duplicate address detection, router solicitation or MLD report goes
+// out of it. For the host end of a veth, a bridge port that needs no
+// address of any family, and for a container's interface on an
+// IPv4-only network (Docker disables IPv6 there too). The kernel takes
+// IFLA_AF_SPEC only for a device that exists, so not at creation, and
+// applies it after the flags in one request: hence a request of its own
+// before the link-up, in the same batch.
+func addrGenNoneRequest(index int, name string) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, 0)
+	linkRef(req, index, name)
+	mode := nl.NewRtAttr(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{1}) // IN6_ADDR_GEN_MODE_NONE
+	af := nl.NewRtAttr(unix.AF_INET6, mode.Serialize())
+	req.AddData(nl.NewRtAttr(unix.IFLA_AF_SPEC, af.Serialize()))
 	return req
 }
 

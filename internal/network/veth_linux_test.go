@@ -11,7 +11,7 @@ import (
 // TestNativePlumbing checks what the batched netlink requests of an
 // attach leave in the kernel: on a dual-stack network eth0 and eth1 (a second network) are up with their addresses and
 // MACs, only eth0 has the default routes, the host ends have one queue
-// each and are enslaved to their bridges. In a namespace with other
+// each, no address and are enslaved to their bridges. In a namespace with other
 // devices in it, eth0 is configured and they are left alone.
 func TestNativePlumbing(t *testing.T) {
 	s := testStore(t)
@@ -41,7 +41,10 @@ func TestNativePlumbing(t *testing.T) {
 	}{
 		{"eth0", []string{"ip", "-o", "addr", "show", "eth0"}, []string{r1.IPv4.String(), r1.IPv6.String()}, nil},
 		{"eth0 link", []string{"ip", "-o", "link", "show", "eth0"}, []string{"UP", r1.MAC}, nil},
-		{"eth1", []string{"ip", "-o", "addr", "show", "eth1"}, []string{r2.IPv4.String()}, nil},
+		// eth1's network is IPv4-only: no IPv6 address, not even a
+		// link-local one; eth0's is dual-stack and keeps its link-local.
+		{"eth1", []string{"ip", "-o", "addr", "show", "eth1"}, []string{r2.IPv4.String()}, []string{"inet6"}},
+		{"eth0 link-local", []string{"ip", "-o", "-6", "addr", "show", "eth0"}, []string{"fe80::"}, nil},
 		{"eth1 link", []string{"ip", "-o", "link", "show", "eth1"}, []string{"UP", r2.MAC}, nil},
 		{"routes", []string{"ip", "route"}, []string{"default via " + n1.Gateway.String() + " dev eth0"}, []string{"dev eth1 proto boot"}},
 		{"routes6", []string{"ip", "-6", "route"}, []string{"default via " + n1.Gateway6.String() + " dev eth0"}, nil},
@@ -72,6 +75,10 @@ func TestNativePlumbing(t *testing.T) {
 			if !strings.Contains(string(out), w) {
 				t.Errorf("host end %s: want %q in:\n%s", host, w, out)
 			}
+		}
+		// A bridge port needs no address: no IPv6 link-local either.
+		if out, err := exec.Command("ip", "-o", "addr", "show", "dev", host).CombinedOutput(); err != nil || strings.Contains(string(out), "inet") {
+			t.Errorf("host end %s has addresses: %v: %s", host, err, out)
 		}
 	}
 	if out, err := inNS(ns, "busybox", "ping", "-c1", "-W2", n1.Gateway.String()).CombinedOutput(); err != nil {
