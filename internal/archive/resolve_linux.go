@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/linux"
 )
 
 // cleanName turns a tar entry name into a path relative to the extraction
@@ -48,21 +49,15 @@ func splitName(name string) (string, string) {
 // links, which could jump anywhere, are refused.
 const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
-// openInRoot opens rel (a cleaned relative path) under rootfd with openat2.
-// EAGAIN means a concurrent rename raced the kernel's lookup; retrying is
-// what the man page prescribes.
+// openInRoot opens rel (a cleaned relative path) under rootfd with openat2
+// (retried when a concurrent rename raced the kernel's lookup).
 func openInRoot(rootfd int, rel string, flags uint64) (int, error) {
 	how := &unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: resolveFlags}
-	for i := 0; ; i++ {
-		fd, err := unix.Openat2(rootfd, rel, how)
-		if err == unix.EAGAIN && i < 16 {
-			continue
-		}
-		if err != nil {
-			return -1, &os.PathError{Op: "openat2", Path: rel, Err: err}
-		}
-		return fd, nil
+	fd, err := linux.Openat2(rootfd, rel, how)
+	if err != nil {
+		return -1, &os.PathError{Op: "openat2", Path: rel, Err: err}
 	}
+	return fd, nil
 }
 
 // root is an extraction target: an O_PATH descriptor of the directory and a

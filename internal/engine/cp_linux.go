@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/linux"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
@@ -63,7 +64,7 @@ func openInRoot(rootfs, p string, follow bool) (*os.File, error) {
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	fd, err := unix.Openat2(root, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	fd, err := linux.Openat2(root, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
 		if err == unix.ENOENT {
 			return nil, fmt.Errorf("Could not find the file %s in container: %w", p, errdefs.ErrNotFound)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/linux"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +28,7 @@ var haveOpenat2 = true
 
 func openInRoot(root *os.File, path string, flags int) (*os.File, error) {
 	if haveOpenat2 {
-		fd, err := unix.Openat2(int(root.Fd()), path, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags})
+		fd, err := linux.Openat2(int(root.Fd()), path, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags})
 		if err == nil {
 			return os.NewFile(uintptr(fd), path), nil
 		}
