@@ -24,12 +24,7 @@
 // renames both variables so the Go runtime and children never see them. On
 // failure it prints why and exits with status 125 before any Go code runs.
 //
-// For a container process (the init protocol's _BERTH_INIT is set) the
-// entry point also pins the process to the CPU it starts on; the runtime
-// calls Unpin before the workload's execve (pin_linux.go says why).
-//
-// Main packages import this package for its entry point; the runtime
-// imports it for Unpin.
+// Import this package for its side effect from main packages only.
 package nsenter
 
 import (
