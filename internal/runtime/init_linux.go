@@ -13,7 +13,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/internal/linux/nsenter"
 	"github.com/berth-dev/berth/internal/rootfs"
 )
 
@@ -159,11 +158,7 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return err
 		}
 	}
-	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
-		// Hooks must not inherit the pin (nsenter/pin_linux.go).
-		if err := nsenter.Unpin(); err != nil {
-			return err
-		}
+	if s.Hooks != nil {
 		if err := runHooks("createContainer", s.Hooks.CreateContainer, state); err != nil {
 			return err
 		}
@@ -270,9 +265,6 @@ func (cfg *initConfig) run(sock *os.File) error {
 func (cfg *initConfig) startWorkload(path string, state *specs.State) error {
 	s := cfg.Spec
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
-		if err := nsenter.Unpin(); err != nil {
-			return err
-		}
 		state.Status = StatusCreated
 		if err := runHooks("startContainer", s.Hooks.StartContainer, state); err != nil {
 			return err

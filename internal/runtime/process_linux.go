@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/linux/caps"
-	"github.com/berth-dev/berth/internal/linux/nsenter"
 	"github.com/berth-dev/berth/internal/linux/seccomp"
 )
 
@@ -27,12 +26,6 @@ import (
 //     privileged), and with it, last — so the filter never has to allow the
 //     runtime's own setup syscalls.
 func execProcess(p *specs.Process, path string, preserveFds int, l *specs.Linux) error {
-	// The workload gets the CPU affinity it would have had without the
-	// entry point's pin (nsenter/pin_linux.go); first, before seccomp can
-	// forbid it.
-	if err := nsenter.Unpin(); err != nil {
-		return err
-	}
 	var filter []unix.SockFilter
 	var sc *specs.LinuxSeccomp
 	if l != nil && l.Seccomp != nil {

@@ -1,8 +1,7 @@
 // The process entry point of berth-runtime (linked with -E, see
 // nsenter_linux.go). It runs before the Go runtime, while the process has
-// a single thread, joins the namespaces named in the environment, pins a
-// container process to the CPU it runs on (see pin.go), and then jumps to
-// the Go runtime's own entry point.
+// a single thread, joins the namespaces named in the environment, and then
+// jumps to the Go runtime's own entry point.
 
 #include "textflag.h"
 
@@ -14,9 +13,6 @@
 #define SYS_unshare 272
 #define SYS_setns 308
 #define SYS_exit_group 231
-#define SYS_sched_setaffinity 203
-#define SYS_sched_getaffinity 204
-#define SYS_getcpu 309
 #define NS_GET_NSTYPE 0xb703
 #define CLONE_NEWUSER 0x10000000
 
@@ -27,12 +23,6 @@ GLOBL nsenterKey<>(SB), RODATA, $16
 DATA unshareKey<>+0(SB)/8, $"_BERTH_U"
 DATA unshareKey<>+8(SB)/8, $"NSHARE=\x00"
 GLOBL unshareKey<>(SB), RODATA, $16
-
-// The init protocol's variable (runtime's envInit): only container
-// processes are pinned. It is left in place for the Go side.
-DATA initKey<>+0(SB)/8, $"_BERTH_I"
-DATA initKey<>+8(SB)/8, $"NIT=\x00\x00\x00\x00"
-GLOBL initKey<>(SB), RODATA, $16
 
 DATA failMsg<>+0(SB)/8, $"berth ns"
 DATA failMsg<>+8(SB)/8, $"enter: f"
@@ -48,11 +38,9 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ 0(SP), R12
 	LEAQ 16(SP)(R12*8), R13 // envp
 
-	// Find the variables. R14: _BERTH_NSENTER value, R15: _BERTH_UNSHARE
-	// value, R9: non-zero if _BERTH_INIT is set.
+	// Find the two variables. R14: _BERTH_NSENTER value, R15: _BERTH_UNSHARE value.
 	XORQ R14, R14
 	XORQ R15, R15
-	XORQ R9, R9
 scan:
 	MOVQ 0(R13), SI
 	TESTQ SI, SI
@@ -64,9 +52,6 @@ scan:
 	MOVB $'x', 0(SI) // hide it from the Go runtime and from children
 	LEAQ 15(SI), R14
 notns:
-	LEAQ initKey<>(SB), DI
-	CALL prefix<>(SB)
-	ORQ AX, R9
 	LEAQ unshareKey<>(SB), DI
 	CALL prefix<>(SB)
 	TESTQ AX, AX
@@ -159,43 +144,6 @@ udone:
 	JNE fail
 
 start:
-	// A container process: pin it to this CPU (pin.go says why). Any
-	// failure just leaves it unpinned.
-	TESTQ R9, R9
-	JZ rt0
-	MOVQ $SYS_sched_getaffinity, AX
-	XORQ DI, DI
-	MOVQ $128, SI
-	LEAQ ·origCPUs(SB), DX
-	SYSCALL
-	CMPQ AX, $0
-	JLE rt0
-	MOVQ $SYS_getcpu, AX
-	LEAQ ·pinnedCPU(SB), DI
-	XORQ SI, SI
-	XORQ DX, DX
-	SYSCALL
-	CMPQ AX, $0
-	JNE rt0
-	MOVQ ·pinnedCPU(SB), CX
-	CMPQ CX, $1024
-	JAE rt0
-	MOVQ CX, BX
-	SHRQ $6, BX
-	ANDQ $63, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	LEAQ ·pinMask(SB), DI
-	MOVQ AX, 0(DI)(BX*8)
-	MOVQ $SYS_sched_setaffinity, AX
-	XORQ DI, DI
-	MOVQ $128, SI
-	LEAQ ·pinMask(SB), DX
-	SYSCALL
-	CMPQ AX, $0
-	JNE rt0
-	MOVQ $1, ·pinned(SB)
-rt0:
 	JMP _rt0_amd64_linux(SB)
 
 fail:
