@@ -149,7 +149,8 @@ func (s *Store) plumb(n *Network, a Attachment, br netlink.Link, res *Result, ma
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", a.IfName, a.NetNS, err)
 	}
-	// In order: the addresses, the link up (which adds the connected
+	// In order: IPv6 address generation off (it must precede the link-up
+	// to matter), the addresses, the link-up (which adds the connected
 	// routes), then the default routes, whose gateways those make
 	// reachable.
 	var reqs []*nl.NetlinkRequest
