@@ -290,7 +290,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		// A bare fd writer, not os.File: no fcntl per file, and CopyBuffer
 		// uses our 1 MiB buffer instead of os.File's 32 KiB ReadFrom path.
 		var w io.Writer = fdWriter(fd)
-		if hdr.Size >= writebackChunk {
+		if hdr.Size >= writebackChunk && !a.opts.NoWriteback {
 			w = &writebackWriter{fd: fd}
 		}
 		if _, err := io.CopyBuffer(w, struct{ io.Reader }{tr}, a.buf); err != nil {

@@ -37,6 +37,13 @@ type ApplyOptions struct {
 	// MaxBytes bounds the uncompressed bytes read (a decompression bomb is
 	// an error, not a full disk). 0 means the default (64 GiB).
 	MaxBytes int64
+	// NoWriteback leaves big files' dirty pages to the kernel's own
+	// writeback. By default Apply asks for writeback of every 8 MiB of a
+	// big file as it goes (sync_file_range), so that a SyncDir right after
+	// finds little left to write; a caller that flushes later, or never
+	// (package image: pulls are flushed in the background), saves that
+	// work on the way.
+	NoWriteback bool
 }
 
 // Apply extracts the uncompressed tar stream r into dir and returns the

@@ -26,8 +26,16 @@ type Writer struct {
 	hash     hash.Hash
 	written  int64
 	flushed  int64 // bytes handed to startWriteback so far
+	lazy     bool  // no writeback hints (SkipWriteback)
 	done     bool
 }
+
+// SkipWriteback stops the writer from asking the kernel to write its data
+// out as it arrives (sync_file_range every 8 MiB, which makes Commit's
+// fsync short). For a blob committed with CommitUnsynced, nothing waits for
+// that data to reach the disk: the kernel's own writeback, or the caller's
+// later flush, does it without costing the writer.
+func (w *Writer) SkipWriteback() { w.lazy = true }
 
 // writebackChunk is how much written data is left dirty before the
 // kernel is asked to start writing it out.
@@ -112,7 +120,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("write ingest %s: %w", w.expected.Digest, err)
 	}
-	if w.written-w.flushed >= writebackChunk {
+	if !w.lazy && w.written-w.flushed >= writebackChunk {
 		startWriteback(w.data, w.flushed, w.written-w.flushed)
 		w.flushed = w.written
 	}

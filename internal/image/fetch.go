@@ -349,6 +349,9 @@ func (u *unpacker) open(ctx context.Context, t layerTask) (io.ReadCloser, *conte
 	if err != nil {
 		return nil, nil, err
 	}
+	if u.unsynced {
+		w.SkipWriteback()
+	}
 	rc, err := u.fetcher.Fetch(ctx, t.desc)
 	if err != nil {
 		w.Close()
@@ -447,7 +450,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	// blame reads r itself: the decompressing stage must be gone first,
 	// and the decompressor too (igzip's feeder reads r).
 	stopOut := func() { out.Close(); dec.Close() }
-	n, err := archive.Apply(ctx, dir, out, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes})
+	n, err := archive.Apply(ctx, dir, out, archive.ApplyOptions{Whiteouts: wf, MaxBytes: u.maxBytes, NoWriteback: u.unsynced})
 	if err != nil {
 		stopOut()
 		return extracted{}, u.blame(ctx, r, w, fmt.Errorf("apply: %w", err))
