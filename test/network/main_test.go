@@ -8,11 +8,8 @@
 package network_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -36,88 +33,14 @@ func run(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		return m.Run() // each test skips through RequiresRoot
 	}
-	bin, cleanup, err := testutil.BerthBinary()
+	f, cleanup, err := testutil.SetupCLI("berth-network-e2e-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "build berth:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer cleanup()
-	berthBin = bin
-	root, err := testutil.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// BerthBinary builds berth and berth-runtime; the monitor does not
-	// use the nsenter entry point, so it is a plain static build.
-	mon := filepath.Join(filepath.Dir(bin), "berth-monitor")
-	if _, err := os.Stat(mon); err != nil {
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo", "-ldflags", "-s -w", "-o", mon, "./cmd/berth-monitor")
-		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build berth-monitor: %v\n%s", err, out)
-			return 1
-		}
-	}
-	img, err := testutil.BusyboxImage()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "busybox image:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "berth-network-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	busyboxTar = filepath.Join(dir, "busybox.tar")
-	if err := tarDir(img.Dir, busyboxTar); err != nil {
-		fmt.Fprintln(os.Stderr, "tar busybox layout:", err)
-		return 1
-	}
+	berthBin, busyboxTar = f.Berth, f.BusyboxTar
 	return m.Run()
-}
-
-// tarDir writes an OCI layout directory as a tar `berth load` reads.
-func tarDir(dir, out string) error {
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return err
-		}
-		h.Name = rel
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // env is one isolated berth instance.
@@ -193,17 +116,11 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 
 // run returns stdout, stderr and the exit code.
 func (e *env) run(stdin io.Reader, args ...string) (string, string, int) {
-	c := e.cmd(args...)
-	var out, errb bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, errOut, code, err := testutil.RunCmd(e.cmd(args...), stdin)
+	if err != nil {
 		e.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	return out.String(), errb.String(), code
+	return out, errOut, code
 }
 
 // ok runs a command that must succeed and returns its stdout.
