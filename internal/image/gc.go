@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -280,7 +279,9 @@ func (s *Store) settle(ctx context.Context, ids []string) error {
 	if err := flushFS(s.cs.Root()); err != nil {
 		return err
 	}
-	if dir := s.snapshotDir(ctx); dir != "" && !sameFS(dir, s.cs.Root()) {
+	// The snapshots may sit on another filesystem; if not, this second
+	// syncfs finds nothing dirty (it runs in the background anyway).
+	if dir := s.snapshotDir(ctx); dir != "" {
 		if err := flushFS(dir); err != nil {
 			return err
 		}
@@ -302,19 +303,6 @@ func (s *Store) snapshotDir(ctx context.Context) string {
 		return nil
 	})
 	return dir
-}
-
-// sameFS reports whether a and b sit on one filesystem (one syncfs covers
-// both); when unsure it says no, which costs one more syncfs.
-func sameFS(a, b string) bool {
-	fa, err1 := os.Stat(a)
-	fb, err2 := os.Stat(b)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	sa, ok1 := fa.Sys().(*syscall.Stat_t)
-	sb, ok2 := fb.Sys().(*syscall.Stat_t)
-	return ok1 && ok2 && sa.Dev == sb.Dev
 }
 
 // recoverUnsynced runs when the store opens. Ledger entries of an earlier
