@@ -470,20 +470,11 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 
 // verify checks both digests: the compressed one by committing w (the
 // content store checks it), the uncompressed one against the config's
-// diff ID. It returns the uncompressed size.
-//
-// Durability, decided once for the whole pipeline: what names data (a
-// blob's name in the content store, a committed snapshot record, the
-// image record) must never be trusted after a power loss unless the data
-// it names reached the disk. (kill -9 loses nothing: the page cache
-// survives the process.) A pull covered by the ledger (beginUnsynced)
-// names its layers without any flush: the ledger entry, durable before
-// the first name, makes a later boot discard them, and one syncfs after
-// the pull (settle) retires it. Without a ledger (no boot ID to tell
-// boots apart) one syncfs of the snapshot's filesystem runs here, before
-// the blob is renamed into the store and before the snapshot is
-// committed; it flushes the blob too when the content store shares the
-// filesystem, so the content store's own fsync finds nothing to write.
+// diff ID. It returns the uncompressed size. A pull covered by the ledger
+// flushes nothing here (package doc, "Durability of a pull"); without one
+// (no boot ID), one syncfs of the snapshot's filesystem runs before the
+// blob and the snapshot are named, which flushes the blob too when the
+// content store shares the filesystem, as it does under one --root.
 func (u *unpacker) verify(ctx context.Context, t layerTask, x extracted, w *content.Writer, dir string) (int64, error) {
 	if w != nil {
 		u.progress.emit(t.id, "Verifying Checksum", 0, 0)
