@@ -56,6 +56,9 @@ func run(root, state, host, group, insecure string) error {
 		return err
 	}
 	defer e.Close()
+	if lost := e.DiscardedImages(); len(lost) > 0 {
+		fmt.Fprintf(os.Stderr, "berthd: removed images whose layers a reboot cut short (pull them again): %s\n", strings.Join(lost, ", "))
+	}
 	ln, closeLn, err := api.ListenUnix(path, group)
 	if err != nil {
 		return err
@@ -79,5 +82,8 @@ func run(root, state, host, group, insecure string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	// Pulls that finished just now are flushed in the background; make
+	// them durable before the daemon goes.
+	e.Flush()
 	return nil
 }

@@ -58,6 +58,9 @@ func (a *app) engine() (Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if lost := e.DiscardedImages(); len(lost) > 0 {
+		fmt.Fprintf(os.Stderr, "WARNING: removed images whose layers a reboot cut short (pull them again): %s\n", strings.Join(lost, ", "))
+	}
 	a.eng = e
 	return e, nil
 }

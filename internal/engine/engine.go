@@ -102,6 +102,17 @@ func Open(opts Options) (*Engine, error) {
 // Close releases the engine's resources.
 func (e *Engine) Close() error { return nil }
 
+// Flush makes the image pulls this engine ran durable now and waits for
+// it. Pulls flush in the background after they finish (see package
+// image); a long-lived process (berthd) calls Flush before it exits, a
+// CLI leaves that to the next command so that `pull` never waits for it.
+func (e *Engine) Flush() { e.images.Flush() }
+
+// DiscardedImages names the images the store dropped when it opened:
+// pulled before a reboot that came before their layers reached the disk.
+// Pulling them again fetches them.
+func (e *Engine) DiscardedImages() []string { return e.images.Discarded() }
+
 // Root and State report the directories in use.
 func (e *Engine) Root() string  { return e.opts.Root }
 func (e *Engine) State() string { return e.opts.State }
