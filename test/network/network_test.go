@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,7 +182,7 @@ func TestDualStack(t *testing.T) {
 	e.ok("run", "-d", "--name", "web6", "--network", "ds", "-p", "80", "--tmpfs", "/tmp", "busybox", "sh", "-c", webServer("hello-v6"))
 	defer e.run(nil, "rm", "-f", "web6")
 	ip6 := strings.TrimSpace(e.ok("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", "web6"))
-	if !strings.HasPrefix(ip6, sub6[:strings.Index(sub6, "::")]) {
+	if a, err := netip.ParseAddr(ip6); err != nil || !netip.MustParsePrefix(sub6).Contains(a) {
 		t.Fatalf("web6 has IPv6 address %q, want one from %s", ip6, sub6)
 	}
 	get := `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 80`
