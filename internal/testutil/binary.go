@@ -48,14 +48,19 @@ func RuntimeBinary() (path string, cleanup func(), err error) {
 
 // BuildStatic builds the Go main package pkg (relative to the module at dir)
 // into out with the Makefile's GO_BUILD flags: a static binary that runs in a
-// rootfs without our libc.
+// rootfs without our libc. As in the Makefile, only berth-runtime is linked
+// with the nsenter entry point (no other binary has that symbol).
 func BuildStatic(dir, pkg, out string) error {
 	goBin := os.Getenv("GO")
 	if goBin == "" {
 		goBin = "go"
 	}
+	ldflags := "-s -w"
+	if filepath.Base(pkg) == "berth-runtime" {
+		ldflags += " -E github.com/berth-dev/berth/internal/linux/nsenter.entry"
+	}
 	cmd := exec.Command(goBin, "build", "-trimpath", "-tags", "netgo osusergo",
-		"-ldflags", "-s -w -E github.com/berth-dev/berth/internal/linux/nsenter.entry", "-o", out, pkg)
+		"-ldflags", ldflags, "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

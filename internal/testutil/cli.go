@@ -25,7 +25,7 @@ type CLIFixtures struct {
 // SetupCLI prepares CLIFixtures: BerthBinary, the helpers it needs built
 // beside it when missing, and the busybox tar in a temporary directory
 // named after prefix. The returned cleanup removes what SetupCLI made.
-func SetupCLI(prefix string) (_ *CLIFixtures, cleanup func(), err error) {
+func SetupCLI(prefix string) (_ *CLIFixtures, _ func(), err error) {
 	bin, binCleanup, err := BerthBinary()
 	if err != nil {
 		return nil, nil, fmt.Errorf("build berth: %w", err)
@@ -35,7 +35,7 @@ func SetupCLI(prefix string) (_ *CLIFixtures, cleanup func(), err error) {
 		binCleanup()
 		return nil, nil, err
 	}
-	cleanup = func() {
+	cleanup := func() {
 		os.RemoveAll(dir)
 		binCleanup()
 	}
