@@ -71,7 +71,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return fmt.Errorf("config cannot be empty in order to create a container: %w", errdefs.ErrInvalidArgument)
 	}
-	o := engine.CreateOptions{Name: r.URL.Query().Get("name"), Config: *req.Config}
+	o := engine.CreateOptions{Name: r.URL.Query().Get("name"), Config: *req.Config, NetworkingConfig: req.NetworkingConfig}
 	if req.HostConfig != nil {
 		o.HostConfig = *req.HostConfig
 	}

@@ -146,7 +146,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 	if err := f.hostOptions(cmd.Flags(), &o.Config, &o.HostConfig); err != nil {
 		return o, err
 	}
-	if err := f.net.apply(&o.Config, &o.HostConfig); err != nil {
+	if err := f.net.apply(&o); err != nil {
 		return o, err
 	}
 	return o, nil

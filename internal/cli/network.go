@@ -407,52 +407,59 @@ func registerNetworkFlags(fl *pflag.FlagSet, o *netFlags) {
 	fl.StringVar(&o.mac, "mac-address", "", "container MAC address (e.g., 92:d0:c6:0a:29:33)")
 }
 
-// apply writes the flags into the create request. Endpoint settings of
-// the primary network (--ip, --network-alias, --mac-address) travel as the
-// engine's network labels until the request carries NetworkingConfig.
-func (o *netFlags) apply(cfg *container.Config, hc *container.HostConfig) error {
+// apply writes the flags into the create request. The primary network's
+// endpoint settings (--ip, --ip6, --network-alias, --mac-address) travel as
+// Docker's NetworkingConfig keyed by the --network value, as the docker
+// CLI sends them; the engine validates them against the network mode.
+func (o *netFlags) apply(co *engine.CreateOptions) error {
+	cfg, hc := &co.Config, &co.HostConfig
 	mode := o.network
 	if mode != "" {
 		hc.NetworkMode = container.NetworkMode(mode)
 	}
-	userDefined := mode != "" && mode != "bridge" && mode != "default" && mode != "none" && mode != "host" && !strings.HasPrefix(mode, "container:")
-	shared := mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:")
+	nm := container.NetworkMode(mode)
+	shared := nm.IsHost() || nm.IsNone() || nm.IsContainer()
 	if shared && (len(o.publish) > 0 || o.publishAll) && mode != "none" {
 		return fmt.Errorf("conflicting options: port publishing and the container type network mode")
 	}
-	if strings.HasPrefix(mode, "container:") && (len(o.dns) > 0 || len(o.addHost) > 0 || o.mac != "") {
+	if nm.IsContainer() && (len(o.dns) > 0 || len(o.addHost) > 0 || o.mac != "") {
 		return fmt.Errorf("conflicting options: dns, add-host and mac-address cannot be used with network mode container")
 	}
-	setLabel := func(k, v string) {
-		if cfg.Labels == nil {
-			cfg.Labels = map[string]string{}
-		}
-		cfg.Labels[k] = v
+	// The docker CLI refuses aliases on the built-in networks itself.
+	if len(o.aliases) > 0 && (mode == "" || !nm.IsUserDefined()) {
+		return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
 	}
+	var es nettypes.EndpointSettings
+	es.Aliases = o.aliases
 	if o.ip != "" || o.ip6 != "" {
-		if !userDefined {
-			return fmt.Errorf("user specified IP address is supported on user defined networks only")
+		es.IPAMConfig = &nettypes.EndpointIPAMConfig{}
+		for _, a := range []struct {
+			flag, v string
+			dst     *netip.Addr
+		}{{"--ip", o.ip, &es.IPAMConfig.IPv4Address}, {"--ip6", o.ip6, &es.IPAMConfig.IPv6Address}} {
+			if a.v == "" {
+				continue
+			}
+			ip, err := netip.ParseAddr(a.v)
+			if err != nil {
+				return fmt.Errorf("invalid IP address %q for %s", a.v, a.flag)
+			}
+			*a.dst = ip
 		}
-		ip := o.ip
-		if ip == "" {
-			ip = o.ip6
-		}
-		if _, err := netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("invalid IP address %q", ip)
-		}
-		setLabel(engine.LabelNetworkIP, ip)
-	}
-	if len(o.aliases) > 0 {
-		if !userDefined {
-			return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
-		}
-		setLabel(engine.LabelNetworkAliases, strings.Join(o.aliases, ","))
 	}
 	if o.mac != "" {
-		if _, err := nettypesMAC(o.mac); err != nil {
+		hw, err := nettypesMAC(o.mac)
+		if err != nil {
 			return fmt.Errorf("invalid MAC address %q", o.mac)
 		}
-		setLabel(engine.LabelNetworkMAC, o.mac)
+		es.MacAddress = hw
+	}
+	if es.IPAMConfig != nil || len(es.Aliases) > 0 || es.MacAddress != nil {
+		key := mode
+		if key == "" {
+			key = "default"
+		}
+		co.NetworkingConfig = &nettypes.NetworkingConfig{EndpointsConfig: map[string]*nettypes.EndpointSettings{key: &es}}
 	}
 	for _, d := range o.dns {
 		a, err := netip.ParseAddr(d)

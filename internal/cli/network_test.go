@@ -59,28 +59,53 @@ func TestNetFlagsApply(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, cfg *container.Config, hc *container.HostConfig)
+		check func(t *testing.T, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig)
 		err   string
 	}{
 		{"user network endpoint", []string{"--network", "app", "--ip", "10.89.0.9", "--network-alias", "a", "--network-alias", "b", "--mac-address", "02:42:ac:11:00:02"},
-			func(t *testing.T, cfg *container.Config, hc *container.HostConfig) {
-				if hc.NetworkMode != "app" || cfg.Labels[engine.LabelNetworkIP] != "10.89.0.9" || cfg.Labels[engine.LabelNetworkAliases] != "a,b" || cfg.Labels[engine.LabelNetworkMAC] != "02:42:ac:11:00:02" {
-					t.Fatalf("%v %v", hc.NetworkMode, cfg.Labels)
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig) {
+				if hc.NetworkMode != "app" || len(cfg.Labels) != 0 || nc == nil || len(nc.EndpointsConfig) != 1 {
+					t.Fatalf("%v %v %+v", hc.NetworkMode, cfg.Labels, nc)
+				}
+				es := nc.EndpointsConfig["app"]
+				if es == nil || es.IPAMConfig == nil || es.IPAMConfig.IPv4Address != netip.MustParseAddr("10.89.0.9") || es.IPAMConfig.IPv6Address.IsValid() ||
+					strings.Join(es.Aliases, ",") != "a,b" || es.MacAddress.String() != "02:42:ac:11:00:02" {
+					t.Fatalf("endpoint %+v", es)
+				}
+			}, ""},
+		{"ipv6 endpoint", []string{"--network", "app", "--ip6", "fd00::9"},
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig) {
+				es := nc.EndpointsConfig["app"]
+				if es == nil || es.IPAMConfig.IPv6Address != netip.MustParseAddr("fd00::9") || es.IPAMConfig.IPv4Address.IsValid() {
+					t.Fatalf("endpoint %+v", es)
+				}
+			}, ""},
+		{"mac on the default network", []string{"--mac-address", "02:42:ac:11:00:02"},
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig) {
+				if es := nc.EndpointsConfig["default"]; es == nil || es.MacAddress.String() != "02:42:ac:11:00:02" {
+					t.Fatalf("%+v", nc)
+				}
+			}, ""},
+		{"no endpoint settings", []string{"--network", "app"},
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig) {
+				if nc != nil {
+					t.Fatalf("%+v", nc)
 				}
 			}, ""},
 		{"publish exposes", []string{"-p", "8080:80", "-P", "--expose", "90-91"},
-			func(t *testing.T, cfg *container.Config, hc *container.HostConfig) {
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, _ *nettypes.NetworkingConfig) {
 				if len(hc.PortBindings[nettypes.MustParsePort("80/tcp")]) != 1 || !hc.PublishAllPorts || len(cfg.ExposedPorts) != 3 {
 					t.Fatalf("%v %v", hc.PortBindings, cfg.ExposedPorts)
 				}
 			}, ""},
 		{"dns", []string{"--dns", "192.0.2.1", "--dns-search", "x.test", "--add-host", "db:192.0.2.7"},
-			func(t *testing.T, cfg *container.Config, hc *container.HostConfig) {
+			func(t *testing.T, cfg *container.Config, hc *container.HostConfig, _ *nettypes.NetworkingConfig) {
 				if len(hc.DNS) != 1 || hc.DNS[0] != netip.MustParseAddr("192.0.2.1") || hc.DNSSearch[0] != "x.test" || hc.ExtraHosts[0] != "db:192.0.2.7" {
 					t.Fatalf("%+v", hc)
 				}
 			}, ""},
-		{"ip on the default bridge", []string{"--ip", "10.88.0.9"}, nil, "user defined networks only"},
+		{"bad ip", []string{"--network", "app", "--ip", "10.88.0.300"}, nil, "invalid IP address"},
+		{"alias on the default network", []string{"--network-alias", "x"}, nil, "user-defined networks"},
 		{"alias on host", []string{"--network", "host", "--network-alias", "x"}, nil, "user-defined networks"},
 		{"publish with host", []string{"--network", "host", "-p", "80"}, nil, "conflicting options"},
 		{"bad dns", []string{"--dns", "nameserver"}, nil, "not an ip address"},
@@ -94,9 +119,8 @@ func TestNetFlagsApply(t *testing.T) {
 			if err := fl.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			var cfg container.Config
-			var hc container.HostConfig
-			err := o.apply(&cfg, &hc)
+			var co engine.CreateOptions
+			err := o.apply(&co)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -106,7 +130,7 @@ func TestNetFlagsApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.check(t, &cfg, &hc)
+			tc.check(t, &co.Config, &co.HostConfig, co.NetworkingConfig)
 		})
 	}
 }

@@ -36,7 +36,7 @@ func (c *Client) Create(ctx context.Context, o enginetypes.CreateOptions) (*engi
 	}
 	cfg, hc := o.Config, o.HostConfig
 	var resp container.CreateResponse
-	if err := c.doJSON(ctx, http.MethodPost, "/containers/create", q, container.CreateRequest{Config: &cfg, HostConfig: &hc}, &resp); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, "/containers/create", q, container.CreateRequest{Config: &cfg, HostConfig: &hc, NetworkingConfig: o.NetworkingConfig}, &resp); err != nil {
 		return nil, err
 	}
 	return &enginetypes.Container{ID: resp.ID, Name: o.Name, Config: o.Config, HostConfig: o.HostConfig}, nil

@@ -1,8 +1,8 @@
 package engine
 
 // Networking: the engine's side of internal/network. A container's network
-// configuration is its HostConfig.NetworkMode (plus the endpoint labels
-// below) and later `network connect/disconnect`s, kept in
+// configuration is its HostConfig.NetworkMode (plus the create request's
+// endpoint settings, Container.Endpoints) and later `network connect/disconnect`s, kept in
 // <root>/containers/<id>/network.json with what each attachment got.
 // Start calls setupNetwork (namespace, attachments through the network
 // store's native driver or CNI, hosts/hostname/resolv.conf, DNS records)
@@ -31,13 +31,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Labels carrying the primary network's endpoint settings of `run --ip
-// --ip6 --network-alias --mac-address` until the create request carries
-// Docker's NetworkingConfig.
+// Labels that carried the primary network's endpoint settings in records
+// made by builds before the create request carried Docker's
+// NetworkingConfig. Nothing writes them any more; readNetRecord still reads
+// them for containers created by those builds and not yet started (a
+// started one has network.json), so an upgrade does not lose their
+// --ip/--network-alias/--mac-address.
 const (
-	LabelNetworkIP      = "berth.network.ip"
-	LabelNetworkAliases = "berth.network.aliases" // comma-separated
-	LabelNetworkMAC     = "berth.network.mac"
+	legacyLabelNetworkIP      = "berth.network.ip"
+	legacyLabelNetworkAliases = "berth.network.aliases" // comma-separated
+	legacyLabelNetworkMAC     = "berth.network.mac"
 )
 
 // netEndpoint is one network a container is configured on, and what its
@@ -114,20 +117,38 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 		return nil, err
 	}
 	r := &netRecord{Endpoints: map[string]*netEndpoint{}}
-	if usesCNI(c) {
-		ep := &netEndpoint{MAC: c.Config.Labels[LabelNetworkMAC]}
-		if v := c.Config.Labels[LabelNetworkIP]; v != "" {
-			ip, err := netip.ParseAddr(v)
-			if err != nil {
-				return nil, fmt.Errorf("invalid --ip %q: %w", v, errdefs.ErrInvalidArgument)
-			}
-			ep.IP = ip
-		}
-		if v := c.Config.Labels[LabelNetworkAliases]; v != "" {
-			ep.Aliases = strings.Split(v, ",")
-		}
-		r.Endpoints[netMode(c)] = ep
+	if !usesCNI(c) {
+		return r, nil
 	}
+	mode := netMode(c)
+	if es := c.Endpoints[mode]; es != nil {
+		ep := &netEndpoint{Aliases: es.Aliases}
+		if es.IPAMConfig != nil {
+			// Create allows one static address (the attachment takes one).
+			ep.IP = es.IPAMConfig.IPv4Address
+			if !ep.IP.IsValid() {
+				ep.IP = es.IPAMConfig.IPv6Address
+			}
+		}
+		if len(es.MacAddress) > 0 {
+			ep.MAC = es.MacAddress.String()
+		}
+		r.Endpoints[mode] = ep
+		return r, nil
+	}
+	// A record from a build that passed the settings as labels.
+	ep := &netEndpoint{MAC: c.Config.Labels[legacyLabelNetworkMAC]}
+	if v := c.Config.Labels[legacyLabelNetworkIP]; v != "" {
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --ip %q: %w", v, errdefs.ErrInvalidArgument)
+		}
+		ep.IP = ip
+	}
+	if v := c.Config.Labels[legacyLabelNetworkAliases]; v != "" {
+		ep.Aliases = strings.Split(v, ",")
+	}
+	r.Endpoints[mode] = ep
 	return r, nil
 }
 
@@ -545,8 +566,14 @@ func (e *Engine) networkSettings(c *Container) *container.NetworkSettings {
 				es.NetworkID = n.ID
 			}
 		}
-		if ep.IP.IsValid() {
+		if ep.IP.Is4() {
 			es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: ep.IP}
+		} else if ep.IP.IsValid() {
+			es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv6Address: ep.IP}
+		}
+		if hw, err := net.ParseMAC(ep.MAC); err == nil {
+			// The configured address until an attachment reports its own.
+			es.MacAddress = nettypes.HardwareAddr(hw)
 		}
 		if r := ep.Result; r != nil {
 			es.EndpointID = c.ID + "-" + r.IfName

@@ -122,15 +122,24 @@ func randomHex(n int) string {
 }
 
 // newContainer writes a container record for script.
-func (env *netEnv) newContainer(t *testing.T, name, script string, hc container.HostConfig, labels map[string]string) *Container {
+// newContainer records a container; ep, when not nil, is its create
+// request's endpoint settings on its network mode's network.
+func (env *netEnv) newContainer(t *testing.T, name, script string, hc container.HostConfig, ep *nettypes.EndpointSettings) *Container {
 	t.Helper()
 	if hc.Tmpfs == nil {
 		hc.Tmpfs = map[string]string{"/tmp": ""} // the rootfs is the read-only fixture
 	}
 	c := &Container{
 		ID: randomHex(32), Name: name,
-		Config:     container.Config{Cmd: []string{"sh", "-c", script}, Hostname: name, Labels: labels},
+		Config:     container.Config{Cmd: []string{"sh", "-c", script}, Hostname: name},
 		HostConfig: hc,
+	}
+	if ep != nil {
+		eps, err := createEndpoints(&hc, &nettypes.NetworkingConfig{EndpointsConfig: map[string]*nettypes.EndpointSettings{netMode(c): ep}}, env.e.sameNetwork)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Endpoints = eps
 	}
 	if err := env.e.addContainer(c); err != nil {
 		t.Fatal(err)
@@ -319,7 +328,7 @@ func TestNetworkFiles(t *testing.T) {
 		ExtraHosts: []string{"db.local:192.0.2.7", "gw:host-gateway"},
 	}
 	c := env.newContainer(t, "files", "cat /etc/hostname /etc/hosts /etc/resolv.conf; ip -o -4 addr show eth0; ip route", hc,
-		map[string]string{LabelNetworkMAC: "02:42:0a:00:00:99"})
+		&nettypes.EndpointSettings{MacAddress: nettypes.HardwareAddr{0x02, 0x42, 0x0a, 0, 0, 0x99}})
 	out := env.run(t, c)
 	for _, want := range []string{"files\n", "192.0.2.7\tdb.local", "nameserver 192.0.2.53", "search example.test", "default via", "\tfiles\n"} {
 		if !strings.Contains(out, want) {
@@ -418,7 +427,7 @@ func TestNetworkDNSAndIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	web := env.start(t, env.newContainer(t, "web", "mkdir -p /tmp/w && echo hello-dns > /tmp/w/index.html && httpd -f -p 80 -h /tmp/w",
-		container.HostConfig{NetworkMode: "app"}, map[string]string{LabelNetworkAliases: "www,frontend"}))
+		container.HostConfig{NetworkMode: "app"}, &nettypes.EndpointSettings{Aliases: []string{"www", "frontend"}}))
 	webIP := ipOf(t, env.e, web.c, "app")
 	for _, name := range []string{"web", "www", "frontend", web.c.ID[:12]} {
 		t.Run("resolve "+name, func(t *testing.T) {

@@ -3,12 +3,17 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	nettypes "github.com/moby/moby/api/types/network"
 )
 
 // Create makes a container from an image already in the store: its record
@@ -16,6 +21,10 @@ import (
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	Mark("create")
 	warmProcessStart()
+	endpoints, err := createEndpoints(&opts.HostConfig, opts.NetworkingConfig, e.sameNetwork)
+	if err != nil {
+		return nil, err
+	}
 	img, err := e.images.Get(ctx, opts.Config.Image)
 	if err != nil {
 		return nil, err
@@ -32,6 +41,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		ImageID:    img.ID.String(),
 		Config:     opts.Config,
 		HostConfig: opts.HostConfig,
+		Endpoints:  endpoints,
 		Driver:     e.snaps.Driver(),
 	}
 	c.Snapshot = c.ID
@@ -111,6 +121,20 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 }
 
+// sameNetwork reports whether two references name one existing network.
+func (e *Engine) sameNetwork(a, b string) bool {
+	store, err := e.networks()
+	if err != nil {
+		return false
+	}
+	na, err := store.Get(a)
+	if err != nil {
+		return false
+	}
+	nb, err := store.Get(b)
+	return err == nil && na.Name == nb.Name
+}
+
 // mergeEnv overlays over on base by variable name, keeping base's order.
 func mergeEnv(base, over []string) []string {
 	out := append([]string{}, base...)
@@ -127,4 +151,87 @@ func mergeEnv(base, over []string) []string {
 		}
 	}
 	return out
+}
+
+// createEndpoints validates a create request's NetworkingConfig against
+// the container's network mode, as dockerd does, and returns the endpoint
+// settings to keep with the record, keyed by the mode's network as
+// readNetRecord looks them up. A container is created on one network
+// (Docker's API before 1.44; more are added with `network connect`), so
+// the one endpoint must be the mode's network; same resolves a network
+// reference (name, ID or ID prefix) to its name, so that the docker CLI's
+// key (the --network value) matches however the network was named. The
+// messages are dockerd's where the docker CLI shows them.
+func createEndpoints(hc *container.HostConfig, nc *nettypes.NetworkingConfig, same func(a, b string) bool) (map[string]*nettypes.EndpointSettings, error) {
+	if nc == nil || len(nc.EndpointsConfig) == 0 {
+		return nil, nil
+	}
+	if len(nc.EndpointsConfig) > 1 {
+		names := make([]string, 0, len(nc.EndpointsConfig))
+		for k := range nc.EndpointsConfig {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("Container cannot be connected to network endpoints: %s: %w", strings.Join(names, ", "), errdefs.ErrInvalidArgument) //nolint:staticcheck // dockerd's wording
+	}
+	mode := string(hc.NetworkMode)
+	if mode == "" || mode == "default" {
+		mode = network.DefaultNetwork
+	}
+	var key string
+	var es *nettypes.EndpointSettings
+	for k, v := range nc.EndpointsConfig {
+		key, es = k, v
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("invalid config for network %s: %s: %w", key, fmt.Sprintf(format, a...), errdefs.ErrInvalidArgument)
+	}
+	if es == nil {
+		return nil, bad("EndpointsConfig is nil")
+	}
+	if k := key; k != mode && !(k == "default" && mode == network.DefaultNetwork) && !same(k, mode) {
+		return nil, bad("the container's network mode is %s; connect it to other networks with network connect", mode)
+	}
+	m := container.NetworkMode(mode)
+	userDefined := m.IsUserDefined()
+	ipam := es.IPAMConfig
+	if ipam == nil {
+		ipam = &nettypes.EndpointIPAMConfig{}
+	}
+	if (ipam.IPv4Address.IsValid() || ipam.IPv6Address.IsValid()) && !userDefined {
+		return nil, bad("user specified IP address is supported on user defined networks only")
+	}
+	if len(es.Aliases) > 0 && !userDefined {
+		return nil, bad("network-scoped alias is supported only for containers in user defined networks")
+	}
+	if len(es.MacAddress) > 0 && (m.IsContainer() || m.IsHost() || m.IsNone()) {
+		return nil, bad("conflicting options: mac-address and the network mode")
+	}
+	if a := ipam.IPv4Address; a.IsValid() && (!a.Is4() || a.IsUnspecified()) {
+		return nil, bad("invalid IPv4 address: %s", a)
+	}
+	if a := ipam.IPv6Address; a.IsValid() && (!a.Is6() || a.Is4In6() || a.IsUnspecified()) {
+		return nil, bad("invalid IPv6 address: %s", a)
+	}
+	// An attachment takes one static address (network.Attachment.IP).
+	if ipam.IPv4Address.IsValid() && ipam.IPv6Address.IsValid() {
+		return nil, bad("a static IPv4 and IPv6 address together are not supported")
+	}
+	if len(ipam.LinkLocalIPs) > 0 {
+		return nil, bad("link-local addresses are not supported")
+	}
+	if len(es.DriverOpts) > 0 {
+		return nil, bad("endpoint driver options are not supported")
+	}
+	if slices.Contains(es.Aliases, "") {
+		return nil, bad("an empty network alias is not a DNS name")
+	}
+	// Only what the engine configures is kept: Links arrive in
+	// HostConfig.Links too, and the run-time fields (IDs, addresses got)
+	// are the network record's.
+	kept := &nettypes.EndpointSettings{Aliases: es.Aliases, MacAddress: es.MacAddress}
+	if ipam.IPv4Address.IsValid() || ipam.IPv6Address.IsValid() {
+		kept.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: ipam.IPv4Address, IPv6Address: ipam.IPv6Address}
+	}
+	return map[string]*nettypes.EndpointSettings{mode: kept}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -62,6 +63,10 @@ type CreateOptions struct {
 	Name       string
 	Config     container.Config
 	HostConfig container.HostConfig
+	// NetworkingConfig carries the endpoint settings (aliases, static
+	// address, MAC) of the network HostConfig.NetworkMode names, as in
+	// Docker's request; nil when there are none.
+	NetworkingConfig *network.NetworkingConfig
 }
 
 // ExitError carries a container's exit status (or Docker's 126/127 when the
@@ -168,6 +173,12 @@ type Container struct {
 	ImageID    string
 	Config     container.Config
 	HostConfig container.HostConfig
+	// Endpoints are the create request's endpoint settings by network
+	// name, validated. They live in this record, written atomically at
+	// create, so a create killed midway leaves nothing half made; the
+	// network record (network.json) supersedes them once it exists (first
+	// start, connect, disconnect).
+	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
 	// Snapshot is the key of the container's writable snapshot.
 	Snapshot string
 	// Driver is the snapshotter that holds Snapshot.
