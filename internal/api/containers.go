@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
+	nettypes "github.com/moby/moby/api/types/network"
 )
 
 func (s *Server) containerRoutes() {
@@ -63,8 +64,16 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createBody is the create request with the field that API versions
+// before 1.44 used for --mac-address (Config.MacAddress, gone from the
+// current types; the Config fields are the body's top level).
+type createBody struct {
+	container.CreateRequest
+	MacAddress string `json:",omitempty"`
+}
+
 func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
-	var req container.CreateRequest
+	var req createBody
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -75,11 +84,47 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.HostConfig != nil {
 		o.HostConfig = *req.HostConfig
 	}
+	if err := legacyMAC(&o, req.MacAddress); err != nil {
+		return err
+	}
 	c, err := s.e.Create(r.Context(), o)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+	return nil
+}
+
+// legacyMAC moves an old client's Config.MacAddress to the endpoint of the
+// container's network mode, as dockerd does for API versions before 1.44
+// (the docker CLI sends --mac-address there when it negotiates those).
+func legacyMAC(o *engine.CreateOptions, mac string) error {
+	if mac == "" {
+		return nil
+	}
+	var hw nettypes.HardwareAddr
+	if err := hw.UnmarshalText([]byte(mac)); err != nil {
+		return fmt.Errorf("invalid MAC address %s: %w", mac, errdefs.ErrInvalidArgument)
+	}
+	key := string(o.HostConfig.NetworkMode)
+	if key == "" {
+		key = "default"
+	}
+	if o.NetworkingConfig == nil {
+		o.NetworkingConfig = &nettypes.NetworkingConfig{}
+	}
+	if o.NetworkingConfig.EndpointsConfig == nil {
+		o.NetworkingConfig.EndpointsConfig = map[string]*nettypes.EndpointSettings{}
+	}
+	ep := o.NetworkingConfig.EndpointsConfig[key]
+	if ep == nil {
+		ep = &nettypes.EndpointSettings{}
+		o.NetworkingConfig.EndpointsConfig[key] = ep
+	}
+	if len(ep.MacAddress) > 0 && ep.MacAddress.String() != hw.String() {
+		return fmt.Errorf("the container's MAC address %s and its endpoint's %s differ: %w", mac, ep.MacAddress, errdefs.ErrInvalidArgument)
+	}
+	ep.MacAddress = hw
 	return nil
 }
 

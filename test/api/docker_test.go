@@ -4,40 +4,21 @@ package api_test
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDockerCLI points the stock docker CLI (Debian's docker.io, or any
 // docker on PATH) at berthd: version negotiation, ps, images, run with
 // its exit code and streams, exec, logs, inspect, rm.
 func TestDockerCLI(t *testing.T) {
-	dockerBin, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("no docker CLI on PATH")
-	}
-	d := startDaemon(t)
-	d.loadBusybox()
-	docker := func(stdin string, args ...string) (string, string, int) {
-		c := exec.Command(dockerBin, args...)
-		c.Env = append(os.Environ(), "DOCKER_HOST="+d.host(), "DOCKER_CONFIG="+t.TempDir())
-		if stdin != "" {
-			c.Stdin = strings.NewReader(stdin)
-		}
-		var out, errb bytes.Buffer
-		c.Stdout, c.Stderr = &out, &errb
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("docker %v: %v", args, err)
-		}
-		return out.String(), errb.String(), code
-	}
+	d, docker := dockerAgainstBerthd(t)
 	buildCtx := t.TempDir()
 	if err := os.WriteFile(filepath.Join(buildCtx, "Dockerfile"), []byte("FROM busybox\nRUN echo built > /b\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -75,5 +56,113 @@ func TestDockerCLI(t *testing.T) {
 	}
 	if out := d.ok("ps", "-aq"); out != "" {
 		t.Errorf("docker run --rm left containers: %q", out)
+	}
+}
+
+// dockerAgainstBerthd starts berthd with busybox loaded and returns a
+// function that runs the stock docker CLI against it (stdout, stderr,
+// exit code); it skips when there is no docker CLI.
+func dockerAgainstBerthd(t *testing.T) (*daemon, func(stdin string, args ...string) (string, string, int)) {
+	dockerBin, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI on PATH")
+	}
+	d := startDaemon(t)
+	d.loadBusybox()
+	return d, func(stdin string, args ...string) (string, string, int) {
+		c := exec.Command(dockerBin, args...)
+		c.Env = append(os.Environ(), "DOCKER_HOST="+d.host(), "DOCKER_CONFIG="+t.TempDir())
+		if stdin != "" {
+			c.Stdin = strings.NewReader(stdin)
+		}
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		err := c.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("docker %v: %v", args, err)
+		}
+		return out.String(), errb.String(), code
+	}
+}
+
+// TestDockerCLIEndpointSettings: `docker run --network N --network-alias
+// A` against berthd keeps the endpoint settings the docker CLI sends
+// (NetworkingConfig): the alias resolves, inspect shows it and no label.
+// A client of API 1.43 that sends --mac-address as the body's MacAddress
+// (older docker CLIs; this one refuses it below 1.44) has it on eth0.
+func TestDockerCLIEndpointSettings(t *testing.T) {
+	d, docker := dockerAgainstBerthd(t)
+	// berthd serves no /networks yet: the network is made in process on
+	// berthd's root, which the daemon's engine reads from disk.
+	berth := func(args ...string) string {
+		t.Helper()
+		c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("berth %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	berth("network", "create", "dnet")
+	t.Cleanup(func() {
+		docker("", "rm", "-f", "aliased")
+		c := exec.Command(filepath.Join(binDir, "berth"), "--root", d.root, "--state", d.state, "network", "rm", "dnet")
+		_ = c.Run()
+	})
+	if out, errOut, code := docker("", "run", "-d", "--name", "aliased", "--network", "dnet", "--network-alias", "dalias", "busybox", "sleep", "1000"); code != 0 {
+		t.Fatalf("docker run: exit %d: %s%s", code, out, errOut)
+	}
+	inspect := func(format string) string {
+		t.Helper()
+		out, errOut, code := docker("", "inspect", "-f", format, "aliased")
+		if code != 0 {
+			t.Fatalf("docker inspect %s: exit %d: %s", format, code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	ip := inspect(`{{(index .NetworkSettings.Networks "dnet").IPAddress}}`)
+	if ip == "" {
+		t.Fatal("aliased has no address on dnet")
+	}
+	if got := inspect(`{{json (index .NetworkSettings.Networks "dnet").Aliases}}`); got != `["dalias"]` {
+		t.Errorf("aliases %s, want [\"dalias\"]", got)
+	}
+	if labels := inspect("{{json .Config.Labels}}"); strings.Contains(labels, "berth.network") {
+		t.Errorf("endpoint settings show as labels: %s", labels)
+	}
+	const mac = "02:42:ac:11:55:55"
+	body := `{"Image":"busybox","Cmd":["cat","/sys/class/net/eth0/address"],"MacAddress":"` + mac + `"}`
+	resp, err := d.http().Post("http://berth/v1.43/containers/create?name=oldmac", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create with MacAddress: %s: %s", resp.Status, b)
+	}
+	t.Cleanup(func() { docker("", "rm", "-f", "oldmac") })
+	if out, errOut, code := docker("", "start", "-a", "oldmac"); code != 0 || strings.TrimSpace(out) != mac {
+		t.Errorf("eth0's MAC: exit %d, %q (want %s) %s", code, out, mac, errOut)
+	}
+	// The network's DNS server may take a moment to answer after start.
+	var out, errOut string
+	for i := 0; i < 50; i++ {
+		out, errOut, _ = docker("", "run", "--rm", "--network", "dnet", "busybox", "nslookup", "dalias")
+		if strings.Contains(out, "Address: "+ip) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "Address: "+ip) {
+		t.Errorf("nslookup dalias: want %s in:\n%s%s", ip, out, errOut)
+	}
+	// dockerd's refusal, with its words, reaches the docker CLI.
+	_, errOut, code := docker("", "run", "--rm", "--ip", "10.88.0.99", "busybox", "true")
+	if code != 125 || !strings.Contains(errOut, "user specified IP address is supported on user defined networks only") {
+		t.Errorf("--ip on the default bridge: exit %d, %s", code, errOut)
 	}
 }
