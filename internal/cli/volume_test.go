@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -54,7 +55,13 @@ func TestVolumeCommands(t *testing.T) {
 		t.Fatalf("generated name %q", anon)
 	}
 	ls := mustRun("ls")
-	want := "DRIVER    VOLUME NAME\nlocal     " + anon + "\nlocal     data\nlocal     other\n"
+	// ls sorts by name; the generated name may sort anywhere.
+	names := []string{anon, "data", "other"}
+	sort.Strings(names)
+	want := "DRIVER    VOLUME NAME\n"
+	for _, n := range names {
+		want += "local     " + n + "\n"
+	}
 	if ls != want {
 		t.Fatalf("ls:\n%s\nwant:\n%s", ls, want)
 	}
