@@ -23,14 +23,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 func newStore(b testing.TB) (*network.Store, *network.Network, string) {
@@ -141,41 +139,12 @@ func attachOnce(b *testing.B, s *network.Store, n *network.Network, state string
 }
 
 // listenIn opens a TCP listener inside the namespace at ns.
-func listenIn(ns, addr string) (net.Listener, error) {
-	type res struct {
-		l   net.Listener
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		l, err := net.Listen("tcp", addr)
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{l, err}
-	}()
-	r := <-ch
-	return r.l, r.err
+func listenIn(ns, addr string) (l net.Listener, err error) {
+	err = network.InNetNS(ns, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l, err
 }
 
 // BenchmarkPublishedPortThroughput streams 64 MiB per iteration from the

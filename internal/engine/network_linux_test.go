@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +23,6 @@ import (
 	"github.com/berth-dev/berth/internal/testutil"
 	"github.com/moby/moby/api/types/container"
 	nettypes "github.com/moby/moby/api/types/network"
-	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as `berth network dns-serve` (BERTH_DNS_BINARY
@@ -283,41 +281,12 @@ func TestNetworkUDP(t *testing.T) {
 
 // listenUDPIn opens a UDP socket inside the namespace at nsPath: a socket
 // belongs to the namespace of the thread that created it.
-func listenUDPIn(nsPath string, addr netip.AddrPort) (net.PacketConn, error) {
-	type res struct {
-		pc  net.PacketConn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
-		ns, err := os.Open(nsPath)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		pc, err := net.ListenPacket("udp", addr.String())
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{pc, err}
-	}()
-	r := <-ch
-	return r.pc, r.err
+func listenUDPIn(nsPath string, addr netip.AddrPort) (pc net.PacketConn, err error) {
+	err = network.InNetNS(nsPath, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr.String())
+		return err
+	})
+	return pc, err
 }
 
 func TestNetworkFiles(t *testing.T) {

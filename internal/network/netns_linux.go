@@ -36,38 +36,21 @@ func NewNetNS(path string) (retErr error) {
 			_ = os.Remove(path)
 		}
 	}()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
+	return onLockedThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- &os.SyscallError{Syscall: "unshare(CLONE_NEWNET)", Err: err}
-			return
+			return &os.SyscallError{Syscall: "unshare(CLONE_NEWNET)", Err: err}
 		}
-		err = loopbackUp()
-		if err == nil {
-			src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-			if merr := unix.Mount(src, path, "", unix.MS_BIND, ""); merr != nil {
-				err = &os.PathError{Op: "bind mount netns", Path: path, Err: merr}
-			}
+		return nil
+	}, func() error {
+		if err := loopbackUp(); err != nil {
+			return err
 		}
-		// Back to the original namespace before the thread may run
-		// other goroutines. Should that fail the thread stays locked,
-		// and the runtime ends it (or, for the main thread, parks it)
-		// when this goroutine returns.
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
-			runtime.UnlockOSThread()
+		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+			return &os.PathError{Op: "bind mount netns", Path: path, Err: err}
 		}
-		errc <- err
-	}()
-	return <-errc
+		return nil
+	})
 }
 
 // RemoveNetNS unmounts and deletes a namespace made by NewNetNS. The
@@ -111,4 +94,53 @@ func loopbackUp() error {
 		return &os.SyscallError{Syscall: "ioctl(SIOCSIFFLAGS lo)", Err: err}
 	}
 	return nil
+}
+
+// onLockedThread runs fn on a locked OS thread whose network namespace
+// enter switches (setns or unshare), then switches the thread back to its
+// own namespace before unlocking it. A thread that cannot switch back
+// stays locked, and the runtime ends it (or, for the main thread, parks
+// it) when the goroutine returns, so no other goroutine ever runs in the
+// foreign namespace.
+func onLockedThread(enter func() error, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := enter(); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// InNetNS runs fn with the network namespace at nsPath (a nsfs file such
+// as <state>/netns/<id> or /proc/PID/ns/net) as the calling thread's:
+// sockets fn creates belong to that namespace and stay in it afterwards.
+// fn must not start goroutines that expect the namespace.
+func InNetNS(nsPath string, fn func() error) error {
+	ns, err := os.Open(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return onLockedThread(func() error {
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			return &os.SyscallError{Syscall: "setns", Err: err}
+		}
+		return nil
+	}, fn)
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
@@ -45,36 +44,17 @@ func openRTNL() (*rtnl, error) {
 // openRTNLIn opens the socket inside the namespace ns: a socket stays in
 // the namespace it was created in, so only its creation switches the
 // (locked) thread's namespace, and back.
-func openRTNLIn(ns netns.NsHandle) (*rtnl, error) {
-	type res struct {
-		r   *rtnl
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
+func openRTNLIn(ns netns.NsHandle) (r *rtnl, err error) {
+	err = onLockedThread(func() error {
 		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, &os.SyscallError{Syscall: "setns", Err: err}}
-			return
+			return &os.SyscallError{Syscall: "setns", Err: err}
 		}
-		r, err := openRTNL()
-		// A thread that cannot return stays locked: the runtime ends it
-		// with this goroutine.
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{r, err}
-	}()
-	v := <-ch
-	return v.r, v.err
+		return nil
+	}, func() (err error) {
+		r, err = openRTNL()
+		return err
+	})
+	return r, err
 }
 
 func (r *rtnl) close() { unix.Close(r.fd) }

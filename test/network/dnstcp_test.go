@@ -8,56 +8,24 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-dev/berth/internal/network"
 )
 
 // dialIn dials address from inside the network namespace at nsPath: a
 // locked thread enters it for the socket's creation and connect (a
 // socket stays in the namespace it was made in), then returns.
-func dialIn(ctx context.Context, nsPath, network, address string) (net.Conn, error) {
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
-		ns, err := os.Open(nsPath)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{nil, err}
-			return
-		}
+func dialIn(ctx context.Context, nsPath, proto, address string) (c net.Conn, err error) {
+	err = network.InNetNS(nsPath, func() (err error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, network, address)
-		// A thread that cannot go back stays locked and ends with
-		// this goroutine.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+		c, err = d.DialContext(ctx, proto, address)
+		return err
+	})
+	return c, err
 }
 
 // TestUserNetworkDNSOverTCP resolves names and aliases of a user-defined
