@@ -113,11 +113,6 @@ func (p RestartPolicy) shouldRestart(exitCode, restartCount int, userStopped boo
 	return false
 }
 
-// canRestart tells whether any exit could be followed by a restart.
-func (p RestartPolicy) canRestart() bool {
-	return p.Name == "always" || p.Name == "unless-stopped" || p.Name == "on-failure"
-}
-
 // Docker's restart back-off: 100 ms, doubling up to a minute, back to 100 ms
 // after a run of 10 s or more.
 const (
