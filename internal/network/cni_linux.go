@@ -85,15 +85,7 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 	if a.MAC != "" {
 		rt.CapabilityArgs["mac"] = a.MAC
 	}
-	if len(ports) > 0 {
-		pm := make([]map[string]any, 0, len(ports))
-		for _, p := range ports {
-			m := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
-			if p.HostIP != "" {
-				m["hostIP"] = p.HostIP
-			}
-			pm = append(pm, m)
-		}
+	if pm := cniPortMappings(ports); len(pm) > 0 {
 		rt.CapabilityArgs["portMappings"] = pm
 	}
 	raw, err := s.cniAdd(ctx, list, rt)
@@ -169,7 +161,7 @@ func (s *Store) detach(ctx context.Context, network, containerID, ifName string,
 			errs = append(errs, err)
 		}
 	}
-	atts, err := s.cniAttachments(containerID)
+	atts, err := s.cniCachedAttachments(containerID)
 	if err != nil {
 		return err
 	}
@@ -240,21 +232,7 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 		Args:           [][2]string{{"IgnoreUnknown", "1"}},
 		CapabilityArgs: map[string]any{},
 	}
-	var pm []map[string]any
-	for _, p := range ports {
-		// A random host port (0) was picked at reservation; portmap's DEL
-		// refuses 0, and its chains go by container ID anyway (the
-		// caller's sweep catches what is left).
-		if p.HostPort == 0 {
-			continue
-		}
-		m := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
-		if p.HostIP != "" {
-			m["hostIP"] = p.HostIP
-		}
-		pm = append(pm, m)
-	}
-	if len(pm) > 0 {
+	if pm := cniPortMappings(ports); len(pm) > 0 {
 		rt.CapabilityArgs["portMappings"] = pm
 	}
 	unlock, err := s.netLock(n.Name)
@@ -282,7 +260,7 @@ func (s *Store) Attachments(containerID string) ([]AttachmentInfo, error) {
 	for _, ep := range eps {
 		out = append(out, AttachmentInfo{ContainerID: ep.ContainerID, Network: ep.Network, IfName: ep.IfName})
 	}
-	atts, err := s.cniAttachments(containerID)
+	atts, err := s.cniCachedAttachments(containerID)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +270,21 @@ func (s *Store) Attachments(containerID string) ([]AttachmentInfo, error) {
 	return out, nil
 }
 
-// cniAttachments lists the CNI cache's attachments.
-func (s *Store) cniAttachments(containerID string) ([]*cniCached, error) {
-	return s.cniCachedAttachments(containerID)
+// cniPortMappings is the portMappings capability argument of ports. A
+// port without a host port (0, a random one that was to be picked at
+// reservation) is left out: portmap refuses 0, and its chains go by
+// container ID anyway (DetachUncached's caller sweeps what is left).
+func cniPortMappings(ports []PortMapping) []map[string]any {
+	pm := make([]map[string]any, 0, len(ports))
+	for _, p := range ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		m := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
+		if p.HostIP != "" {
+			m["hostIP"] = p.HostIP
+		}
+		pm = append(pm, m)
+	}
+	return pm
 }
