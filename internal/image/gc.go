@@ -50,21 +50,12 @@ func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) boo
 	blobs := map[digest.Digest]bool{}
 	snaps := map[string]bool{}
 	for _, img := range r.Images {
-		blobs[img.Target.Digest] = true
-		blobs[img.ID] = true
-		// An image whose manifest or config is unreadable keeps what we
-		// can still name; the rest of the store is not held hostage.
-		if m, err := s.Manifest(ctx, img); err == nil {
-			for _, l := range m.Layers {
-				blobs[l.Digest] = true
-			}
+		bs, ss := s.uses(ctx, img)
+		for _, d := range bs {
+			blobs[d] = true
 		}
-		if c, err := s.Config(ctx, img); err == nil {
-			for _, id := range ChainIDs(c.RootFS.DiffIDs) {
-				snaps[id.String()] = true
-			}
-		} else if img.ChainID != "" {
-			snaps[img.ChainID.String()] = true
+		for _, c := range ss {
+			snaps[c.String()] = true
 		}
 	}
 	infos := map[string]snapshot.Info{}
@@ -155,4 +146,23 @@ func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) boo
 		return reclaimed, fmt.Errorf("gc: %w", err)
 	}
 	return reclaimed, nil
+}
+
+// uses lists the blobs and layer snapshots (chain IDs) img needs. An image
+// whose manifest or config is unreadable names what it still can (its
+// recorded chain ID for the snapshots): the rest of the store is not held
+// hostage.
+func (s *Store) uses(ctx context.Context, img Image) (blobs, snaps []digest.Digest) {
+	blobs = append(blobs, img.Target.Digest, img.ID)
+	if m, err := s.Manifest(ctx, img); err == nil {
+		for _, l := range m.Layers {
+			blobs = append(blobs, l.Digest)
+		}
+	}
+	if c, err := s.Config(ctx, img); err == nil {
+		snaps = ChainIDs(c.RootFS.DiffIDs)
+	} else if img.ChainID != "" {
+		snaps = append(snaps, img.ChainID)
+	}
+	return blobs, snaps
 }

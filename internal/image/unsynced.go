@@ -354,24 +354,12 @@ func (s *Store) discardUnsynced(ctx context.Context, boot string) error {
 
 // usesAny reports whether img needs one of the dead blobs or snapshots.
 func (s *Store) usesAny(ctx context.Context, img Image, blobs map[digest.Digest]bool, snaps map[string]bool) bool {
-	if blobs[img.Target.Digest] || blobs[img.ID] || (img.ChainID != "" && snaps[img.ChainID.String()]) {
+	if img.ChainID != "" && snaps[img.ChainID.String()] {
 		return true
 	}
-	if m, err := s.Manifest(ctx, img); err == nil {
-		for _, l := range m.Layers {
-			if blobs[l.Digest] {
-				return true
-			}
-		}
-	}
-	if c, err := s.Config(ctx, img); err == nil {
-		for _, id := range ChainIDs(c.RootFS.DiffIDs) {
-			if snaps[id.String()] {
-				return true
-			}
-		}
-	}
-	return false
+	bs, ss := s.uses(ctx, img)
+	return slices.ContainsFunc(bs, func(d digest.Digest) bool { return blobs[d] }) ||
+		slices.ContainsFunc(ss, func(c digest.Digest) bool { return snaps[c.String()] })
 }
 
 func hasChild(infos map[string]snapshot.Info, key string) bool {
