@@ -89,30 +89,38 @@ func (r *jsonReader) literal(lit string) {
 // object calls field for each key of an object (or not at all for null);
 // field must consume the value. Keys are passed lower-cased (ASCII), since
 // encoding/json matches them to field names without regard to case.
-func (r *jsonReader) object(field func(key string)) {
+func (r *jsonReader) object(field func(key string)) { r.members(true, field) }
+
+// members calls field for each member of an object, with the key
+// lower-cased if lower, and reports whether it read a whole object (false
+// for null and on error).
+func (r *jsonReader) members(lower bool, field func(key string)) bool {
 	if r.null() {
-		return
+		return false
 	}
 	if r.peek() != '{' {
 		r.typeError("object")
-		return
+		return false
 	}
 	r.enter()
 	r.i++
 	if r.peek() == '}' {
 		r.i++
 		r.depth--
-		return
+		return true
 	}
 	for r.err == nil {
 		if r.peek() != '"' {
 			r.fail("object key must be a string")
-			return
+			return false
 		}
-		key := lowerASCII(r.rawString())
+		key := r.rawString()
+		if lower {
+			key = lowerASCII(key)
+		}
 		if r.peek() != ':' {
 			r.fail("expected ':' after object key")
-			return
+			return false
 		}
 		r.i++
 		field(key)
@@ -122,11 +130,12 @@ func (r *jsonReader) object(field func(key string)) {
 		case '}':
 			r.i++
 			r.depth--
-			return
+			return true
 		default:
 			r.fail("expected ',' or '}' in object")
 		}
 	}
+	return false
 }
 
 // array calls elem for each element of an array, which elem must consume,
@@ -388,44 +397,15 @@ func mapOf[T any](r *jsonReader, read func(*T)) map[string]T {
 	if r.null() {
 		return nil
 	}
-	if r.peek() != '{' {
-		r.typeError("object")
-		return nil
-	}
 	out := map[string]T{}
-	r.enter()
-	r.i++
-	if r.peek() == '}' {
-		r.i++
-		r.depth--
-		return out
-	}
-	for r.err == nil {
-		if r.peek() != '"' {
-			r.fail("object key must be a string")
-			return nil
-		}
-		key := r.rawString()
-		if r.peek() != ':' {
-			r.fail("expected ':' after object key")
-			return nil
-		}
-		r.i++
+	if !r.members(false, func(key string) {
 		var v T
 		read(&v)
 		out[key] = v
-		switch r.peek() {
-		case ',':
-			r.i++
-		case '}':
-			r.i++
-			r.depth--
-			return out
-		default:
-			r.fail("expected ',' or '}' in object")
-		}
+	}) {
+		return nil
 	}
-	return nil
+	return out
 }
 
 // strings reads an array of strings (or of a string type).

@@ -13,13 +13,7 @@ func NewJSONReader(b []byte) *JSONReader { return &JSONReader{r: jsonReader{b: b
 
 // Object calls field for each member of an object, with the key lower-cased
 // (ASCII); field must read the value, or Skip it.
-func (j *JSONReader) Object(field func(key string)) {
-	if j.r.peek() != '{' && j.r.peek() != 'n' {
-		j.r.typeError("object")
-		return
-	}
-	j.r.object(field)
-}
+func (j *JSONReader) Object(field func(key string)) { j.r.object(field) }
 
 // String reads a string.
 func (j *JSONReader) String() string { return j.r.str() }
