@@ -22,8 +22,7 @@ func (e notFoundError) Unwrap() error { return errdefs.ErrNotFound }
 // `^(sha256:)?[0-9a-f]+$`, without compiling regexps at every process's
 // start (the CLI's start-up is part of every `berth run`).
 func isFullID(s string) bool {
-	s = strings.TrimPrefix(s, "sha256:")
-	return len(s) == 64 && isLowerHex(s)
+	return reference.IsIdentifier(strings.TrimPrefix(s, "sha256:"))
 }
 
 func isIDPart(s string) bool {

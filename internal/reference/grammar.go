@@ -11,8 +11,9 @@ func isLetter(c byte) bool     { return c >= 'a' && c <= 'z' || c >= 'A' && c <=
 func isWord(c byte) bool       { return isAlnum(c) || c == '_' }
 func isHex(c byte) bool        { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
-// isIdentifier: /[a-f0-9]{64}/, an image ID, which is never a name.
-func isIdentifier(s string) bool {
+// IsIdentifier matches /[a-f0-9]{64}/: an image ID (without "sha256:") or
+// a container ID, which is never a name.
+func IsIdentifier(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

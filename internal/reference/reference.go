@@ -81,7 +81,7 @@ type Reference struct {
 // single-component name on docker.io is under library/, index.docker.io is
 // docker.io. No default tag is added (see TagNameOnly).
 func ParseNormalized(s string) (Reference, error) {
-	if isIdentifier(s) {
+	if IsIdentifier(s) {
 		return Reference{}, invalid(errors.New("invalid repository name (" + s + "), cannot specify 64-byte hexadecimal strings"))
 	}
 	domain, remainder := splitDockerDomain(s)
