@@ -87,10 +87,10 @@ type Store struct {
 	sn   snapshot.Snapshotter
 	// settling counts background flushes (settle); Flush waits for them
 	// and, closing flushCh, makes them start at once.
-	settling  sync.WaitGroup
-	flushOnce sync.Once
-	flushMu   sync.Mutex
-	flushCh   chan struct{}
+	settling   sync.WaitGroup
+	flushOnce  sync.Once // makes flushCh
+	flushClose sync.Once // closes it
+	flushCh    chan struct{}
 	// discarded names the images NewStore dropped because a power loss
 	// may have taken their layers (Discarded).
 	discarded []string

@@ -116,13 +116,7 @@ func (s *Store) flushNow() <-chan struct{} {
 // exits calls it last.
 func (s *Store) Flush() {
 	s.flushNow()
-	s.flushMu.Lock()
-	select {
-	case <-s.flushCh:
-	default:
-		close(s.flushCh)
-	}
-	s.flushMu.Unlock()
+	s.flushClose.Do(func() { close(s.flushCh) })
 	s.settling.Wait()
 }
 
