@@ -408,6 +408,11 @@ func mapOf[T any](r *jsonReader, read func(*T)) map[string]T {
 	return out
 }
 
+// stringMap reads an object of strings.
+func stringMap(r *jsonReader) map[string]string {
+	return mapOf(r, func(v *string) { *v = r.str() })
+}
+
 // strings reads an array of strings (or of a string type).
 func stringsOf[T ~string](r *jsonReader) []T {
 	return sliceOf(r, func(v *T) { *v = T(r.str()) })

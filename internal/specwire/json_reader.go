@@ -28,9 +28,7 @@ func (j *JSONReader) Int(bits int) int64 { return j.r.signed(bits) }
 func (j *JSONReader) Uint(bits int) uint64 { return j.r.unsigned(bits) }
 
 // StringMap reads an object of strings.
-func (j *JSONReader) StringMap() map[string]string {
-	return mapOf(&j.r, func(v *string) { *v = j.r.str() })
-}
+func (j *JSONReader) StringMap() map[string]string { return stringMap(&j.r) }
 
 // Raw returns a copy of the next value's bytes, checked to be valid JSON,
 // as json.RawMessage would hold them (null included).

@@ -45,7 +45,7 @@ func jsonResources(r *jsonReader, res *specs.LinuxResources) {
 				r.object(func(k string) {
 					switch k {
 					case "classid":
-						n.ClassID = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+						n.ClassID = u32Ptr(r)
 					case "priorities":
 						n.Priorities = sliceOf(r, func(p *specs.LinuxInterfacePriority) {
 							r.object(func(k string) {
@@ -69,16 +69,16 @@ func jsonResources(r *jsonReader, res *specs.LinuxResources) {
 				r.object(func(k string) {
 					switch k {
 					case "hcahandles":
-						v.HcaHandles = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+						v.HcaHandles = u32Ptr(r)
 					case "hcaobjects":
-						v.HcaObjects = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+						v.HcaObjects = u32Ptr(r)
 					default:
 						r.skip()
 					}
 				})
 			})
 		case "unified":
-			res.Unified = mapOf(r, func(v *string) { *v = r.str() })
+			res.Unified = stringMap(r)
 		default:
 			r.skip()
 		}
@@ -93,6 +93,10 @@ func u16Ptr(r *jsonReader) *uint16 {
 	return ptrTo(r, func(v *uint16) { *v = uint16(r.unsigned(16)) })
 }
 func boolPtr(r *jsonReader) *bool { return ptrTo(r, func(v *bool) { *v = r.boolean() }) }
+func u32Ptr(r *jsonReader) *uint32 {
+	return ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+}
+func intPtr(r *jsonReader) *int { return ptrTo(r, func(v *int) { *v = int(r.signed(64)) }) }
 
 func jsonDeviceCgroup(r *jsonReader, d *specs.LinuxDeviceCgroup) {
 	r.object(func(k string) {

@@ -57,7 +57,7 @@ func jsonSpec(r *jsonReader, s *specs.Spec) {
 		case "hooks":
 			s.Hooks = ptrTo(r, func(h *specs.Hooks) { jsonHooks(r, h) })
 		case "annotations":
-			s.Annotations = mapOf(r, func(v *string) { *v = r.str() })
+			s.Annotations = stringMap(r)
 		case "linux":
 			s.Linux = ptrTo(r, func(l *specs.Linux) { jsonLinux(r, l) })
 		default:
@@ -133,7 +133,7 @@ func jsonProcess(r *jsonReader, p *specs.Process) {
 		case "apparmorprofile":
 			p.ApparmorProfile = r.str()
 		case "oomscoreadj":
-			p.OOMScoreAdj = ptrTo(r, func(v *int) { *v = int(r.signed(64)) })
+			p.OOMScoreAdj = intPtr(r)
 		case "scheduler":
 			p.Scheduler = ptrTo(r, func(s *specs.Scheduler) { jsonScheduler(r, s) })
 		case "selinuxlabel":
@@ -178,7 +178,7 @@ func jsonUser(r *jsonReader, u *specs.User) {
 		case "gid":
 			u.GID = uint32(r.unsigned(32))
 		case "umask":
-			u.Umask = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+			u.Umask = u32Ptr(r)
 		case "additionalgids":
 			u.AdditionalGids = sliceOf(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
 		case "username":
@@ -262,7 +262,7 @@ func jsonHooks(r *jsonReader, h *specs.Hooks) {
 				case "env":
 					hk.Env = stringsOf[string](r)
 				case "timeout":
-					hk.Timeout = ptrTo(r, func(v *int) { *v = int(r.signed(64)) })
+					hk.Timeout = intPtr(r)
 				default:
 					r.skip()
 				}
@@ -297,7 +297,7 @@ func jsonLinux(r *jsonReader, l *specs.Linux) {
 		case "gidmappings":
 			l.GIDMappings = jsonIDMaps(r)
 		case "sysctl":
-			l.Sysctl = mapOf(r, func(v *string) { *v = r.str() })
+			l.Sysctl = stringMap(r)
 		case "resources":
 			l.Resources = ptrTo(r, func(res *specs.LinuxResources) { jsonResources(r, res) })
 		case "cgroupspath":
@@ -419,9 +419,9 @@ func jsonDevice(r *jsonReader, d *specs.LinuxDevice) {
 		case "filemode":
 			d.FileMode = ptrTo(r, func(v *os.FileMode) { *v = os.FileMode(r.unsigned(32)) })
 		case "uid":
-			d.UID = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+			d.UID = u32Ptr(r)
 		case "gid":
-			d.GID = ptrTo(r, func(v *uint32) { *v = uint32(r.unsigned(32)) })
+			d.GID = u32Ptr(r)
 		default:
 			r.skip()
 		}
