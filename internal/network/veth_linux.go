@@ -75,27 +75,20 @@ func (r *rtnl) do(reqs ...*nl.NetlinkRequest) (int, error) {
 		return 0, &os.SyscallError{Syscall: "sendto(NETLINK_ROUTE)", Err: err}
 	}
 	failed, ferr := -1, error(nil)
-	rb := make([]byte, 16<<10)
-	for pending := len(reqs); pending > 0; {
-		n, _, err := unix.Recvfrom(r.fd, rb, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, &os.SyscallError{Syscall: "recvfrom(NETLINK_ROUTE)", Err: err}
-		}
-		msgs, err := syscall.ParseNetlinkMessage(rb[:n])
-		if err != nil {
-			return 0, fmt.Errorf("netlink reply: %w", err)
-		}
-		for _, m := range msgs {
+	pending := len(reqs)
+	if pending > 0 {
+		err := r.recv(make([]byte, 16<<10), func(m *syscall.NetlinkMessage) (bool, error) {
 			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq < first || m.Header.Seq > r.seq || len(m.Data) < 4 {
-				continue
+				return false, nil
 			}
 			pending--
 			if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 && failed < 0 {
 				failed, ferr = int(m.Header.Seq-first), unix.Errno(errno)
 			}
+			return pending == 0, nil
+		})
+		if err != nil {
+			return 0, err
 		}
 	}
 	if failed >= 0 {
@@ -152,36 +145,52 @@ func (r *rtnl) linkIndex(name string) (int, error) {
 	if err := unix.Sendto(r.fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, &os.SyscallError{Syscall: "sendto(NETLINK_ROUTE)", Err: err}
 	}
-	rb := make([]byte, 32<<10)
+	index := 0
+	err := r.recv(make([]byte, 32<<10), func(m *syscall.NetlinkMessage) (bool, error) {
+		if m.Header.Seq != req.Seq {
+			return false, nil
+		}
+		switch m.Header.Type {
+		case unix.NLMSG_ERROR:
+			if len(m.Data) >= 4 {
+				if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
+					return true, unix.Errno(errno)
+				}
+			}
+			return true, fmt.Errorf("link %s: empty reply", name)
+		case unix.RTM_NEWLINK:
+			if len(m.Data) < unix.SizeofIfInfomsg {
+				return true, fmt.Errorf("link %s: short reply", name)
+			}
+			index = int(nl.DeserializeIfInfomsg(m.Data).Index)
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return index, nil
+}
+
+// recv reads the socket's replies into rb and hands each message to
+// each until it reports done or an error.
+func (r *rtnl) recv(rb []byte, each func(m *syscall.NetlinkMessage) (done bool, err error)) error {
 	for {
 		n, _, err := unix.Recvfrom(r.fd, rb, 0)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return 0, &os.SyscallError{Syscall: "recvfrom(NETLINK_ROUTE)", Err: err}
+			return &os.SyscallError{Syscall: "recvfrom(NETLINK_ROUTE)", Err: err}
 		}
 		msgs, err := syscall.ParseNetlinkMessage(rb[:n])
 		if err != nil {
-			return 0, fmt.Errorf("netlink reply: %w", err)
+			return fmt.Errorf("netlink reply: %w", err)
 		}
-		for _, m := range msgs {
-			if m.Header.Seq != req.Seq {
-				continue
-			}
-			switch m.Header.Type {
-			case unix.NLMSG_ERROR:
-				if len(m.Data) >= 4 {
-					if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
-						return 0, unix.Errno(errno)
-					}
-				}
-				return 0, fmt.Errorf("link %s: empty reply", name)
-			case unix.RTM_NEWLINK:
-				if len(m.Data) < unix.SizeofIfInfomsg {
-					return 0, fmt.Errorf("link %s: short reply", name)
-				}
-				return int(nl.DeserializeIfInfomsg(m.Data).Index), nil
+		for i := range msgs {
+			if done, err := each(&msgs[i]); done || err != nil {
+				return err
 			}
 		}
 	}
