@@ -269,7 +269,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	released = true
-	if _, err := mon.release(ctx); err != nil {
+	if err := mon.release(ctx); err != nil {
 		return err
 	}
 	Mark("start: monitor ready")

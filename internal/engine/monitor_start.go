@@ -197,9 +197,9 @@ func (p *pendingMonitor) abort() {
 	p.ready.Close()
 }
 
-// release opens the gate and waits for the monitor's ready line: the pid
-// of the running workload, or the start's error with Docker's exit code.
-func (p *pendingMonitor) release(ctx context.Context) (int, error) {
+// release opens the gate and waits for the monitor's ready line: "ok" once
+// the workload runs, or the start's error with Docker's exit code.
+func (p *pendingMonitor) release(ctx context.Context) error {
 	defer p.ready.Close()
 	// A monitor that died before its gate makes this write fail (EPIPE);
 	// its ready pipe tells why.
@@ -220,18 +220,17 @@ func (p *pendingMonitor) release(ctx context.Context) (int, error) {
 	case res = <-done:
 	case <-ctx.Done():
 		_ = p.cmd.Process.Kill()
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 	line := strings.TrimSpace(res.line)
 	switch {
 	case strings.HasPrefix(line, "ok "):
-		pid, _ := strconv.Atoi(strings.TrimPrefix(line, "ok "))
-		return pid, nil
+		return nil
 	case strings.HasPrefix(line, "error "):
-		return 0, startError(strings.TrimPrefix(line, "error "))
+		return startError(strings.TrimPrefix(line, "error "))
 	}
 	_ = p.cmd.Process.Kill()
-	return 0, &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", p.name, line)}
+	return &ExitError{Code: 125, Msg: fmt.Sprintf("monitor for %s exited before the container started (%q)", p.name, line)}
 }
 
 // startError maps the runtime's message to Docker's exit codes.
