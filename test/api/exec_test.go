@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,42 +80,55 @@ func TestExecResize(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("exec start: %v %v", resp, err)
 	}
-	var mu = make(chan struct{}, 1)
-	var out strings.Builder
+	out := readTerminal(br)
+	out.waitFor(t, d, conn, "\n", "20 70")
+	if code, b := post("/exec/"+created.Id+"/resize?h=41&w=101", nil); code != http.StatusOK {
+		t.Fatalf("resize: %d %s", code, b)
+	}
+	out.waitFor(t, d, conn, "\n", "41 101")
+}
+
+// terminalOutput collects what an exec's terminal prints.
+type terminalOutput struct {
+	mu  sync.Mutex
+	out strings.Builder
+}
+
+// readTerminal copies r into a terminalOutput until r fails.
+func readTerminal(r io.Reader) *terminalOutput {
+	o := &terminalOutput{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := br.Read(buf)
-			mu <- struct{}{}
-			out.Write(buf[:n])
-			<-mu
+			n, err := r.Read(buf)
+			o.mu.Lock()
+			o.out.Write(buf[:n])
+			o.mu.Unlock()
 			if err != nil {
 				return
 			}
 		}
 	}()
-	// waitFor pokes the loop with a line until `stty size` prints want:
-	// the runtime applies a resize asynchronously, on its SIGWINCH.
-	waitFor := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			mu <- struct{}{}
-			got := out.String()
-			<-mu
-			if strings.Contains(got, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("terminal never reported %q; output %q\nberthd: %s", want, got, d.daemonLog())
-			}
-			_, _ = conn.Write([]byte("\n"))
-			time.Sleep(100 * time.Millisecond)
+	return o
+}
+
+// waitFor pokes the `stty size` loop with a line (newline: what Enter
+// sends on that stream) until it prints want: the runtime applies a resize
+// asynchronously, on its SIGWINCH.
+func (o *terminalOutput) waitFor(t *testing.T, d *daemon, in io.Writer, newline, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		o.mu.Lock()
+		got := o.out.String()
+		o.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal never reported %q; output %q\nberthd: %s", want, got, d.daemonLog())
+		}
+		_, _ = in.Write([]byte(newline))
+		time.Sleep(100 * time.Millisecond)
 	}
-	waitFor("20 70")
-	if code, b := post("/exec/"+created.Id+"/resize?h=41&w=101", nil); code != http.StatusOK {
-		t.Fatalf("resize: %d %s", code, b)
-	}
-	waitFor("41 101")
 }

@@ -6,11 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,38 +54,8 @@ func TestCLIExecTerminal(t *testing.T) {
 		_ = c.Process.Kill()
 		_ = c.Wait()
 	}()
-	var mu sync.Mutex
-	var out strings.Builder
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	waitFor := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			mu.Lock()
-			got := out.String()
-			mu.Unlock()
-			if strings.Contains(got, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("terminal never reported %q; output %q\nberthd: %s", want, got, d.daemonLog())
-			}
-			_, _ = master.Write([]byte("\r"))
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	waitFor("23 77")
+	out := readTerminal(master)
+	out.waitFor(t, d, master, "\r", "23 77")
 	setSize(31, 93)
-	waitFor("31 93")
+	out.waitFor(t, d, master, "\r", "31 93")
 }
