@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"os"
 	"path/filepath"
@@ -62,30 +61,20 @@ func (cfg *initConfig) run(sock *os.File) error {
 			return nil
 		}
 		prepared = true
-		m, err := readMsgWithFDs(sock)
-		if err == nil && m.Type != msgPrepared {
-			closeFDs(m.FDs)
-			err = fmt.Errorf("sync: expected %q, got %q", msgPrepared, m.Type)
-		}
+		m, err := expectWithFDs(sock, msgPrepared)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("container init exited unexpectedly")
-			}
 			return err
 		}
 		defer closeFDs(m.FDs)
 		// Move this thread (the one that becomes the workload) into the
 		// cgroup, if the parent left that to us: see cgroupjob_linux.go.
 		// The parent passes the files open (fdpass_linux.go).
-		for i, f := range m.Files {
-			var err error
-			if len(m.FDs) == len(m.Files) {
-				_, err = unix.Write(m.FDs[i], []byte("0"))
-			} else {
-				err = os.WriteFile(f, []byte("0"), 0)
-			}
-			if err != nil {
-				return fmt.Errorf("enter cgroup %s: %w", f, err)
+		if len(m.FDs) != len(m.Files) {
+			return fmt.Errorf("sync: %d cgroup files but %d descriptors", len(m.Files), len(m.FDs))
+		}
+		for i, fd := range m.FDs {
+			if _, err := unix.Write(fd, []byte("0")); err != nil {
+				return fmt.Errorf("enter cgroup %s: %w", m.Files[i], err)
 			}
 		}
 		return nil

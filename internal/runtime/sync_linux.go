@@ -258,6 +258,20 @@ func awaitExec(sock *os.File) error {
 // expect reads one message and checks its type.
 func expect(f *os.File, typ string) (*syncMsg, error) {
 	m, err := readMsg(f)
+	return expected(m, err, typ)
+}
+
+// expectWithFDs is expect for a message that may carry descriptors
+// (readMsgWithFDs).
+func expectWithFDs(f *os.File, typ string) (*syncMsg, error) {
+	m, err := readMsgWithFDs(f)
+	if err == nil && m.Type != typ {
+		closeFDs(m.FDs)
+	}
+	return expected(m, err, typ)
+}
+
+func expected(m *syncMsg, err error, typ string) (*syncMsg, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("container init exited unexpectedly")
