@@ -54,18 +54,14 @@ func (c *Container) appendJSON(b []byte) []byte {
 	if c.NamespacePaths == nil {
 		b = append(b, "null"...)
 	} else {
-		m := make(map[string]string, len(c.NamespacePaths))
-		for k, v := range c.NamespacePaths {
-			m[string(k)] = v
-		}
-		b = appendJSONMap(b, m)
+		b = appendJSONMap(b, c.NamespacePaths)
 	}
 	return append(b, '}')
 }
 
 // appendJSONMap writes m with its keys in order, as encoding/json does.
-func appendJSONMap(b []byte, m map[string]string) []byte {
-	keys := make([]string, 0, len(m))
+func appendJSONMap[K ~string](b []byte, m map[K]string) []byte {
+	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -75,7 +71,7 @@ func appendJSONMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = appendJSONString(b, string(k))
 		b = append(b, ':')
 		b = appendJSONString(b, m[k])
 	}
