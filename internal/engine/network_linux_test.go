@@ -327,7 +327,7 @@ func TestNetworkPublishedPort(t *testing.T) {
 		url := "http://" + net.JoinHostPort(h, ports[0].HostPort) + "/"
 		var body string
 		for i := 0; i < 50 && !strings.Contains(body, "hello-published"); i++ {
-			body = httpClient{}.get(url)
+			body = fetch(url)
 			time.Sleep(100 * time.Millisecond)
 		}
 		if !strings.Contains(body, "hello-published") {
@@ -363,9 +363,8 @@ func hostAddress() string {
 	return c.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
-type httpClient struct{}
-
-func (httpClient) get(url string) string {
+// fetch GETs url from the host.
+func fetch(url string) string {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
