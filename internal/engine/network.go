@@ -63,6 +63,9 @@ type netRecord struct {
 	// record that still says so after a crash may have attachments that
 	// the store never recorded.
 	Attaching bool `json:",omitempty"`
+	// stored says the record was read from network.json rather than built
+	// from the container's configuration.
+	stored bool
 }
 
 func (e *Engine) netRecordPath(id string) string {
@@ -111,6 +114,7 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 		if r.Endpoints == nil {
 			r.Endpoints = map[string]*netEndpoint{}
 		}
+		r.stored = true
 		return &r, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -297,14 +301,13 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 		return "", err
 	}
 	defer unlock()
-	_, statErr := os.Stat(e.netRecordPath(c.ID))
 	rec, err := e.readNetRecord(c)
 	if err != nil {
 		return "", err
 	}
 	// A previous run that crashed may have left attachments; a container
 	// starting for the first time (no record yet) has none.
-	if statErr == nil {
+	if rec.stored {
 		_ = e.teardownLocked(ctx, c, store, rec)
 	}
 	nsPath := e.netnsPath(c.ID)
