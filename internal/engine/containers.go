@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/reference"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,18 +182,9 @@ func (e *Engine) lookupContainer(ref string) (*Container, error) {
 }
 
 // isFullID reports whether s has the form of a container ID (64 lowercase
-// hex digits). Docker, too, looks full IDs up before names.
-func isFullID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// hex digits, the same form as an image ID). Docker, too, looks full IDs
+// up before names.
+func isFullID(s string) bool { return reference.IsIdentifier(s) }
 
 // readContainer reads one record by full ID.
 func (e *Engine) readContainer(id string) (*Container, error) {
