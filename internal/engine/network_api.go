@@ -318,10 +318,11 @@ func (e *Engine) editHosts(c *Container, res *network.Result, remove bool) error
 		return fmt.Errorf("hosts file of %s: %w", c.Name, err)
 	}
 	names := network.HostNames(c.Config.Hostname, c.Config.Domainname)
-	b := network.AddHostsEntry(old, res.IPv4.Addr(), names)
+	edit := network.AddHostsEntry
 	if remove {
-		b = network.RemoveHostsEntry(old, res.IPv4.Addr(), names)
+		edit = network.RemoveHostsEntry
 	}
+	b := edit(old, res.IPv4.Addr(), names)
 	if bytes.Equal(b, old) {
 		return nil
 	}
