@@ -44,12 +44,18 @@ type Options struct {
 	// "Dockerfile"); DockerfileContent, when set, is the Dockerfile itself.
 	Dockerfile        string
 	DockerfileContent []byte
-	Tags              []string
-	BuildArgs         map[string]string
-	Target            string
-	Labels            map[string]string
-	NoCache           bool
-	Pull              bool
+	// DockerignoreContent is the Dockerfile's own ignore file
+	// (NAME.dockerignore beside it) when the Dockerfile comes from
+	// outside the context; it wins over the context's .dockerignore. With
+	// DockerfileContent set, no NAME.dockerignore is looked up in the
+	// context: the Dockerfile does not live there.
+	DockerignoreContent []byte
+	Tags                []string
+	BuildArgs           map[string]string
+	Target              string
+	Labels              map[string]string
+	NoCache             bool
+	Pull                bool
 	// Platform must be empty or the host's (os/arch).
 	Platform string
 	// Secrets maps a secret id to the host file RUN --mount=type=secret reads.

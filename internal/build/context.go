@@ -97,20 +97,11 @@ func (b *Builder) openContext(ctx context.Context, opts Options) (_ *buildContex
 	}
 
 	if bc.dir != "" {
-		// <Dockerfile>.dockerignore beside the Dockerfile wins over the
-		// context's .dockerignore, as in BuildKit.
-		for _, name := range []string{path.Clean(dfName) + ".dockerignore", ".dockerignore"} {
-			p, err := securejoin.SecureJoin(bc.dir, name)
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, nil, "", fmt.Errorf("read %s: %w", name, err)
-			}
+		name, b, err := readDockerignore(bc.dir, dfName, opts)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if b != nil {
 			patterns, err := ignorefile.ReadAll(bytes.NewReader(b))
 			if err != nil {
 				return nil, nil, "", fmt.Errorf("%s: %w", name, errors.Join(errdefs.ErrInvalidArgument, err))
@@ -120,8 +111,36 @@ func (b *Builder) openContext(ctx context.Context, opts Options) (_ *buildContex
 					return nil, nil, "", fmt.Errorf("%s: %w", name, errors.Join(errdefs.ErrInvalidArgument, err))
 				}
 			}
-			break
 		}
 	}
 	return bc, df, filepath.Base(dfName), nil
+}
+
+// readDockerignore finds the ignore file that applies, as BuildKit does:
+// the Dockerfile's own NAME.dockerignore (beside the Dockerfile, inside
+// the context or, given by the caller, outside it) wins over the
+// context's .dockerignore. nil content: no ignore file.
+func readDockerignore(dir, dfName string, opts Options) (string, []byte, error) {
+	if opts.DockerignoreContent != nil {
+		return path.Base(dfName) + ".dockerignore", opts.DockerignoreContent, nil
+	}
+	names := []string{".dockerignore"}
+	if opts.DockerfileContent == nil {
+		names = append([]string{path.Clean(dfName) + ".dockerignore"}, names...)
+	}
+	for _, name := range names {
+		p, err := securejoin.SecureJoin(dir, name)
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return name, nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		return name, b, nil
+	}
+	return "", nil, nil
 }

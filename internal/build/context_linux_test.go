@@ -27,16 +27,23 @@ func TestDockerignore(t *testing.T) {
 	}
 	b := &Builder{Root: t.TempDir()}
 	cases := []struct {
+		name       string
 		dockerfile string
+		content    []byte // DockerfileContent: a Dockerfile from outside the context
+		ignore     []byte // DockerignoreContent: its own ignore file
 		excluded   map[string]bool
 	}{
-		{"Dockerfile", map[string]bool{"a.log": true, "build/x": true, "build/keep.txt": false, "src/a.go": false, "secret.key": false}},
+		{"context .dockerignore", "Dockerfile", nil, nil, map[string]bool{"a.log": true, "build/x": true, "build/keep.txt": false, "src/a.go": false, "secret.key": false}},
 		// NAME.dockerignore beside the Dockerfile wins.
-		{"sub/Dockerfile", map[string]bool{"a.log": false, "secret.key": true}},
+		{"NAME.dockerignore beside it", "sub/Dockerfile", nil, nil, map[string]bool{"a.log": false, "secret.key": true}},
+		// A Dockerfile from outside the context: a same-named file in the
+		// context is not its ignore file; the context's .dockerignore is.
+		{"outside without its own", "sub/Dockerfile", []byte("FROM scratch\n"), nil, map[string]bool{"a.log": true, "secret.key": false}},
+		{"outside with its own", "Dockerfile", []byte("FROM scratch\n"), []byte("*.key\n"), map[string]bool{"a.log": false, "secret.key": true}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.dockerfile, func(t *testing.T) {
-			bc, df, _, err := b.openContext(context.Background(), Options{ContextDir: dir, Dockerfile: tc.dockerfile})
+		t.Run(tc.name, func(t *testing.T) {
+			bc, df, _, err := b.openContext(context.Background(), Options{ContextDir: dir, Dockerfile: tc.dockerfile, DockerfileContent: tc.content, DockerignoreContent: tc.ignore})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,6 +186,15 @@ func (a *app) build(ctx context.Context, src string, f buildFlags) error {
 			}
 			opts.DockerfileContent = df
 			opts.Dockerfile = filepath.Base(f.file)
+			// Its own NAME.dockerignore lives beside it, not in the
+			// context (BuildKit's rule).
+			ign, err := os.ReadFile(f.file + ".dockerignore")
+			switch {
+			case err == nil:
+				opts.DockerignoreContent = ign
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("read %s.dockerignore: %w", f.file, err)
+			}
 		}
 	case f.file != "":
 		opts.Dockerfile = f.file

@@ -178,3 +178,44 @@ func TestContextForms(t *testing.T) {
 		}
 	})
 }
+
+// TestDockerfileDockerignore: NAME.dockerignore beside the Dockerfile wins
+// over the context's .dockerignore, for a Dockerfile in a subdirectory of
+// the context and for one outside it (BuildKit's rule); without one the
+// context's .dockerignore applies.
+func TestDockerfileDockerignore(t *testing.T) {
+	e := newEnv(t)
+	df := "FROM busybox\nCOPY . /c/\nCMD [\"sh\", \"-c\", \"cd /c && find . -type f | sort | tr '\\\\n' ' '\"]\n"
+	ctx := e.context(map[string]string{
+		"secret.txt": "s", "pub.txt": "p", "notes.md": "n",
+		".dockerignore":                   "*.md\nsub\n",
+		"sub/app.Dockerfile":              df,
+		"sub/app.Dockerfile.dockerignore": "secret.txt\nsub\n",
+		// Same name as the outside Dockerfile, but in the context: not
+		// that Dockerfile's ignore file.
+		"out.Dockerfile.dockerignore": "pub.txt\n",
+	})
+	outside := filepath.Join(e.dir, "elsewhere")
+	writeTree(t, outside, map[string]string{
+		"out.Dockerfile": df, "out.Dockerfile.dockerignore": "pub.txt\nsub\n*.dockerignore\n",
+		"plain.Dockerfile": df,
+	})
+	cases := []struct {
+		name, file, want string
+	}{
+		{"beside, in the context", filepath.Join(ctx, "sub", "app.Dockerfile"), "./.dockerignore ./notes.md ./out.Dockerfile.dockerignore ./pub.txt "},
+		{"beside, outside the context", filepath.Join(outside, "out.Dockerfile"), "./notes.md ./secret.txt "},
+		{"outside without its own", filepath.Join(outside, "plain.Dockerfile"), "./.dockerignore ./out.Dockerfile.dockerignore ./pub.txt ./secret.txt "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.with(t)
+			tag := "ign:" + strings.ReplaceAll(tc.name, " ", "-")
+			tag = strings.NewReplacer(",", "").Replace(tag)
+			e.mustBuild(ctx, "-t", tag, "-f", tc.file)
+			if got, errOut, code := e.run(nil, "run", "--rm", tag); code != 0 || got != tc.want {
+				t.Errorf("files in the image: exit %d %q, want %q %s", code, got, tc.want, errOut)
+			}
+		})
+	}
+}
