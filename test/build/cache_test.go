@@ -219,3 +219,26 @@ func TestAddURL(t *testing.T) {
 		t.Errorf("changed URL content cached:\n%s", out)
 	}
 }
+
+// TestCacheMountPersists: a RUN --mount=type=cache directory outlives the
+// step and the build (the next build, even with --no-cache, sees what the
+// last one left), is never part of the image, and `builder prune` empties
+// it.
+func TestCacheMountPersists(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{"Dockerfile": `FROM busybox
+RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs
+CMD ["sh", "-c", "cat /runs; ls /var/cache/app 2>/dev/null | wc -l"]
+`})
+	for i, want := range []string{"1\n0\n", "2\n0\n"} {
+		e.mustBuild(ctx, "--no-cache", "-t", "cachemount")
+		if got, _, _ := e.run(nil, "run", "--rm", "cachemount"); got != want {
+			t.Errorf("build %d: run = %q, want %q", i+1, got, want)
+		}
+	}
+	e.ok("builder", "prune", "-f")
+	e.mustBuild(ctx, "-t", "cachemount")
+	if got, _, _ := e.run(nil, "run", "--rm", "cachemount"); got != "1\n0\n" {
+		t.Errorf("after prune: run = %q, want the cache mount empty again", got)
+	}
+}

@@ -163,6 +163,26 @@ func TestContextForms(t *testing.T) {
 			t.Errorf("COPY without a context: exit %d, %s", code, errOut)
 		}
 	})
+	t.Run("--progress quiet, auto, plain and a bad mode", func(t *testing.T) {
+		e := e.with(t)
+		if out, errOut, code := e.run(nil, "build", "--progress", "quiet", "-t", "quietly", ctx); code != 0 || out != "" || errOut != "" {
+			t.Errorf("--progress quiet: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		// auto without a terminal is plain: BuildKit's "#N" lines on
+		// stderr, nothing on stdout.
+		for _, mode := range []string{"auto", "plain"} {
+			out, errOut, code := e.run(nil, "build", "--progress", mode, "-t", "quietly", ctx)
+			if code != 0 || out != "" || !strings.Contains(errOut, "#1 [stage-0 1/3] FROM busybox") || !strings.Contains(errOut, "CACHED") {
+				t.Errorf("--progress %s: exit %d, stdout %q, stderr %q", mode, code, out, errOut)
+			}
+		}
+		if _, errOut, code := e.run(nil, "build", "--progress", "fancy", ctx); code == 0 || !strings.Contains(errOut, "progress") {
+			t.Errorf("--progress fancy: exit %d, %s", code, errOut)
+		}
+		if got, _, _ := e.run(nil, "run", "--rm", "quietly"); got != "ctx data\n" {
+			t.Errorf("run = %q", got)
+		}
+	})
 	t.Run("-f outside the context, inside it, and -", func(t *testing.T) {
 		e := e.with(t)
 		e.mustBuild(ctx, "-t", "outside", "-f", outside)

@@ -69,3 +69,31 @@ CMD ["cat", "/out"]
 		}
 	}
 }
+
+// TestPull: FROM uses the local image when there is one; --pull fetches
+// the registry's current image for the same name first, as `docker build
+// --pull` does.
+func TestPull(t *testing.T) {
+	e := newEnv(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "none"})
+	base := reg.Host + "/pull/base:latest"
+	// The registry holds a base with /marker; the local store holds the
+	// same name for plain busybox.
+	newer := e.context(map[string]string{"Dockerfile": "FROM busybox\nRUN echo newer > /marker\n"})
+	e.mustBuild(newer, "-t", base)
+	e.ok("push", base)
+	e.ok("tag", "busybox", base)
+	ctx := e.context(map[string]string{"Dockerfile": "FROM " + base + "\nRUN cat /marker 2>/dev/null > /seen || echo local > /seen\nCMD [\"cat\", \"/seen\"]\n"})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "local\n"},
+		{[]string{"--pull"}, "newer\n"},
+	} {
+		e.mustBuild(ctx, append([]string{"-t", "pulled"}, tc.args...)...)
+		if got, errOut, code := e.run(nil, "run", "--rm", "pulled"); code != 0 || got != tc.want {
+			t.Errorf("build %v: run = %d %q, want %q %s", tc.args, code, got, tc.want, errOut)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -209,6 +210,43 @@ ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["cat /x"]
 `,
 			run: []string{}, want: "x\n",
+		},
+		{
+			// SHELL applies to later RUN and shell-form CMD; USER to
+			// later RUN and to the owner of WORKDIR's new directories;
+			// a # syntax directive is accepted (the executor is ours).
+			name: "syntax directive and shell and user for later steps",
+			dockerfile: `# syntax=docker/dockerfile:1
+FROM busybox
+RUN echo "$0" > /shell-default
+SHELL ["/bin/busybox", "sh", "-c"]
+RUN echo "$0" > /shell-set
+USER nobody
+RUN id -u > /tmp/uid
+WORKDIR /home/nb
+USER root
+HEALTHCHECK NONE
+CMD cat /shell-default /shell-set /tmp/uid && stat -c %u /home/nb
+`,
+			check: func(t *testing.T, c imageConfig) {
+				if want := []string{"/bin/busybox", "sh", "-c", "cat /shell-default /shell-set /tmp/uid && stat -c %u /home/nb"}; !reflect.DeepEqual(c.Config.Cmd, want) {
+					t.Errorf("Cmd %q, want %q", c.Config.Cmd, want)
+				}
+				if c.Config.Healthcheck == nil || !reflect.DeepEqual(c.Config.Healthcheck.Test, []string{"NONE"}) {
+					t.Errorf("Healthcheck = %+v", c.Config.Healthcheck)
+				}
+			},
+			run: []string{}, want: "/bin/sh\nsh\n65534\n65534\n",
+		},
+		{
+			name: "host platform",
+			dockerfile: `FROM --platform=$BUILDPLATFORM busybox
+ARG TARGETPLATFORM
+RUN echo "$TARGETPLATFORM" > /platform
+CMD ["cat", "/platform"]
+`,
+			args: []string{"--platform", "linux/" + runtime.GOARCH},
+			run:  []string{}, want: "linux/" + runtime.GOARCH + "\n",
 		},
 		{
 			name:       "escape directive and line continuation",

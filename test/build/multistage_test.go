@@ -3,6 +3,7 @@
 package build_test
 
 import (
+	"archive/tar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,4 +172,71 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo made > /made"]
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("image files %v, want %v", got, want)
 	}
+}
+
+// TestHostileSources: a stage's symlinks to a host path do not let COPY
+// --from read the host file (links resolve inside the stage's rootfs,
+// where the target does not exist), and a tarball that plants a symlink to
+// an absolute directory and writes through it lands inside the rootfs,
+// never on the host.
+func TestHostileSources(t *testing.T) {
+	e := newEnv(t)
+	hostDir := filepath.Join(e.dir, "host-secrets")
+	writeTree(t, hostDir, map[string]string{"secret": "host secret\n"})
+
+	for _, src := range []string{"/lnk/secret", "/file"} {
+		t.Run("COPY --from "+src, func(t *testing.T) {
+			e := e.with(t)
+			ctx := e.context(map[string]string{"Dockerfile": `FROM busybox AS evil
+RUN ln -s ` + hostDir + ` /lnk && ln -s ` + hostDir + `/secret /file
+FROM busybox
+COPY --from=evil ` + src + ` /got
+`})
+			if _, out, code := e.build(ctx, "-t", "stolen"); code == 0 || !strings.Contains(out, "Dockerfile:4") || !strings.Contains(out, "not found") {
+				t.Errorf("exit %d\n%s", code, out)
+			}
+		})
+	}
+	t.Run("ADD of a tarball that writes through its own symlink", func(t *testing.T) {
+		e := e.with(t)
+		// /tmp exists on the host and in the image: the write must land
+		// in the image's.
+		name := "berth-build-planted-" + filepath.Base(e.dir)
+		tarPath := filepath.Join(e.dir, "evil.tar")
+		f, err := os.Create(tarPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := tar.NewWriter(f)
+		body := "planted\n"
+		for _, h := range []*tar.Header{
+			{Name: "pwn", Typeflag: tar.TypeSymlink, Linkname: "/tmp", Mode: 0o777},
+			{Name: "pwn/" + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))},
+			{Name: "../../climb", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))},
+		} {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				tw.Write([]byte(body))
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Cleanup(func() { os.Remove("/tmp/" + name) })
+		b, _ := os.ReadFile(tarPath)
+		ctx := e.context(map[string]string{
+			"evil.tar":   string(b),
+			"Dockerfile": "FROM busybox\nADD evil.tar /x/\nCMD [\"sh\", \"-c\", \"cat /tmp/" + name + " /x/climb; readlink /x/pwn\"]\n",
+		})
+		e.mustBuild(ctx, "-t", "evil")
+		if _, err := os.Lstat("/tmp/" + name); !os.IsNotExist(err) {
+			t.Fatalf("ADD wrote on the host at /tmp/%s: %v", name, err)
+		}
+		if got, errOut, code := e.run(nil, "run", "--rm", "evil"); code != 0 || got != "planted\nplanted\n/tmp\n" {
+			t.Errorf("run: %d %q %s", code, got, errOut)
+		}
+	})
 }
