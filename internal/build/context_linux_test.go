@@ -103,3 +103,19 @@ func TestCollectStaysInContext(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericOwner: only "UID" and "UID:GID" skip the passwd/group lookup
+// of a linked COPY's --chown.
+func TestNumericOwner(t *testing.T) {
+	for _, tc := range []struct {
+		chown string
+		want  bool
+	}{
+		{"1000", true}, {"1000:100", true}, {"1000:", false}, {"nobody", false},
+		{"1000:users", false}, {"nobody:100", false}, {":100", false},
+	} {
+		if got := numericOwner(tc.chown); got != tc.want {
+			t.Errorf("numericOwner(%q) = %v, want %v", tc.chown, got, tc.want)
+		}
+	}
+}

@@ -113,8 +113,16 @@ func (sc *stageCtx) copy(ctx context.Context, req copyRequest) error {
 	dest = strings.TrimPrefix(path.Clean(dest), "/")
 	spec, _ := json.Marshal(req.cmd)
 	title := fmt.Sprintf("%s %s", req.verb, strings.Join(append(append([]string{}, req.sources...), req.dest), " "))
+	// History names no flags (BuildKit's); the progress line does.
 	createdBy := title + " # buildkit"
-	return sc.step(ctx, title, createdBy, []string{string(spec), fmt.Sprintf("%x", h.Sum(nil))}, func(ctx context.Context, next *state, _ *stepLog) (bool, error) {
+	if req.link {
+		title = strings.Replace(title, " ", " --link ", 1)
+	}
+	sum := fmt.Sprintf("%x", h.Sum(nil))
+	if req.link {
+		return sc.copyLinked(ctx, req, linkedCopy{matches: matches, dest: dest, toDir: dirDest || dest == "", chmod: chmod, spec: string(spec), sum: sum}, title, createdBy)
+	}
+	return sc.step(ctx, title, createdBy, []string{string(spec), sum}, func(ctx context.Context, next *state, _ *stepLog) (bool, error) {
 		return sc.r.fsStep(ctx, next, func(ctx context.Context, rootfs string) error {
 			uid, gid := 0, 0
 			if req.chown != "" {

@@ -387,7 +387,7 @@ func (sc *stageCtx) dispatch(ctx context.Context, cmd instructions.Command) erro
 		return sc.run(ctx, c)
 	case *instructions.CopyCommand:
 		return sc.copy(ctx, copyRequest{cmd: c, sources: c.SourcePaths, inline: c.SourceContents, dest: c.DestPath,
-			from: c.From, chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, parents: c.Parents, verb: "COPY"})
+			from: c.From, chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, parents: c.Parents, link: c.Link, verb: "COPY"})
 	case *instructions.AddCommand:
 		unpack := true
 		if c.Unpack != nil {
@@ -397,7 +397,7 @@ func (sc *stageCtx) dispatch(ctx context.Context, cmd instructions.Command) erro
 			return fmt.Errorf("ADD --checksum: %w", errdefs.ErrNotSupported)
 		}
 		return sc.copy(ctx, copyRequest{cmd: c, sources: c.SourcePaths, inline: c.SourceContents, dest: c.DestPath,
-			chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, add: true, unpack: unpack, verb: "ADD"})
+			chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, add: true, unpack: unpack, link: c.Link, verb: "ADD"})
 	}
 	return fmt.Errorf("instruction %s: %w", strings.ToUpper(cmd.Name()), errdefs.ErrNotSupported)
 }
@@ -413,6 +413,7 @@ type copyRequest struct {
 	excludes     []string
 	parents, add bool
 	unpack       bool
+	link         bool // --link: a layer of its own (copy_link_linux.go)
 }
 
 func kvString(kvs instructions.KeyValuePairs) string {

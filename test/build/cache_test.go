@@ -242,3 +242,51 @@ CMD ["sh", "-c", "cat /runs; ls /var/cache/app 2>/dev/null | wc -l"]
 		t.Errorf("after prune: run = %q, want the cache mount empty again", got)
 	}
 }
+
+// TestCopyLink: COPY --link makes a layer that does not depend on the
+// steps before it: after an earlier step changes, the same layer (same
+// diff ID) is stacked on the new parent. The files, owners and modes are
+// as without --link, and the destination is not resolved through the
+// previous state's symlinks (a layer made on an empty directory).
+func TestCopyLink(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{
+		"Dockerfile": `FROM busybox
+ARG V=1
+RUN echo $V > /v && ln -s /tmp /lnkdir
+COPY --link --chown=1000:100 --chmod=0640 app/ /opt/app/
+COPY --link one.txt /lnkdir/
+RUN cat /opt/app/a.txt > /seen
+CMD ["sh", "-c", "cat /v /seen /lnkdir/one.txt; stat -c '%u:%g %a' /opt/app/a.txt; ls /tmp | wc -l; test -d /lnkdir && test ! -L /lnkdir && echo dir"]
+`,
+		"app/a.txt": "a\n",
+		"one.txt":   "one\n",
+	})
+	layers := map[string][]string{}
+	for _, v := range []string{"1", "2"} {
+		tag := "link:" + v
+		_, out := e.mustBuild(ctx, "-t", tag, "--build-arg", "V="+v)
+		if v == "2" && strings.Count(out, "reusing the linked layer") != 2 {
+			t.Errorf("the linked layers were made again after an earlier step changed:\n%s", out)
+		}
+		want := v + "\na\none\n1000:100 640\n0\ndir\n"
+		if got, errOut, code := e.run(nil, "run", "--rm", tag); code != 0 || got != want {
+			t.Errorf("V=%s: run = %d %q, want %q %s", v, code, got, want, errOut)
+		}
+		layers[v] = e.inspect(tag).RootFS.Layers
+	}
+	l1, l2 := layers["1"], layers["2"]
+	if len(l1) != len(l2) || len(l1) < 5 {
+		t.Fatalf("layers %v and %v", l1, l2)
+	}
+	n := len(l1)
+	// base..., RUN (V), COPY --link, COPY --link, RUN.
+	if l1[n-4] == l2[n-4] {
+		t.Errorf("the RUN that depends on V kept its layer")
+	}
+	for _, i := range []int{n - 3, n - 2} {
+		if l1[i] != l2[i] {
+			t.Errorf("layer %d (COPY --link) changed with its parent: %s -> %s", i, l1[i], l2[i])
+		}
+	}
+}
