@@ -37,7 +37,8 @@ func (c *buildContext) excluded(rel string) bool {
 }
 
 // openContext prepares the context and reads the Dockerfile.
-func (b *Builder) openContext(ctx context.Context, opts Options) (_ *buildContext, df []byte, dfName string, retErr error) {
+// A tar context is unpacked into work (the build's scratch directory).
+func (b *Builder) openContext(ctx context.Context, opts Options, work string) (_ *buildContext, df []byte, dfName string, retErr error) {
 	bc := &buildContext{cleanup: func() {}}
 	dfName = opts.Dockerfile
 	if dfName == "" {
@@ -45,11 +46,7 @@ func (b *Builder) openContext(ctx context.Context, opts Options) (_ *buildContex
 	}
 	switch {
 	case opts.ContextTar != nil:
-		tmp := filepath.Join(cacheDir(b.Root), "tmp")
-		if err := os.MkdirAll(tmp, 0o700); err != nil {
-			return nil, nil, "", fmt.Errorf("build context: %w", err)
-		}
-		dir, err := os.MkdirTemp(tmp, "context-")
+		dir, err := os.MkdirTemp(work, "context-")
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("build context: %w", err)
 		}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strings"
@@ -28,6 +26,7 @@ type buildRun struct {
 	progress *progress
 	meta     *envMap // meta args (ARG before the first FROM) with their values
 	platform string  // os/arch
+	work     string  // this build's scratch directory (workDir)
 	stages   []*stageRun
 
 	mu       sync.Mutex
@@ -84,7 +83,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	defer release()
-	bc, dfb, dfName, err := b.openContext(ctx, opts)
+	work, releaseWork, err := b.workDir()
+	if err != nil {
+		return Result{}, err
+	}
+	defer releaseWork()
+	bc, dfb, dfName, err := b.openContext(ctx, opts, work)
 	if err != nil {
 		return Result{}, err
 	}
@@ -94,7 +98,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	r := &buildRun{
-		b: b, opts: opts, df: df, bc: bc,
+		b: b, opts: opts, df: df, bc: bc, work: work,
 		cache:    &cache{dir: cacheDir(b.Root)},
 		progress: &progress{w: opts.Progress},
 		platform: HostPlatform(),
@@ -252,11 +256,7 @@ func (r *buildRun) finish(ctx context.Context, st *state, names []string) (Resul
 	return Result{ID: img.ID.String(), Names: names}, nil
 }
 
-// tmpDir is where steps mount their rootfs and keep scratch files.
-func (r *buildRun) tmpDir() (string, error) {
-	d := filepath.Join(cacheDir(r.b.Root), "tmp")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	return d, nil
-}
+// tmpDir is where steps mount their rootfs and keep scratch files: the
+// build's own work directory, reclaimed by a later build if this one is
+// killed.
+func (r *buildRun) tmpDir() (string, error) { return r.work, nil }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestErrors: a failing build names the Dockerfile line, records no image
@@ -237,5 +238,38 @@ func TestDockerfileDockerignore(t *testing.T) {
 				t.Errorf("files in the image: exit %d %q, want %q %s", code, got, tc.want, errOut)
 			}
 		})
+	}
+}
+
+// TestKilledBuildIsReclaimed: a build killed with SIGKILL in the middle of
+// a RUN step leaves its rootfs mounted; the next build unmounts and removes
+// it.
+func TestKilledBuildIsReclaimed(t *testing.T) {
+	e := newEnv(t)
+	tmp := filepath.Join(e.root, "build-cache", "tmp")
+	ctx := e.context(map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 2\n"})
+	c := e.cmd("build", "-q", ctx)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(mountsUnder(tmp)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Process.Kill()
+	c.Wait()
+	if len(mountsUnder(tmp)) == 0 {
+		t.Fatal("the build never mounted its rootfs under build-cache/tmp")
+	}
+	e.mustBuild(e.context(map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}))
+	if m := mountsUnder(tmp); len(m) > 0 {
+		t.Errorf("the killed build's mounts are still there: %v", m)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left in build-cache/tmp: %v", names)
 	}
 }
