@@ -138,6 +138,40 @@ CMD ["--serve"]
 			},
 		},
 		{
+			// Paths where the two builders could disagree: a symlinked
+			// destination directory in the image, a file copied onto an
+			// existing directory without a trailing slash, globs into a
+			// new directory, a directory into an existing one, ADD of a
+			// tarball into an existing directory, USER and WORKDIR, an
+			// ARG before FROM, SHELL and shell-form ENTRYPOINT.
+			name: "copy edge cases",
+			dockerfile: `ARG BASE=busybox
+FROM ${BASE}
+ARG FLAVOR=plain
+RUN mkdir -p /opt/real /srv/existing && ln -s /opt/real /optlink && echo app:x:1234:1234::/home/app:/bin/sh >> /etc/passwd && echo app:x:1234: >> /etc/group
+COPY a.txt /optlink/
+COPY a.txt /srv/existing
+COPY *.txt /globbed/
+COPY tree /usr/
+COPY tree/ /srv/existing/
+ADD p.tar.gz /srv/existing/
+# The classic builder makes WORKDIR's directory root's, BuildKit (and
+# berth) the USER's: the directory exists first here.
+RUN mkdir -p /home/app/work && chown app:app /home/app/work
+USER app
+WORKDIR /home/app/work
+RUN touch mine && echo $FLAVOR > flavor
+USER root
+SHELL ["/bin/sh", "-ec"]
+RUN echo shell > /shell
+ENTRYPOINT exec echo hello
+`,
+			files: map[string]string{
+				"a.txt": "A\n", "b.txt": "B\n", "tree/sub/t.txt": "T\n", "tree/top.txt": "top\n",
+				"p.tar.gz": string(tgzBytes),
+			},
+		},
+		{
 			name: "multi-stage",
 			dockerfile: `FROM busybox AS build
 RUN mkdir /out && echo artifact > /out/a && ln -s a /out/link
