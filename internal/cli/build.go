@@ -200,6 +200,13 @@ func (a *app) build(ctx context.Context, src string, f buildFlags) error {
 		opts.Dockerfile = f.file
 	}
 
+	if f.iidfile != "" {
+		// As docker build: a failed build must not leave the ID of an
+		// earlier one there.
+		if err := os.Remove(f.iidfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove iidfile: %w", err)
+		}
+	}
 	b, err := a.builder()
 	if err != nil {
 		return err

@@ -86,7 +86,11 @@ func TestErrors(t *testing.T) {
 				files[k] = v
 			}
 			ctx := e.context(files)
-			_, out, code := e.build(ctx, append([]string{"-t", "broken"}, tc.args...)...)
+			// A stale ID from an earlier build goes, as with docker build.
+			if err := os.WriteFile(filepath.Join(e.dir, "iid"), []byte("sha256:stale"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, out, code := e.run(nil, append(append([]string{"build", "--progress", "plain", "--iidfile", filepath.Join(e.dir, "iid"), "-t", "broken"}, tc.args...), ctx)...)
 			if code == 0 {
 				t.Fatalf("build succeeded:\n%s", out)
 			}
@@ -94,6 +98,9 @@ func TestErrors(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "iid")); !os.IsNotExist(err) {
+				t.Errorf("a failed build left an --iidfile: %v", err)
 			}
 			if after := e.ok("images", "-q", "--no-trunc"); after != before {
 				t.Errorf("a failed build changed the images:\nbefore %s\nafter %s", before, after)
