@@ -74,6 +74,7 @@ type applier struct {
 	// keptDirs are directories this layer declared where one existed.
 	keptDirs map[string]struct{}
 	dirs     []dirTime
+	writers  *fileWriters // small files' second half (filejobs_linux.go)
 }
 
 func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
@@ -98,10 +99,22 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		return err
 	}
 	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
+	a.writers = newFileWriters(a)
+	// Every writer is done before apply returns, whichever way: the
+	// caller may remove dir right after.
+	waited := false
+	defer func() {
+		if !waited {
+			_ = a.writers.wait()
+		}
+	}()
 	tr := tar.NewReader(lr)
 	for {
 		if err := ctx.Err(); err != nil {
 			return lr.n, err
+		}
+		if err := a.writers.failed(); err != nil {
+			return lr.n, fmt.Errorf("apply layer: %w", err)
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -121,6 +134,10 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 	// feed in and need all of it consumed.
 	if _, err := io.CopyBuffer(io.Discard, lr, a.buf); err != nil {
 		return lr.n, tooLarge(fmt.Errorf("apply layer: read tar: %w", err))
+	}
+	waited = true
+	if err := a.writers.wait(); err != nil {
+		return lr.n, fmt.Errorf("apply layer: %w", err)
 	}
 	// Directory times last: creating their content changed them.
 	for i := len(a.dirs) - 1; i >= 0; i-- {
@@ -285,6 +302,9 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		})
 		if err != nil {
 			return &os.PathError{Op: "openat", Path: name, Err: err}
+		}
+		if hdr.Typeflag == tar.TypeReg && hdr.Size <= smallFile {
+			return a.writers.submit(fd, name, hdr, owned, tr)
 		}
 		defer unix.Close(fd)
 		// A bare fd writer, not os.File: no fcntl per file, and CopyBuffer
