@@ -20,8 +20,11 @@ type linkedCopy struct {
 	dest    string // relative to the rootfs
 	toDir   bool
 	chmod   int64
-	spec    string // the instruction, for the key
-	sum     string // checksum of the sources
+	// keepOwner: the sources come from a stage or image; without
+	// --chown they keep their owners.
+	keepOwner bool
+	spec      string // the instruction, for the key
+	sum       string // checksum of the sources
 }
 
 // copyLinked is COPY/ADD --link: the files go into a layer of their own,
@@ -54,7 +57,8 @@ func (sc *stageCtx) copyLinked(ctx context.Context, req copyRequest, lc linkedCo
 				return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
 					done := map[string]bool{}
 					for _, m := range lc.matches {
-						if err := writeMatch(tw, rootfs, m, lc.dest, lc.toDir, uid, gid, lc.chmod, done); err != nil {
+						own := owner{uid: uid, gid: gid, keep: lc.keepOwner && req.chown == ""}
+						if err := writeMatch(tw, rootfs, m, lc.dest, lc.toDir, own, lc.chmod, done); err != nil {
 							return err
 						}
 					}

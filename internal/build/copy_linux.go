@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -120,14 +121,14 @@ func (sc *stageCtx) copy(ctx context.Context, req copyRequest) error {
 	}
 	sum := fmt.Sprintf("%x", h.Sum(nil))
 	if req.link {
-		return sc.copyLinked(ctx, req, linkedCopy{matches: matches, dest: dest, toDir: dirDest || dest == "", chmod: chmod, spec: string(spec), sum: sum}, title, createdBy)
+		return sc.copyLinked(ctx, req, linkedCopy{matches: matches, dest: dest, toDir: dirDest || dest == "", chmod: chmod, keepOwner: !isContext, spec: string(spec), sum: sum}, title, createdBy)
 	}
 	return sc.step(ctx, title, createdBy, []string{string(spec), sum}, func(ctx context.Context, next *state, _ *stepLog) (bool, error) {
 		return sc.r.fsStep(ctx, next, func(ctx context.Context, rootfs string) error {
-			uid, gid := 0, 0
+			own := owner{keep: !isContext && req.chown == ""}
 			if req.chown != "" {
 				var err error
-				if uid, gid, err = resolveChown(rootfs, req.chown); err != nil {
+				if own.uid, own.gid, err = resolveChown(rootfs, req.chown); err != nil {
 					return err
 				}
 			}
@@ -135,7 +136,7 @@ func (sc *stageCtx) copy(ctx context.Context, req copyRequest) error {
 			return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
 				done := map[string]bool{}
 				for _, m := range matches {
-					if err := writeMatch(tw, rootfs, m, dest, toDir, uid, gid, chmod, done); err != nil {
+					if err := writeMatch(tw, rootfs, m, dest, toDir, own, chmod, done); err != nil {
 						return err
 					}
 				}
@@ -226,7 +227,7 @@ func collect(root, src string, isContext bool, bc *buildContext, excl *patternma
 			if unpack && fi.Mode().IsRegular() && isArchive(abs) {
 				m.archive = true
 			}
-			if err := hashFile(h, "/"+r, f, m.archive); err != nil {
+			if err := hashFile(h, "/"+r, f, m.archive, !isContext); err != nil {
 				return nil, err
 			}
 			m.files = []srcFile{f}
@@ -257,7 +258,7 @@ func collect(root, src string, isContext bool, bc *buildContext, excl *patternma
 			if fi.Mode()&fs.ModeSymlink != 0 {
 				f.link, _ = os.Readlink(p)
 			}
-			if err := hashFile(h, "/"+full, f, false); err != nil {
+			if err := hashFile(h, "/"+full, f, false, !isContext); err != nil {
 				return err
 			}
 			m.files = append(m.files, f)
@@ -276,8 +277,14 @@ func matches(pm *patternmatcher.PatternMatcher, rel string) bool {
 	return err == nil && ok
 }
 
-func hashFile(h hash.Hash, name string, f srcFile, archive bool) error {
+// withOwner adds the file's owner: it is copied from a stage or image
+// (not from the context, whose files become root's).
+func hashFile(h hash.Hash, name string, f srcFile, archive, withOwner bool) error {
 	fmt.Fprintf(h, "%s\x00%o\x00%d\x00%s\x00%t\x00", name, f.fi.Mode(), f.fi.Size(), f.link, archive)
+	if withOwner {
+		uid, gid := fileOwner(f.fi)
+		fmt.Fprintf(h, "%d:%d\x00", uid, gid)
+	}
 	if !f.fi.Mode().IsRegular() {
 		return nil
 	}
@@ -297,7 +304,7 @@ func hashFile(h hash.Hash, name string, f srcFile, archive bool) error {
 // writeMatch writes one match's entries under dest. Directory entries are
 // written only for directories that do not exist yet, so COPY into /usr
 // leaves /usr's owner and mode as the image has them.
-func writeMatch(tw *tar.Writer, rootfs string, m srcMatch, dest string, toDir bool, uid, gid int, chmod int64, done map[string]bool) error {
+func writeMatch(tw *tar.Writer, rootfs string, m srcMatch, dest string, toDir bool, own owner, chmod int64, done map[string]bool) error {
 	if m.archive {
 		if err := mkdirs(tw, rootfs, dest, 0, 0, done); err != nil {
 			return err
@@ -317,7 +324,8 @@ func writeMatch(tw *tar.Writer, rootfs string, m srcMatch, dest string, toDir bo
 		if name == "" || name == "." {
 			continue // the rootfs itself keeps its metadata
 		}
-		if err := mkdirs(tw, rootfs, path.Dir(name), uid, gid, done); err != nil {
+		// Missing parents are --chown's, else root's.
+		if err := mkdirs(tw, rootfs, path.Dir(name), own.uid, own.gid, done); err != nil {
 			return err
 		}
 		if f.fi.IsDir() {
@@ -330,6 +338,12 @@ func writeMatch(tw *tar.Writer, rootfs string, m srcMatch, dest string, toDir bo
 		hdr, err := tar.FileInfoHeader(f.fi, f.link)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.abs, err)
+		}
+		uid, gid := own.of(f.fi)
+		if m.isDir && f.name == "" {
+			// The directory a source directory's content goes into
+			// is made like a missing parent, as docker build does.
+			uid, gid = own.uid, own.gid
 		}
 		hdr.Name, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = name, uid, gid, "", ""
 		hdr.Format = tar.FormatPAX
@@ -362,6 +376,29 @@ func writeMatch(tw *tar.Writer, rootfs string, m srcMatch, dest string, toDir bo
 		}
 	}
 	return nil
+}
+
+// owner is who copied files belong to: root or --chown's user for the
+// context's files and with --chown; for COPY --from without --chown, the
+// source file's own owner (Docker keeps it).
+type owner struct {
+	uid, gid int
+	keep     bool
+}
+
+func (o owner) of(fi fs.FileInfo) (int, int) {
+	if o.keep {
+		return fileOwner(fi)
+	}
+	return o.uid, o.gid
+}
+
+// fileOwner is a file's uid and gid (0, 0 for files only in memory).
+func fileOwner(fi fs.FileInfo) (int, int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return 0, 0
 }
 
 // isArchive sniffs a local ADD source: gzip, bzip2, zstd or xz magic, or a

@@ -290,3 +290,27 @@ CMD ["sh", "-c", "cat /v /seen /lnkdir/one.txt; stat -c '%u:%g %a' /opt/app/a.tx
 		}
 	}
 }
+
+// TestCopyFromKeepsOwners: COPY --from keeps the source files' owners
+// (without --chown; the destination directory it makes is root's), and a change of owner alone in the source stage
+// reruns the COPY rather than reusing a layer with the old owners.
+func TestCopyFromKeepsOwners(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.context(map[string]string{"Dockerfile": `FROM busybox AS src
+ARG OWNER
+RUN mkdir /d && echo x > /d/f && chown -R $OWNER /d
+FROM busybox
+COPY --from=src /d /d
+COPY --from=src --chown=7:7 /d/f /chowned
+CMD ["stat", "-c", "%n %u:%g", "/d", "/d/f", "/chowned"]
+`})
+	for _, o := range []string{"1:1", "2:3"} {
+		e.mustBuild(ctx, "-t", "owners", "--build-arg", "OWNER="+o)
+		// /d is made for the directory's content: root's, as with
+		// docker build; the content keeps its owners.
+		want := "/d 0:0\n/d/f " + o + "\n/chowned 7:7\n"
+		if got, errOut, code := e.run(nil, "run", "--rm", "owners"); code != 0 || got != want {
+			t.Errorf("OWNER=%s: run = %d %q, want %q %s", o, code, got, want, errOut)
+		}
+	}
+}

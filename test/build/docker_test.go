@@ -174,7 +174,7 @@ ENTRYPOINT exec echo hello
 		{
 			name: "multi-stage",
 			dockerfile: `FROM busybox AS build
-RUN mkdir /out && echo artifact > /out/a && ln -s a /out/link
+RUN mkdir /out && echo artifact > /out/a && ln -s a /out/link && echo owned > /out/owned && chown 1234:5678 /out/owned && chmod 4750 /out/owned && chown 4321:8765 /out
 FROM busybox
 COPY --from=build /out /dist
 RUN rm -rf /usr /tmp && touch /marker
