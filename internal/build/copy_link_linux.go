@@ -48,16 +48,19 @@ func (sc *stageCtx) copyLinked(ctx context.Context, req copyRequest, lc linkedCo
 			return false, err
 		}
 		key := "link-" + stepKey("", "link", lc.spec, lc.sum, lc.dest, strconv.FormatBool(lc.toDir), strconv.Itoa(uid), strconv.Itoa(gid))
-		layer := sc.r.cache.get(ctx, sc.r.b.Images, key)
+		var layer *state
+		if !sc.r.opts.NoCache {
+			layer = sc.r.cache.get(ctx, sc.r.b.Images, key)
+		}
 		if layer != nil && len(layer.Layers) == 1 {
 			fmt.Fprintf(log, "reusing the linked layer %s\n", layer.Layers[0].Digest)
 		} else {
 			layer = &state{Key: key}
 			empty, err := sc.r.fsStep(ctx, layer, func(ctx context.Context, rootfs string) error {
+				own := owner{uid: uid, gid: gid, keep: lc.keepOwner && req.chown == ""}
 				return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
 					done := map[string]bool{}
 					for _, m := range lc.matches {
-						own := owner{uid: uid, gid: gid, keep: lc.keepOwner && req.chown == ""}
 						if err := writeMatch(tw, rootfs, m, lc.dest, lc.toDir, own, lc.chmod, done); err != nil {
 							return err
 						}

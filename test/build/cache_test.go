@@ -275,6 +275,10 @@ CMD ["sh", "-c", "cat /v /seen /lnkdir/one.txt; stat -c '%u:%g %a' /opt/app/a.tx
 		}
 		layers[v] = e.inspect(tag).RootFS.Layers
 	}
+	// --no-cache makes the linked layers again too.
+	if _, out := e.mustBuild(ctx, "--no-cache", "--build-arg", "V=2"); strings.Contains(out, "reusing the linked layer") {
+		t.Errorf("--no-cache reused a linked layer:\n%s", out)
+	}
 	l1, l2 := layers["1"], layers["2"]
 	if len(l1) != len(l2) || len(l1) < 5 {
 		t.Fatalf("layers %v and %v", l1, l2)
