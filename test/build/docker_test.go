@@ -155,6 +155,7 @@ COPY *.txt /globbed/
 COPY tree /usr/
 COPY tree/ /srv/existing/
 ADD p.tar.gz /srv/existing/
+ADD --chown=1234:1234 p.tar.gz /srv/chowned/
 # The classic builder makes WORKDIR's directory root's, BuildKit (and
 # berth) the USER's: the directory exists first here.
 RUN mkdir -p /home/app/work && chown app:app /home/app/work

@@ -166,6 +166,14 @@ RUN test -n "$TARGETARCH" && echo arch-ok > /r11
 `,
 			files: map[string]string{"ctxfile.txt": "from context\n"},
 			args:  []string{"--build-arg", "WHO=argval", "--secret", "id=tok,src=" + secret},
+			check: func(t *testing.T, c imageConfig) {
+				// Build args reach RUN, never the image.
+				for _, kv := range c.Config.Env {
+					if strings.HasPrefix(kv, "WHO=") || strings.HasPrefix(kv, "TARGETARCH=") {
+						t.Errorf("build arg in the image's Env: %q", c.Config.Env)
+					}
+				}
+			},
 			run:   []string{"sh", "-c", "cat /r1 /r2 /r3 /r4 /r5 /r6 /r7 /r8; echo; cat /r9 /r10; echo; cat /r11; ls -d /scratch /mnt/ctx /run/secrets 2>&1 | grep -c 'No such file'"},
 			want:  "shell argval\nexec\nheredoc1\nheredoc2\ndoc argval\nshebang\ntmp\nfrom context\ns3cret\n1\nlo \narch-ok\n3\n",
 		},
@@ -194,10 +202,12 @@ FROM scratch AS final
 COPY --from=builder /artifact /artifact
 FROM busybox AS other
 COPY --from=1 /artifact /from-index
-CMD ["cat", "/from-index"]
+COPY --from=busybox /bin/busybox /from-image
+RUN --mount=type=bind,from=builder,source=/artifact,target=/mnt/a cat /mnt/a > /bound
+CMD ["sh", "-c", "cat /from-index /bound; cmp /from-image /bin/busybox && echo same"]
 `,
 			args: []string{"--target", "other"},
-			run:  []string{}, want: "built\n",
+			run:  []string{}, want: "built\nbuilt\nsame\n",
 		},
 		{
 			name: "scratch result",
