@@ -54,7 +54,9 @@ func (a *app) engine() (Backend, error) {
 		a.eng = c
 		return c, nil
 	}
+	engine.Mark("cli: open engine")
 	e, err := engine.Open(engine.Options{Root: a.root, State: a.state, Insecure: a.insecure})
+	engine.Mark("cli: engine opened")
 	if err != nil {
 		return nil, err
 	}

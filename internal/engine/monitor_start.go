@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/timing"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -159,7 +160,7 @@ func (e *Engine) forkMonitor(c *Container) (*pendingMonitor, error) {
 	cmd.ExtraFiles = []*os.File{readyW, gateR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
-	if timing {
+	if timing.On {
 		cmd.Stderr = os.Stderr // the monitor's stage lines
 	}
 	// An empty monitor.pid before the fork covers a CLI killed between the

@@ -24,7 +24,9 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	if err != nil {
 		return PullResult{}, err
 	}
+	Mark("pull: resolve")
 	res, err := e.registry.Resolve(ctx, name, &platform)
+	Mark("pull: resolved")
 	if err != nil {
 		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
 	}
@@ -36,9 +38,10 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	}
 	progress := serialize(opts.Events)
 	img, err := e.images.Fetch(ctx, image.FetchOptions{
-		Fetcher:      e.registry.Fetcher(res.Repo),
-		Manifest:     res.Manifest,
-		MaxLayerSize: e.opts.MaxLayerSize,
+		Fetcher:       e.registry.Fetcher(res.Repo),
+		Manifest:      res.Manifest,
+		ManifestBytes: res.ManifestBytes,
+		MaxLayerSize:  e.opts.MaxLayerSize,
 		Progress: func(p image.Progress) {
 			progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
 		},
@@ -55,6 +58,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 		return PullResult{}, err
 	}
 	out.ImageID = img.ID.String()
+	Mark("pull: done")
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/timing"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -27,6 +29,8 @@ import (
 // visible unless verified. The image is recorded (dangling if new, keeping
 // its names if known) so that GC keeps it; Tag names it.
 func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
+	timing.Mark("image", "fetch: start")
+	defer timing.Mark("image", "fetch: end")
 	if opts.Fetcher == nil {
 		return Image{}, fmt.Errorf("fetch %s: %w: no fetcher", opts.Manifest.Digest, errdefs.ErrInvalidArgument)
 	}
@@ -39,18 +43,20 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	// The manifest and config are verified in memory and written to the
 	// content store while the layers download: their fsyncs need not
 	// delay the first layer. Both are stored before the image record.
-	mb, storeManifest, err := s.fetchSmallLater(ctx, opts.Fetcher, opts.Manifest)
+	mb, storeManifest, err := s.fetchSmallLater(ctx, opts.Fetcher, opts.Manifest, opts.ManifestBytes)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch manifest: %w", err)
 	}
+	timing.Mark("image", "fetch: manifest")
 	m, err := parseManifest(mb)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch manifest %s: %w", opts.Manifest.Digest, err)
 	}
-	cb, storeConfig, err := s.fetchSmallLater(ctx, opts.Fetcher, m.Config)
+	cb, storeConfig, err := s.fetchSmallLater(ctx, opts.Fetcher, m.Config, nil)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch config: %w", err)
 	}
+	timing.Mark("image", "fetch: config")
 	var cfg ocispec.Image
 	if err := json.Unmarshal(cb, &cfg); err != nil {
 		return Image{}, fmt.Errorf("%w: config %s: %v", errdefs.ErrInvalidArgument, m.Config.Digest, err)
@@ -77,6 +83,7 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		defer s.settleLater(ledger)
 	}
 
+	timing.Mark("image", "fetch: ledger written")
 	u := &unpacker{
 		s:        s,
 		fetcher:  opts.Fetcher,
@@ -232,6 +239,7 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 		return 0, err
 	}
 	key, dir, err := u.prepare(ctx, t, "")
+	u.mark(t, "prepared")
 	u.sched.prepared(t.i)
 	if err != nil {
 		return 0, err
@@ -251,6 +259,7 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 			u.sched.release(t.i)
 		}
 	}()
+	u.mark(t, "acquired")
 	src, w, err := u.open(ctx, t)
 	if err != nil {
 		return 0, err
@@ -272,9 +281,11 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 	}
 	// The network and the CPU are free for the next layer while this one
 	// goes to disk.
+	u.mark(t, "extracted")
 	u.sched.release(t.i)
 	held = false
 	n, err := u.verify(ctx, t, x, w, dir)
+	u.mark(t, "verified")
 	if err != nil {
 		return 0, err
 	}
@@ -282,6 +293,7 @@ func (u *unpacker) stream(ctx context.Context, t layerTask) (_ int64, retErr err
 		return 0, err
 	}
 	committed = true
+	u.mark(t, "committed")
 	return n, nil
 }
 
@@ -550,6 +562,13 @@ func (u *unpacker) commit(ctx context.Context, t layerTask, key string) error {
 	}
 	u.progress.emit(t.id, "Pull complete", 0, 0)
 	return nil
+}
+
+// mark records a step of layer t for BERTH_TIMING.
+func (u *unpacker) mark(t layerTask, step string) {
+	if timing.On {
+		timing.Mark("image", "layer "+strconv.Itoa(t.i)+" "+t.id+": "+step)
+	}
 }
 
 func (u *unpacker) waitParent(ctx context.Context, t layerTask) error {

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand"
@@ -381,5 +382,36 @@ func testFetchBigLayer(t *testing.T, d driver) {
 				}
 			}
 		})
+	}
+}
+
+// TestFetchGivenManifest: the manifest bytes a caller already read
+// (registry.Resolve) are used instead of a second request, and checked
+// against the descriptor like fetched ones.
+func TestFetchGivenManifest(t *testing.T) {
+	ctx := context.Background()
+	ti := threeLayers(t, nil)
+	mb := ti.blobs[ti.manifest.Digest]
+
+	s := newStore(t)
+	f := newFetcher(ti)
+	if _, err := s.Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest, ManifestBytes: mb}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetched(ti.manifest.Digest); n != 0 {
+		t.Errorf("manifest fetched %d times, want 0", n)
+	}
+	if !blobs(t, s)[ti.manifest.Digest] {
+		t.Error("manifest not in the content store")
+	}
+
+	s = newStore(t)
+	bad := bytes.Clone(mb)
+	bad[len(bad)/2] ^= 0xff
+	if _, err := s.Fetch(ctx, FetchOptions{Fetcher: newFetcher(ti), Manifest: ti.manifest, ManifestBytes: bad}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("fetch with tampered manifest bytes = %v, want invalid argument", err)
+	}
+	if n := len(snapshots(t, s)); n != 0 {
+		t.Errorf("%d snapshots after a refused fetch", n)
 	}
 }

@@ -135,6 +135,10 @@ type Progress struct {
 type FetchOptions struct {
 	Fetcher  Fetcher
 	Manifest ocispec.Descriptor // the platform manifest (Docker schema 2 or OCI)
+	// ManifestBytes are the manifest's bytes when the caller has them
+	// (registry.Resolve read them): checked against Manifest.Digest like
+	// fetched ones, and spare the registry a second request.
+	ManifestBytes []byte
 	// Progress may be nil. Fetch serializes its calls (one at a time, from
 	// whichever goroutine has news), so it needs no locking of its own.
 	Progress func(Progress)

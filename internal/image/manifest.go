@@ -26,7 +26,7 @@ const maxMetadataSize = 8 << 20
 // fetchSmall returns a manifest or config blob, from the content store when
 // present, else from f, verified against desc and stored.
 func (s *Store) fetchSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
-	b, store, err := s.fetchSmallLater(ctx, f, desc)
+	b, store, err := s.fetchSmallLater(ctx, f, desc, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -40,8 +40,10 @@ func (s *Store) fetchSmall(ctx context.Context, f Fetcher, desc ocispec.Descript
 // bytes are verified, and store (a no-op for a blob the store has) writes
 // them to the content store, fsync included, while the caller goes on.
 // Fetch stores the manifest and config while the layers download, and
-// waits for both before it writes the image record that names them.
-func (s *Store) fetchSmallLater(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, func(context.Context) error, error) {
+// waits for both before it writes the image record that names them. have,
+// when not nil, are the blob's bytes as the caller already read them:
+// verified the same way, and neither the store nor f is asked.
+func (s *Store) fetchSmallLater(ctx context.Context, f Fetcher, desc ocispec.Descriptor, have []byte) ([]byte, func(context.Context) error, error) {
 	noop := func(context.Context) error { return nil }
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: blob digest %q: %v", errdefs.ErrInvalidArgument, desc.Digest, err)
@@ -49,21 +51,19 @@ func (s *Store) fetchSmallLater(ctx context.Context, f Fetcher, desc ocispec.Des
 	if desc.Size > maxMetadataSize {
 		return nil, nil, fmt.Errorf("%w: blob %s is %d bytes, more than %d", errdefs.ErrInvalidArgument, desc.Digest, desc.Size, maxMetadataSize)
 	}
-	b, err := s.cs.ReadAll(ctx, desc.Digest, maxMetadataSize)
-	if err == nil {
-		return b, noop, nil
-	}
-	if !errdefs.IsNotFound(err) {
-		return nil, nil, err
-	}
-	rc, err := f.Fetch(ctx, desc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
-	}
-	defer rc.Close()
-	b, err = io.ReadAll(io.LimitReader(rc, maxMetadataSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	b := have
+	if b == nil {
+		var err error
+		b, err = s.cs.ReadAll(ctx, desc.Digest, maxMetadataSize)
+		if err == nil {
+			return b, noop, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, nil, err
+		}
+		if b, err = readSmall(ctx, f, desc); err != nil {
+			return nil, nil, err
+		}
 	}
 	if len(b) > maxMetadataSize {
 		return nil, nil, fmt.Errorf("%w: blob %s is larger than %d bytes", errdefs.ErrInvalidArgument, desc.Digest, maxMetadataSize)
@@ -82,6 +82,21 @@ func (s *Store) fetchSmallLater(ctx context.Context, f Fetcher, desc ocispec.Des
 		return nil
 	}
 	return b, store, nil
+}
+
+// readSmall reads a manifest or config from f, at most one byte more than
+// maxMetadataSize (the caller tells a too big blob by its length).
+func readSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxMetadataSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	return b, nil
 }
 
 // parseManifest reads a Docker schema 2 or OCI image manifest (both have

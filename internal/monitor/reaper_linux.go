@@ -5,6 +5,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/timing"
 	"golang.org/x/sys/unix"
 )
 
@@ -127,7 +128,7 @@ func (r *reaper) spawn(argv []string, stdin, stdout, stderr *os.File) (int, <-ch
 	var null *os.File
 	files := make([]uintptr, 3)
 	for i, f := range []*os.File{stdin, stdout, stderr} {
-		if f == nil && timing && i == 2 {
+		if f == nil && timing.On && i == 2 {
 			f = os.Stderr // BERTH_TIMING: the runtime's stage lines
 		}
 		if f == nil {

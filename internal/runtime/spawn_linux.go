@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/linux"
+	"github.com/berth-dev/berth/internal/timing"
 )
 
 // InitArg is the argv[1] that makes berth-runtime act as a container's init
@@ -89,7 +90,7 @@ func spawn(req *spawnRequest) (cmd *exec.Cmd, parentSock *os.File, retErr error)
 	extra := append([]*os.File{}, req.extra...)
 	extra = append(extra, childSock)
 	env := []string{envInit + "=" + strconv.Itoa(3+len(extra)-1), "GOMAXPROCS=1"}
-	if timing {
+	if timing.On {
 		env = append(env, "BERTH_TIMING=1")
 	}
 
