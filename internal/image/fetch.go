@@ -72,25 +72,38 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	}
 	chain := ChainIDs(diffIDs)
 	// The layers are named without a flush; the ledger entry, written
-	// first, makes a later boot discard them, and a background syncfs
-	// after the pull makes them durable and drops it.
-	ledger, err := s.beginUnsynced(ctx, m.Layers, chain)
+	// before anything is named, makes a later boot discard them, and a
+	// background syncfs after the pull makes them durable and drops it.
+	// The layers download and unpack while the entry's fsync runs; only
+	// their commits wait for it.
+	ledger, err := s.planUnsynced(ctx, m.Layers, chain)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch %s: %w", opts.Manifest.Digest, err)
 	}
-	if ledger != "" {
-		// Whatever the outcome: what a failed pull committed is kept too.
-		defer s.settleLater(ledger)
-	}
-
-	timing.Mark("image", "fetch: ledger written")
 	u := &unpacker{
 		s:        s,
 		fetcher:  opts.Fetcher,
 		progress: &progressSink{fn: opts.Progress},
 		overlay:  s.sn.OverlayWhiteouts(),
 		maxBytes: opts.MaxLayerSize,
-		unsynced: ledger != "",
+		unsynced: ledger != nil,
+		recorded: make(chan struct{}),
+	}
+	if ledger == nil {
+		close(u.recorded)
+	} else {
+		go func() {
+			u.recordErr = s.recordUnsynced(ctx, ledger)
+			timing.Mark("image", "fetch: ledger written")
+			close(u.recorded)
+		}()
+		defer func() {
+			<-u.recorded
+			if u.recordErr == nil {
+				// Whatever the outcome: what a failed pull committed is kept too.
+				s.settleLater(ledger.ID)
+			}
+		}()
 	}
 	var stored errgroup.Group
 	stored.Go(func() error { return storeManifest(ctx) })
@@ -139,14 +152,16 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 
 // unpacker is one Fetch's layer pipeline.
 type unpacker struct {
-	s        *Store
-	fetcher  Fetcher
-	progress *progressSink
-	overlay  bool
-	maxBytes int64           // bound on one layer's uncompressed tar (0 = archive's default)
-	unsynced bool            // the ledger lists this pull's layers: commit them without a flush
-	sched    *scheduler      // download slots and prepare turns
-	done     []chan struct{} // done[i] closes when layer i's snapshot is committed
+	s         *Store
+	fetcher   Fetcher
+	progress  *progressSink
+	overlay   bool
+	maxBytes  int64           // bound on one layer's uncompressed tar (0 = archive's default)
+	unsynced  bool            // the ledger lists this pull's layers: commit them without a flush
+	recorded  chan struct{}   // closed once the ledger entry is written (or there is none)
+	recordErr error           // the entry's write failed: nothing may be named (set before recorded closes)
+	sched     *scheduler      // download slots and prepare turns
+	done      []chan struct{} // done[i] closes when layer i's snapshot is committed
 }
 
 type layerTask struct {
@@ -509,9 +524,23 @@ func (u *unpacker) verify(ctx context.Context, t layerTask, x extracted, w *cont
 	return x.n, nil
 }
 
+// ledgerWritten waits until the ledger entry that covers this pull's
+// layers is on disk: before that, nothing it lists may be named.
+func (u *unpacker) ledgerWritten(ctx context.Context) error {
+	select {
+	case <-u.recorded:
+		return u.recordErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // commitBlob names a verified layer blob, without a flush when the ledger
 // covers it.
 func (u *unpacker) commitBlob(ctx context.Context, w *content.Writer) (ocispec.Descriptor, error) {
+	if err := u.ledgerWritten(ctx); err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	if u.unsynced {
 		return w.CommitUnsynced(ctx)
 	}
@@ -554,6 +583,9 @@ func (u *unpacker) prepare(ctx context.Context, t layerTask, parent string) (key
 // are on disk already (verify).
 func (u *unpacker) commit(ctx context.Context, t layerTask, key string) error {
 	if err := u.waitParent(ctx, t); err != nil {
+		return err
+	}
+	if err := u.ledgerWritten(ctx); err != nil {
 		return err
 	}
 	err := u.s.sn.Commit(ctx, t.chainID.String(), key, t.parent.String())

@@ -41,43 +41,49 @@ var bootID = func() (string, error) {
 // it fail to leave a pull unsettled, as a power cut would.
 var flushFS = archive.SyncDir
 
-// beginUnsynced records, durably, the layer blobs and snapshots this Fetch
-// is about to create without a flush: those absent now. It returns the
-// entry's ID, or "" when nothing is missing or the boot cannot be told
-// apart (then the Fetch flushes each layer as before).
-func (s *Store) beginUnsynced(ctx context.Context, layers []ocispec.Descriptor, chain []digest.Digest) (string, error) {
+// planUnsynced lists the layer blobs and snapshots this Fetch is about to
+// create without a flush: those absent now. It returns nil when nothing is
+// missing or the boot cannot be told apart (then the Fetch flushes each
+// layer as before). recordUnsynced writes the entry; nothing it lists may
+// be named before that write returned.
+func (s *Store) planUnsynced(ctx context.Context, layers []ocispec.Descriptor, chain []digest.Digest) (*unsynced, error) {
 	boot, err := bootID()
 	if err != nil {
-		return "", nil
+		return nil, nil
 	}
 	e := unsynced{Boot: boot, Started: time.Now().UTC()}
 	for i, l := range layers {
 		if _, err := s.cs.Info(ctx, l.Digest); errdefs.IsNotFound(err) {
 			e.Blobs = append(e.Blobs, l.Digest)
 		} else if err != nil {
-			return "", err
+			return nil, err
 		}
 		if info, err := s.sn.Stat(ctx, chain[i].String()); errdefs.IsNotFound(err) || (err == nil && info.Kind != snapshot.KindCommitted) {
 			e.Snapshots = append(e.Snapshots, chain[i])
 		} else if err != nil {
-			return "", fmt.Errorf("stat snapshot %s: %w", chain[i], err)
+			return nil, fmt.Errorf("stat snapshot %s: %w", chain[i], err)
 		}
 	}
 	if len(e.Blobs) == 0 && len(e.Snapshots) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+		return nil, err
 	}
 	e.ID = hex.EncodeToString(b[:])
+	return &e, nil
+}
+
+// recordUnsynced writes a planned ledger entry, durably.
+func (s *Store) recordUnsynced(ctx context.Context, e *unsynced) error {
 	if err := s.update(ctx, func(r *records) error {
-		r.Unsynced = append(r.Unsynced, e)
+		r.Unsynced = append(r.Unsynced, *e)
 		return nil
 	}); err != nil {
-		return "", fmt.Errorf("record unsynced layers: %w", err)
+		return fmt.Errorf("record unsynced layers: %w", err)
 	}
-	return e.ID, nil
+	return nil
 }
 
 // settleLater flushes what the finished Fetch id wrote and then drops its
