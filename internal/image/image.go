@@ -24,7 +24,8 @@
 //  1. Before the first layer, Fetch lists the layer blobs and snapshots it
 //     is about to create (those absent) in a ledger entry in images.json
 //     with the boot ID (/proc/sys/kernel/random/boot_id); that small
-//     write is durable (fsync) before any of them is named.
+//     write is durable (fsync) before any of them is named. The layers
+//     download and unpack meanwhile: only naming one waits for it.
 //  2. Blobs are renamed into the content store without fsync
 //     (content.Writer.CommitUnsynced) and snapshots committed (the snapshot
 //     store fsyncs its small metadata file, not the layer); the image
