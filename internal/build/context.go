@@ -37,8 +37,8 @@ func (c *buildContext) excluded(rel string) bool {
 }
 
 // openContext prepares the context and reads the Dockerfile.
-// A tar context is unpacked into work (the build's scratch directory).
-func (b *Builder) openContext(ctx context.Context, opts Options, work string) (_ *buildContext, df []byte, dfName string, retErr error) {
+// A tar context is unpacked into the build's work directory (work).
+func (b *Builder) openContext(ctx context.Context, opts Options, work func() (string, error)) (_ *buildContext, df []byte, dfName string, retErr error) {
 	bc := &buildContext{cleanup: func() {}}
 	dfName = opts.Dockerfile
 	if dfName == "" {
@@ -46,7 +46,11 @@ func (b *Builder) openContext(ctx context.Context, opts Options, work string) (_
 	}
 	switch {
 	case opts.ContextTar != nil:
-		dir, err := os.MkdirTemp(work, "context-")
+		wd, err := work()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		dir, err := os.MkdirTemp(wd, "context-")
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("build context: %w", err)
 		}

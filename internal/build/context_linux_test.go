@@ -43,7 +43,7 @@ func TestDockerignore(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			bc, df, _, err := b.openContext(context.Background(), Options{ContextDir: dir, Dockerfile: tc.dockerfile, DockerfileContent: tc.content, DockerignoreContent: tc.ignore}, t.TempDir())
+			bc, df, _, err := b.openContext(context.Background(), Options{ContextDir: dir, Dockerfile: tc.dockerfile, DockerfileContent: tc.content, DockerignoreContent: tc.ignore}, func() (string, error) { return t.TempDir(), nil })
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,7 +26,7 @@ type buildRun struct {
 	progress *progress
 	meta     *envMap // meta args (ARG before the first FROM) with their values
 	platform string  // os/arch
-	work     string  // this build's scratch directory (workDir)
+	work     *lazyWorkDir
 	stages   []*stageRun
 
 	mu       sync.Mutex
@@ -83,12 +83,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	defer release()
-	work, releaseWork, err := b.workDir()
-	if err != nil {
-		return Result{}, err
-	}
-	defer releaseWork()
-	bc, dfb, dfName, err := b.openContext(ctx, opts, work)
+	work := &lazyWorkDir{b: b}
+	defer work.release()
+	bc, dfb, dfName, err := b.openContext(ctx, opts, work.get)
 	if err != nil {
 		return Result{}, err
 	}
@@ -259,4 +256,28 @@ func (r *buildRun) finish(ctx context.Context, st *state, names []string) (Resul
 // tmpDir is where steps mount their rootfs and keep scratch files: the
 // build's own work directory, reclaimed by a later build if this one is
 // killed.
-func (r *buildRun) tmpDir() (string, error) { return r.work, nil }
+func (r *buildRun) tmpDir() (string, error) { return r.work.get() }
+
+// lazyWorkDir makes the build's work directory (workDir) when a step
+// first needs one: a fully cached build mounts nothing and skips it.
+type lazyWorkDir struct {
+	b    *Builder
+	once sync.Once
+	dir  string
+	err  error
+	done func()
+}
+
+func (w *lazyWorkDir) get() (string, error) {
+	w.once.Do(func() { w.dir, w.done, w.err = w.b.workDir() })
+	return w.dir, w.err
+}
+
+// release removes the directory if it was made. Called once, after every
+// step has ended.
+func (w *lazyWorkDir) release() {
+	w.once.Do(func() {}) // no directory from here on
+	if w.done != nil {
+		w.done()
+	}
+}
