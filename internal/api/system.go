@@ -36,6 +36,7 @@ func (s *Server) routes() {
 	s.streamRoutes()
 	s.imageRoutes()
 	s.volumeRoutes()
+	s.networkRoutes()
 	s.buildRoutes()
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/moby/moby/api/types/container"
@@ -20,8 +21,8 @@ import (
 
 // networkBackend is what the network commands need from the engine. It is
 // asserted on whatever a.engine() returns, so these commands keep working
-// while the CLI moves to its Backend interface; a backend without networks
-// (a remote one, for now) gets a clear error.
+// while the CLI moves to its Backend interface; the HTTP client is adapted
+// (remoteNetworks) and any other backend gets a clear error.
 type networkBackend interface {
 	NetworkCreate(ctx context.Context, name string, o engine.NetworkCreateOptions) (nettypes.CreateResponse, error)
 	NetworkList(ctx context.Context) ([]nettypes.Inspect, error)
@@ -37,11 +38,32 @@ func (a *app) networks() (networkBackend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := e.(*client.Client); ok {
+		return remoteNetworks{c}, nil
+	}
 	nb, ok := any(e).(networkBackend)
 	if !ok {
 		return nil, errors.New("networks are not supported by this backend")
 	}
 	return nb, nil
+}
+
+// remoteNetworks is berthd's networks through the HTTP client. Its connect
+// speaks Docker's endpoint settings, which the client cannot take as the
+// engine's options type (it may not import the engine).
+type remoteNetworks struct{ *client.Client }
+
+var _ networkBackend = remoteNetworks{}
+
+func (r remoteNetworks) NetworkConnect(ctx context.Context, net, ctr string, o engine.NetworkConnectOptions) error {
+	es := &nettypes.EndpointSettings{Aliases: o.Aliases}
+	switch {
+	case o.IP.Is4():
+		es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: o.IP}
+	case o.IP.IsValid():
+		es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv6Address: o.IP}
+	}
+	return r.Client.NetworkConnect(ctx, net, ctr, es)
 }
 
 // newNetwork is `berth network`: create, ls, inspect, rm, prune, connect,
