@@ -46,12 +46,32 @@ const (
 // netEndpoint is one network a container is configured on, and what its
 // attachment got while running.
 type netEndpoint struct {
-	Aliases []string   `json:",omitempty"`
-	IP      netip.Addr `json:",omitzero"`
-	MAC     string     `json:",omitempty"`
+	Aliases []string `json:",omitempty"`
+	// IP is the static address asked for: IPv4, or IPv6 when that is the
+	// only one (as records made before IP6 have it); IP6 is the static
+	// IPv6 address beside a static IPv4 one. statics() sorts them out.
+	IP  netip.Addr `json:",omitzero"`
+	IP6 netip.Addr `json:",omitzero"`
+	MAC string     `json:",omitempty"`
 	// Order keeps interfaces stable: eth<Order> in connect order.
 	Order  int
 	Result *network.Result `json:",omitempty"`
+}
+
+// statics are the endpoint's static IPv4 and IPv6 addresses.
+func (ep *netEndpoint) statics() (v4, v6 netip.Addr) {
+	if ep.IP.Is6() && !ep.IP.Is4In6() {
+		return netip.Addr{}, ep.IP
+	}
+	return ep.IP.Unmap(), ep.IP6
+}
+
+// setStatics records static addresses in the endpoint's two fields.
+func (ep *netEndpoint) setStatics(v4, v6 netip.Addr) {
+	ep.IP, ep.IP6 = v4, v6
+	if !v4.IsValid() {
+		ep.IP, ep.IP6 = v6, netip.Addr{}
+	}
 }
 
 // netRecord is <root>/containers/<id>/network.json.
@@ -128,11 +148,7 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 	if es := c.Endpoints[mode]; es != nil {
 		ep := &netEndpoint{Aliases: es.Aliases}
 		if es.IPAMConfig != nil {
-			// Create allows one static address (the attachment takes one).
-			ep.IP = es.IPAMConfig.IPv4Address
-			if !ep.IP.IsValid() {
-				ep.IP = es.IPAMConfig.IPv6Address
-			}
+			ep.setStatics(es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address)
 		}
 		if len(es.MacAddress) > 0 {
 			ep.MAC = es.MacAddress.String()
@@ -337,7 +353,8 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 		if err != nil {
 			return "", err
 		}
-		a := network.Attachment{ContainerID: c.ID, NetNS: nsPath, IfName: "eth" + strconv.Itoa(i), IP: ep.IP, MAC: ep.MAC}
+		a := network.Attachment{ContainerID: c.ID, NetNS: nsPath, IfName: "eth" + strconv.Itoa(i), MAC: ep.MAC}
+		a.IPv4, a.IPv6 = ep.statics()
 		if i == 0 {
 			a.Ports = ports
 		}
@@ -569,10 +586,8 @@ func (e *Engine) networkSettings(c *Container) *container.NetworkSettings {
 				es.NetworkID = n.ID
 			}
 		}
-		if ep.IP.Is4() {
-			es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: ep.IP}
-		} else if ep.IP.IsValid() {
-			es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv6Address: ep.IP}
+		if v4, v6 := ep.statics(); v4.IsValid() || v6.IsValid() {
+			es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: v4, IPv6Address: v6}
 		}
 		if hw, err := net.ParseMAC(ep.MAC); err == nil {
 			// The configured address until an attachment reports its own.

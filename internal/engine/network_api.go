@@ -23,7 +23,21 @@ type NetworkCreateOptions = network.CreateOptions
 // NetworkConnectOptions are `network connect`'s flags.
 type NetworkConnectOptions struct {
 	Aliases []string
-	IP      netip.Addr
+	// IP is a static address: IPv4, or IPv6 when it is the only one.
+	IP netip.Addr
+	// IPv6 is a static IPv6 address beside an IPv4 one in IP (--ip6).
+	IPv6 netip.Addr
+}
+
+// statics sorts o's static addresses into their families.
+func (o NetworkConnectOptions) statics() (v4, v6 netip.Addr, _ error) {
+	switch {
+	case o.IP.Is6() && !o.IP.Is4In6() && o.IPv6.IsValid():
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("invalid IPv4 address: %s: %w", o.IP, errdefs.ErrInvalidArgument)
+	case o.IP.Is6() && !o.IP.Is4In6():
+		return netip.Addr{}, o.IP, nil
+	}
+	return o.IP.Unmap(), o.IPv6, nil
 }
 
 // apiNetwork renders n in Docker's shape, with the containers attached now.
@@ -264,7 +278,18 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	for _, ep := range rec.Endpoints {
 		order = max(order, ep.Order+1)
 	}
-	ep := &netEndpoint{Aliases: o.Aliases, IP: o.IP, Order: order}
+	v4, v6, err := o.statics()
+	if err != nil {
+		return err
+	}
+	if (v4.IsValid() || v6.IsValid()) && store.Native(n) {
+		// Refused now, as dockerd does, not at the next start.
+		if err := network.ValidateStatic(n, v4, v6); err != nil {
+			return err
+		}
+	}
+	ep := &netEndpoint{Aliases: o.Aliases, Order: order}
+	ep.setStatics(v4, v6)
 	rec.Endpoints[n.Name] = ep
 	if rec.SandboxKey != "" && network.IsNetNS(rec.SandboxKey) && e.state(c).Running() {
 		used := map[string]bool{}
@@ -277,7 +302,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 		for i := 0; ifName == "" || used[ifName]; i++ {
 			ifName = "eth" + strconv.Itoa(i)
 		}
-		res, err := store.Attach(ctx, n, network.Attachment{ContainerID: c.ID, NetNS: rec.SandboxKey, IfName: ifName, IP: o.IP})
+		res, err := store.Attach(ctx, n, network.Attachment{ContainerID: c.ID, NetNS: rec.SandboxKey, IfName: ifName, IPv4: v4, IPv6: v6})
 		if err != nil {
 			return err
 		}

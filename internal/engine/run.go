@@ -25,6 +25,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkStaticAddresses(endpoints); err != nil {
+		return nil, err
+	}
 	img, err := e.images.Get(ctx, opts.Config.Image)
 	if err != nil {
 		return nil, err
@@ -121,6 +124,30 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 }
 
+// checkStaticAddresses refuses at create, as dockerd does, static
+// addresses that the endpoint's network cannot hold. A native network's
+// recorded subnets are what its IPAM hands out from; a network that a
+// user's conflist runs is left to its plugins, at start.
+func (e *Engine) checkStaticAddresses(eps map[string]*nettypes.EndpointSettings) error {
+	for name, es := range eps {
+		if es.IPAMConfig == nil || (!es.IPAMConfig.IPv4Address.IsValid() && !es.IPAMConfig.IPv6Address.IsValid()) {
+			continue
+		}
+		store, err := e.networks()
+		if err != nil {
+			return err
+		}
+		n, err := store.Get(name)
+		if err != nil || !store.Native(n) {
+			continue // start reports a missing network
+		}
+		if err := network.ValidateStatic(n, es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sameNetwork reports whether two references name one existing network.
 func (e *Engine) sameNetwork(a, b string) bool {
 	store, err := e.networks()
@@ -212,10 +239,6 @@ func createEndpoints(hc *container.HostConfig, nc *nettypes.NetworkingConfig, sa
 	}
 	if a := ipam.IPv6Address; a.IsValid() && (!a.Is6() || a.Is4In6() || a.IsUnspecified()) {
 		return nil, bad("invalid IPv6 address: %s", a)
-	}
-	// An attachment takes one static address (network.Attachment.IP).
-	if ipam.IPv4Address.IsValid() && ipam.IPv6Address.IsValid() {
-		return nil, bad("a static IPv4 and IPv6 address together are not supported")
 	}
 	if len(ipam.LinkLocalIPs) > 0 {
 		return nil, bad("link-local addresses are not supported")

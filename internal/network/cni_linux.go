@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
 	cnicreate "github.com/containernetworking/cni/pkg/types/create"
@@ -79,8 +80,16 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 		Args:           [][2]string{{"IgnoreUnknown", "1"}},
 		CapabilityArgs: map[string]any{},
 	}
-	if a.IP.IsValid() {
-		rt.Args = append(rt.Args, [2]string{"IP", a.IP.String()})
+	if ips := staticIPs(n, a); len(ips) == 1 {
+		// CNI_ARGS carries one address (host-local's IP= parses exactly
+		// one), which every IPAM plugin of old understands.
+		rt.Args = append(rt.Args, [2]string{"IP", strings.SplitN(ips[0], "/", 2)[0]})
+		rt.CapabilityArgs["ips"] = ips
+	} else if len(ips) > 1 {
+		// Both families: the "ips" capability for plugins that declare
+		// it, and the conventions' args.cni.ips for the rest (execPlugin).
+		// host-local reserves both or, releasing what it took, neither.
+		rt.CapabilityArgs["ips"] = ips
 	}
 	if a.MAC != "" {
 		rt.CapabilityArgs["mac"] = a.MAC
@@ -124,6 +133,28 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 		}
 	}
 	return out, nil
+}
+
+// staticIPs renders an attachment's static addresses as the "ips"
+// capability wants them (CIDR, the prefix length of the network's subnet
+// of that family, or the whole address when a user's conflist has other
+// subnets than berth recorded).
+func staticIPs(n *Network, a Attachment) []string {
+	var out []string
+	for _, x := range []struct {
+		ip     netip.Addr
+		subnet netip.Prefix
+	}{{a.IPv4.Unmap(), n.Subnet}, {a.IPv6, n.Subnet6}} {
+		if !x.ip.IsValid() {
+			continue
+		}
+		bits := x.ip.BitLen()
+		if x.subnet.IsValid() && x.subnet.Contains(x.ip) {
+			bits = x.subnet.Bits()
+		}
+		out = append(out, netip.PrefixFrom(x.ip, bits).String())
+	}
+	return out
 }
 
 // Detach runs CNI DEL for a container's interface on a network, with the

@@ -150,7 +150,7 @@ func testAttachTrafficAndTeardown(t *testing.T, driver string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := s.Attach(ctx, n, Attachment{ContainerID: id2, NetNS: ns2, IP: n.Gateway.Next().Next().Next().Next()})
+	r2, err := s.Attach(ctx, n, Attachment{ContainerID: id2, NetNS: ns2, IPv4: n.Gateway.Next().Next().Next().Next()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,6 +160,29 @@ func (s *Store) execPlugin(ctx context.Context, command string, l *cniList, plug
 			conf["runtimeConfig"] = rc
 		}
 	}
+	// Static addresses for a plugin that does not take the "ips"
+	// capability: CNI_ARGS has room for one, so two (IPv4 and IPv6) go
+	// where the CNI conventions put runtime-provided arguments,
+	// args.cni.ips, which host-local reads (a plugin that does not know
+	// it ignores it).
+	if ips, ok := rt.CapabilityArgs["ips"].([]string); ok && len(ips) > 1 && command == "ADD" {
+		rc, _ := conf["runtimeConfig"].(map[string]any)
+		if _, declared := rc["ips"]; !declared {
+			args, _ := conf["args"].(map[string]any)
+			merged := make(map[string]any, len(args)+1)
+			for k, v := range args {
+				merged[k] = v
+			}
+			cni, _ := merged["cni"].(map[string]any)
+			mc := make(map[string]any, len(cni)+1)
+			for k, v := range cni {
+				mc[k] = v
+			}
+			mc["ips"] = ips
+			merged["cni"] = mc
+			conf["args"] = merged
+		}
+	}
 	stdin, err := json.Marshal(conf)
 	if err != nil {
 		return nil, err

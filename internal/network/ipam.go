@@ -34,19 +34,28 @@ func leaseOwner(containerID, ifName string) string { return containerID + "/" + 
 // handed out, so a just-released address is not reused at once (peers may
 // still hold its old MAC in their neighbour caches).
 func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, containerID, ifName string) (netip.Addr, error) {
+	a, _, err := m.allocateNew(subnet, within, gateway, want, containerID, ifName)
+	return a, err
+}
+
+// allocateNew is allocate that also says whether the lease is new, rather
+// than one the owner held already (a restart of the same attachment):
+// only a new one is this call's to take back.
+func (m ipam) allocateNew(subnet, within netip.Prefix, gateway, want netip.Addr, containerID, ifName string) (netip.Addr, bool, error) {
 	owner := leaseOwner(containerID, ifName)
 	if want.IsValid() {
 		if !subnet.Contains(want) || want == gateway || !usable(subnet, want) {
-			return netip.Addr{}, fmt.Errorf("address %s is not usable in subnet %s: %w", want, subnet, errdefs.ErrInvalidArgument)
+			return netip.Addr{}, false, fmt.Errorf("address %s is not usable in subnet %s: %w", want, subnet, errdefs.ErrInvalidArgument)
 		}
-		if err := m.claim(want, owner); err != nil {
-			return netip.Addr{}, err
+		created, err := m.claim(want, owner)
+		if err != nil {
+			return netip.Addr{}, false, err
 		}
-		return want, nil
+		return want, created, nil
 	}
 	lock, err := m.lock()
 	if err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, false, err
 	}
 	defer lock.Close()
 	r := subnet.Masked()
@@ -80,13 +89,13 @@ func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, co
 			break
 		}
 		if a != gateway && usable(subnet, a) {
-			err := m.claim(a, owner)
+			created, err := m.claim(a, owner)
 			if err == nil {
 				_, _ = lock.WriteAt([]byte(fmt.Sprintf("%-*s", hintWidth, a.String())), off)
-				return a, nil
+				return a, created, nil
 			}
 			if !errdefs.IsConflict(err) {
-				return netip.Addr{}, err
+				return netip.Addr{}, false, err
 			}
 		}
 		a = a.Next()
@@ -94,7 +103,7 @@ func (m ipam) allocate(subnet, within netip.Prefix, gateway, want netip.Addr, co
 			break // a /8 is the largest range worth walking
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no free address left in %s: %w", r, errdefs.ErrUnavailable)
+	return netip.Addr{}, false, fmt.Errorf("no free address left in %s: %w", r, errdefs.ErrUnavailable)
 }
 
 // hintWidth holds any address's text (IPv6: at most 39 characters) and
@@ -134,28 +143,42 @@ func usable(subnet netip.Prefix, a netip.Addr) bool {
 	return true
 }
 
-// claim creates a's lease for owner, or accepts one owner already holds.
-func (m ipam) claim(a netip.Addr, owner string) error {
+// claim creates a's lease for owner (created), or accepts one owner
+// already holds.
+func (m ipam) claim(a netip.Addr, owner string) (created bool, _ error) {
 	p := filepath.Join(m.dir, a.String())
 	err := os.Symlink(owner, p)
 	if errors.Is(err, os.ErrNotExist) {
 		// The network's first lease (a static --ip skips the lock that
 		// creates the directory otherwise).
 		if err := os.MkdirAll(m.dir, 0o711); err != nil {
-			return err
+			return false, err
 		}
 		err = os.Symlink(owner, p)
 	}
 	if err == nil {
-		return nil
+		return true, nil
 	}
 	if !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("lease %s: %w", a, err)
+		return false, fmt.Errorf("lease %s: %w", a, err)
 	}
 	if cur, _ := os.Readlink(p); cur == owner {
+		return false, nil
+	}
+	// dockerd's words (libnetwork's ErrIPAlreadyAllocated), and the address.
+	return false, fmt.Errorf("Address already in use: %s: %w", a, errdefs.ErrConflict) //nolint:staticcheck // dockerd's wording
+}
+
+// drop removes a's lease if owner still holds it.
+func (m ipam) drop(a netip.Addr, owner string) error {
+	p := filepath.Join(m.dir, a.String())
+	if cur, err := os.Readlink(p); err != nil || cur != owner {
 		return nil
 	}
-	return fmt.Errorf("address %s is already in use: %w", a, errdefs.ErrConflict)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("release lease %s: %w", a, err)
+	}
+	return nil
 }
 
 // release drops every lease containerID holds (of ifName, or all when
@@ -211,4 +234,66 @@ func (m ipam) leases() (map[netip.Addr]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// reserve leases n's addresses for containerID's ifName: an IPv4 one and,
+// on a dual-stack network, an IPv6 one, each the static address asked for
+// when valid (ValidateStatic's rules) or the next free one. Both are
+// reserved or neither: when the second cannot be had, the first is
+// released again, unless the owner held it before this call (a restart of
+// the same attachment keeps what it had).
+func (m ipam) reserve(n *Network, want4, want6 netip.Addr, containerID, ifName string) (ip4, ip6 netip.Addr, _ error) {
+	if err := ValidateStatic(n, want4, want6); err != nil {
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	ip4, new4, err := m.allocateNew(n.Subnet, n.IPRange, n.Gateway, want4, containerID, ifName)
+	if err != nil {
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	if !n.Subnet6.IsValid() {
+		return ip4, netip.Addr{}, nil
+	}
+	ip6, _, err = m.allocateNew(n.Subnet6, netip.Prefix{}, n.Gateway6, want6, containerID, ifName)
+	if err != nil {
+		if new4 {
+			if derr := m.drop(ip4, leaseOwner(containerID, ifName)); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	return ip4, ip6, nil
+}
+
+// ValidateStatic checks static addresses asked of network n (`--ip`,
+// `--ip6`, connect's) against its subnets, with dockerd's words: each in
+// its family's subnet, and an IPv6 one only on a network with IPv6. A
+// static address outside --ip-range but inside the subnet is fine, as in
+// Docker: the range is for the addresses IPAM picks.
+func ValidateStatic(n *Network, v4, v6 netip.Addr) error {
+	var msgs []string
+	if v4.IsValid() {
+		switch {
+		case !v4.Unmap().Is4() || v4.IsUnspecified():
+			msgs = append(msgs, "invalid IPv4 address: "+v4.String())
+		case !n.Subnet.Contains(v4.Unmap()):
+			msgs = append(msgs, "no configured subnet or ip-range contain the IP address "+v4.String())
+		}
+	}
+	if v6.IsValid() {
+		switch {
+		case !v6.Is6() || v6.Is4In6() || v6.IsUnspecified():
+			msgs = append(msgs, "invalid IPv6 address: "+v6.String())
+		case !n.Subnet6.IsValid():
+			// What dockerd says of an address no subnet of its family
+			// could hold, here: the network has no IPv6.
+			msgs = append(msgs, "user specified IP address is supported only when connecting to networks with user configured subnets (network "+n.Name+" has no IPv6 subnet)")
+		case !n.Subnet6.Contains(v6):
+			msgs = append(msgs, "no configured subnet or ip-range contain the IP address "+v6.String())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid config for network %s: invalid endpoint settings:\n%s: %w", n.Name, strings.Join(msgs, "\n"), errdefs.ErrInvalidArgument)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 
@@ -99,5 +100,99 @@ func TestIPAM(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, ipam{dir: t.TempDir()}) })
+	}
+}
+
+// TestReserveBothOrNeither: a dual-stack attachment's static IPv4 and
+// IPv6 addresses are leased together or not at all, and what cannot be
+// had is refused with dockerd's words.
+func TestReserveBothOrNeither(t *testing.T) {
+	dual := &Network{Name: "ds",
+		Subnet: netip.MustParsePrefix("10.1.2.0/24"), Gateway: netip.MustParseAddr("10.1.2.1"),
+		Subnet6: netip.MustParsePrefix("fd00:1::/64"), Gateway6: netip.MustParseAddr("fd00:1::1")}
+	v4only := &Network{Name: "v4", Subnet: dual.Subnet, Gateway: dual.Gateway}
+	a4, b4 := netip.MustParseAddr("10.1.2.77"), netip.MustParseAddr("10.1.2.78")
+	a6 := netip.MustParseAddr("fd00:1::77")
+	for _, tc := range []struct {
+		name string
+		n    *Network
+		// before runs first (other containers' leases); then "c" asks
+		// for want4 and want6.
+		before       func(t *testing.T, m ipam)
+		want4, want6 netip.Addr
+		err          func(error) bool
+		msg          string
+		leases       map[netip.Addr]string // after the call
+	}{
+		{name: "both static", n: dual, want4: a4, want6: a6,
+			leases: map[netip.Addr]string{a4: "c", a6: "c"}},
+		{name: "both chosen", n: dual,
+			leases: map[netip.Addr]string{netip.MustParseAddr("10.1.2.2"): "c", netip.MustParseAddr("fd00:1::2"): "c"}},
+		{name: "IPv6 taken: the IPv4 lease is released", n: dual, want4: b4, want6: a6,
+			before: func(t *testing.T, m ipam) { mustReserve(t, m, dual, a4, a6, "other") },
+			err:    errdefs.IsConflict, msg: "Address already in use: fd00:1::77",
+			leases: map[netip.Addr]string{a4: "other", a6: "other"}},
+		{name: "IPv6 taken: an IPv4 lease held before stays", n: dual, want4: b4, want6: a6,
+			before: func(t *testing.T, m ipam) {
+				mustReserve(t, m, dual, a4, a6, "other")
+				if _, err := m.allocate(dual.Subnet, netip.Prefix{}, dual.Gateway, b4, "c", "eth0"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			err:    errdefs.IsConflict,
+			leases: map[netip.Addr]string{a4: "other", a6: "other", b4: "c"}},
+		{name: "IPv4 taken: nothing leased", n: dual, want4: a4, want6: netip.MustParseAddr("fd00:1::99"),
+			before: func(t *testing.T, m ipam) { mustReserve(t, m, dual, a4, a6, "other") },
+			err:    errdefs.IsConflict, msg: "Address already in use: 10.1.2.77",
+			leases: map[netip.Addr]string{a4: "other", a6: "other"}},
+		{name: "IPv4 outside the subnet", n: dual, want4: netip.MustParseAddr("10.9.9.9"), want6: a6,
+			err: errdefs.IsInvalidArgument, msg: "invalid config for network ds: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 10.9.9.9"},
+		{name: "IPv6 outside the subnet", n: dual, want4: a4, want6: netip.MustParseAddr("fd00:2::5"),
+			err: errdefs.IsInvalidArgument, msg: "no configured subnet or ip-range contain the IP address fd00:2::5"},
+		{name: "IPv6 on a network without IPv6", n: v4only, want4: a4, want6: a6,
+			err: errdefs.IsInvalidArgument, msg: "user specified IP address is supported only when connecting to networks with user configured subnets"},
+		{name: "families swapped", n: dual, want4: a6, want6: a4,
+			err: errdefs.IsInvalidArgument, msg: "invalid IPv4 address: fd00:1::77\ninvalid IPv6 address: 10.1.2.77"},
+		{name: "IPv4 only network, IPv4 static", n: v4only, want4: a4,
+			leases: map[netip.Addr]string{a4: "c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ipam{dir: t.TempDir()}
+			if tc.before != nil {
+				tc.before(t, m)
+			}
+			ip4, ip6, err := m.reserve(tc.n, tc.want4, tc.want6, "c", "eth0")
+			if tc.err != nil {
+				if err == nil || !tc.err(err) || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.msg)
+				}
+				if ip4.IsValid() || ip6.IsValid() {
+					t.Errorf("failed reserve returned %s, %s", ip4, ip6)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			} else if (tc.want4.IsValid() && ip4 != tc.want4) || (tc.want6.IsValid() && ip6 != tc.want6) || ip6.IsValid() != tc.n.Subnet6.IsValid() {
+				t.Fatalf("got %s, %s; want %s, %s", ip4, ip6, tc.want4, tc.want6)
+			}
+			got, err := m.leases()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.leases) {
+				t.Fatalf("leases %v, want %v", got, tc.leases)
+			}
+			for a, owner := range tc.leases {
+				if got[a] != owner {
+					t.Fatalf("leases %v, want %v", got, tc.leases)
+				}
+			}
+		})
+	}
+}
+
+func mustReserve(t *testing.T, m ipam, n *Network, v4, v6 netip.Addr, owner string) {
+	t.Helper()
+	if _, _, err := m.reserve(n, v4, v6, owner, "eth0"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -39,12 +39,18 @@ func macFor(a netip.Addr) net.HardwareAddr {
 
 // attachNative attaches a container to a native network: the record
 // first (so any crash from here on is torn down by the next Detach), then
-// the network's bridge and rules once, two leases, a veth pair whose peer
-// is created directly in the container's namespace, the addresses and
-// routes inside it over a netlink socket opened in that namespace, and
-// the published ports in one iptables-restore. Nothing is executed for a
-// container without published ports.
+// the network's bridge and rules once, its leases (both families or
+// none), a veth pair whose peer is created directly in the container's
+// namespace, the addresses and routes inside it over a netlink socket
+// opened in that namespace, and the published ports in one
+// iptables-restore. Nothing is executed for a container without
+// published ports.
 func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, ports []PortMapping) (_ *Result, retErr error) {
+	// Static addresses the network cannot hold fail before anything is
+	// recorded or set up.
+	if err := ValidateStatic(n, a.IPv4, a.IPv6); err != nil {
+		return nil, err
+	}
 	ep := &endpoint{ContainerID: a.ContainerID, Network: n.Name, IfName: a.IfName, Bridge: n.Bridge, NetNS: a.NetNS, Ports: ports, IPv6: n.Subnet6.IsValid()}
 	if err := s.writeEndpoint(ep); err != nil {
 		return nil, fmt.Errorf("network %s: record of %s: %w", n.Name, a.ContainerID, err)
@@ -59,25 +65,17 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 		return nil, err
 	}
 	res := &Result{Network: n.Name, IfName: a.IfName, Ports: ports}
-	m := s.ipamOf(n.Name)
-	var want4, want6 netip.Addr
-	if a.IP.IsValid() {
-		if a.IP.Unmap().Is4() {
-			want4 = a.IP.Unmap()
-		} else {
-			want6 = a.IP
-		}
-	}
-	ip4, err := m.allocate(n.Subnet, n.IPRange, n.Gateway, want4, a.ContainerID, a.IfName)
+	// Both addresses or neither: a failure to take the second releases
+	// the first here rather than leaving it to the deferred detach.
+	ip4, ip6, err := s.ipamOf(n.Name).reserve(n, a.IPv4, a.IPv6, a.ContainerID, a.IfName)
 	if err != nil {
+		if errdefs.IsInvalidArgument(err) {
+			return nil, err // names the network already
+		}
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	res.IPv4, res.Gateway = netip.PrefixFrom(ip4, n.Subnet.Bits()), n.Gateway
-	if n.Subnet6.IsValid() {
-		ip6, err := m.allocate(n.Subnet6, netip.Prefix{}, n.Gateway6, want6, a.ContainerID, a.IfName)
-		if err != nil {
-			return nil, fmt.Errorf("network %s: %w", n.Name, err)
-		}
+	if ip6.IsValid() {
 		res.IPv6, res.Gateway6 = netip.PrefixFrom(ip6, n.Subnet6.Bits()), n.Gateway6
 	}
 	mac := macFor(ip4)

@@ -8,11 +8,14 @@ import (
 // Attachment asks for one container interface on one network.
 type Attachment struct {
 	ContainerID string
-	NetNS       string     // the namespace path (NewNetNS)
-	IfName      string     // eth0, eth1, …
-	IP          netip.Addr // a static address ("" lets IPAM choose)
-	MAC         string
-	Ports       []PortMapping
+	NetNS       string // the namespace path (NewNetNS)
+	IfName      string // eth0, eth1, …
+	// IPv4 and IPv6 are static addresses (`--ip`, `--ip6`); an invalid
+	// (zero) one lets IPAM choose. Both are reserved or neither.
+	IPv4  netip.Addr
+	IPv6  netip.Addr
+	MAC   string
+	Ports []PortMapping
 }
 
 // Result is what an attachment got.
