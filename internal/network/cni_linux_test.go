@@ -106,7 +106,13 @@ var drivers = []string{"native", "cni"}
 // the CNI plugins, as a user's own conflist would.
 func createNet(t *testing.T, s *Store, name, driver string) *Network {
 	t.Helper()
-	n, err := s.Create(name, CreateOptions{})
+	return createNetWith(t, s, name, driver, CreateOptions{})
+}
+
+// createNetWith is createNet with create options (a dual-stack network).
+func createNetWith(t *testing.T, s *Store, name, driver string, o CreateOptions) *Network {
+	t.Helper()
+	n, err := s.Create(name, o)
 	if err != nil {
 		t.Fatal(err)
 	}
