@@ -284,9 +284,27 @@ func networkScenario(t *testing.T, d *daemon, cli cliFunc) scenarioNames {
 	}
 
 	ok("network", "create", net2)
-	ok("network", "connect", "--alias", "srv-alias", net2, "srv")
-	if got := strings.TrimSpace(ok("inspect", "-f", `{{json (index .NetworkSettings.Networks "`+net2+`").Aliases}}`, "srv")); !strings.Contains(got, "srv-alias") {
+	inspect(net2)
+	if len(nets[0].IPAM.Config) == 0 {
+		t.Fatalf("%s has no IPAM config: %+v", net2, nets[0])
+	}
+	sub2, err := netip.ParsePrefix(nets[0].IPAM.Config[0].Subnet)
+	if err != nil {
+		t.Fatalf("%s's subnet: %v", net2, err)
+	}
+	static := sub2.Addr().As4()
+	static[3] = 200
+	ip2 := netip.AddrFrom4(static).String()
+	ok("network", "connect", "--ip", ip2, "--alias", "srv-alias", net2, "srv")
+	srvOn2 := func(field string) string {
+		t.Helper()
+		return strings.TrimSpace(ok("inspect", "-f", `{{json (index .NetworkSettings.Networks "`+net2+`").`+field+`}}`, "srv"))
+	}
+	if got := srvOn2("Aliases"); !strings.Contains(got, "srv-alias") {
 		t.Errorf("srv's aliases on %s: %s", net2, got)
+	}
+	if got := srvOn2("IPAddress"); got != `"`+ip2+`"` {
+		t.Errorf("srv's address on %s: %s, want %s (--ip)", net2, got, ip2)
 	}
 	reach(net2, "srv-alias", "by-alias")
 	if _, errOut, code := cli("network", "connect", net2, "srv"); code == 0 || !strings.Contains(errOut, "already exists") {
