@@ -52,9 +52,14 @@
 //   - IPAM: a lease is a symlink <state>/network/ipam/<network>/<address>
 //     → "<container>/<ifname>"; symlink(2) is an atomic create-if-absent,
 //     so no address is handed out twice, across processes too. Allocation
-//     is round-robin under a flock; static --ip is honoured (Conflict if
-//     taken); leases are released by scanning for the container ID, which
-//     also reclaims those of an attach that crashed before recording them.
+//     is round-robin under a flock; static --ip and --ip6 are honoured
+//     (Conflict if taken; an address outside the network's subnets, or an
+//     IPv6 one on a network without IPv6, is refused with dockerd's
+//     words). A dual-stack attachment leases its IPv4 and IPv6 address
+//     together or neither: when the second cannot be had the first is
+//     released at once. Leases are released by scanning for the container
+//     ID, which also reclaims those of an attach that crashed before
+//     recording them.
 //   - veth: one RTM_NEWLINK creates the pair with its peer directly in
 //     the container's namespace (IFLA_NET_NS_FD), the host end enslaved
 //     to the bridge, the MAC 02:42:<IPv4> or --mac-address, one
@@ -102,7 +107,11 @@
 // bind mount at <state>/netns/<id>, made by unshare(CLONE_NEWNET) on a
 // locked OS thread), attaches each network (native or CNI ADD), writes
 // hosts, hostname and resolv.conf into the container's bundle and hands
-// the namespace path to the OCI runtime. `network connect` and
+// the namespace path to the OCI runtime. On a CNI network static
+// addresses travel as CNI_ARGS IP= when there is one (host-local's IP=
+// takes exactly one) and, for IPv4 and IPv6 together, in the "ips"
+// capability or, for a plugin that does not declare it, in the
+// conventions' args.cni.ips, which host-local reads. `network connect` and
 // `disconnect` on a running container edit its /etc/hosts in place
 // (AddHostsEntry, RemoveHostsEntry): its address on that network under
 // its hostname, added and removed, as Docker does. Published host ports are checked
