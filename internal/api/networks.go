@@ -249,7 +249,12 @@ func createOptions(req nettypes.CreateRequest) (engine.NetworkCreateOptions, err
 // networkRemove answers a network with endpoints as dockerd does: 403
 // (libnetwork's ActiveEndpointsError is a Forbidden error), not 409.
 func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
-	if err := s.e.NetworkRemove(r.Context(), r.PathValue("id")); err != nil {
+	ref := r.PathValue("id")
+	if ref == nettypes.NetworkHost || ref == nettypes.NetworkNone {
+		// The engine has no record of these to find; dockerd refuses.
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", ref, errdefs.ErrPermission)
+	}
+	if err := s.e.NetworkRemove(r.Context(), ref); err != nil {
 		if errdefs.IsConflict(err) {
 			writeJSON(w, http.StatusForbidden, common.ErrorResponse{Message: Message(err)})
 			return nil
@@ -280,7 +285,7 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 }
 
 // connectOptions takes what the engine can set on a new endpoint: aliases
-// and one static address.
+// and static IPv4 and IPv6 addresses.
 func connectOptions(es *nettypes.EndpointSettings) (engine.NetworkConnectOptions, error) {
 	var o engine.NetworkConnectOptions
 	if es == nil {
@@ -296,13 +301,7 @@ func connectOptions(es *nettypes.EndpointSettings) (engine.NetworkConnectOptions
 		return o, fmt.Errorf("driver options on network connect are not supported: %w", errdefs.ErrNotSupported)
 	}
 	if c := es.IPAMConfig; c != nil {
-		if c.IPv4Address.IsValid() && c.IPv6Address.IsValid() {
-			return o, fmt.Errorf("one static address per endpoint is supported, not an IPv4 and an IPv6 one: %w", errdefs.ErrNotSupported)
-		}
-		o.IP = c.IPv4Address
-		if c.IPv6Address.IsValid() {
-			o.IP = c.IPv6Address
-		}
+		o.IP, o.IPv6 = c.IPv4Address, c.IPv6Address
 	}
 	return o, nil
 }

@@ -57,11 +57,12 @@ var _ networkBackend = remoteNetworks{}
 
 func (r remoteNetworks) NetworkConnect(ctx context.Context, net, ctr string, o engine.NetworkConnectOptions) error {
 	es := &nettypes.EndpointSettings{Aliases: o.Aliases}
-	switch {
-	case o.IP.Is4():
-		es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: o.IP}
-	case o.IP.IsValid():
-		es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv6Address: o.IP}
+	if o.IP.IsValid() || o.IPv6.IsValid() {
+		// IP is IPv4, or IPv6 when it is the only static address.
+		es.IPAMConfig = &nettypes.EndpointIPAMConfig{IPv4Address: o.IP, IPv6Address: o.IPv6}
+		if o.IP.Is6() && !o.IP.Is4In6() && !o.IPv6.IsValid() {
+			es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address = netip.Addr{}, o.IP
+		}
 	}
 	return r.Client.NetworkConnect(ctx, net, ctr, es)
 }

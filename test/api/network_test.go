@@ -30,6 +30,26 @@ func TestDockerCLINetworks(t *testing.T) {
 	ok("network", "create", "--label", "keep=1", names.keep)
 	ok("network", "create", names.drop)
 	ok("run", "-d", "--name", "holder", "--network", names.keep, "busybox", "sleep", "1000")
+
+	// Dual stack: an IPv6 subnet beside the IPv4 one, static addresses of
+	// both families on connect.
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	sub4 := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 240+b[0]%10, b[1]))
+	sub6 := netip.MustParsePrefix(fmt.Sprintf("fd%02x:%02x%02x::/64", b[2], b[3], b[4]))
+	ip4, ip6 := sub4.Addr().As4(), sub6.Addr().As16()
+	ip4[3], ip6[15] = 77, 0x77
+	static4, static6 := netip.AddrFrom4(ip4).String(), netip.AddrFrom16(ip6).String()
+	ok("network", "create", "--ipv6", "--subnet", sub4.String(), "--subnet", sub6.String(), names.dual)
+	dual := ok("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", names.dual)
+	if want := "true " + sub4.String() + " " + sub6.String(); strings.TrimSpace(dual) != want {
+		t.Errorf("dual-stack network: %q, want %q", dual, want)
+	}
+	ok("network", "connect", "--ip", static4, "--ip6", static6, names.dual, "holder")
+	got := ok("inspect", "-f", `{{with index .NetworkSettings.Networks "`+names.dual+`"}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}`, "holder")
+	if want := static4 + " " + static6; strings.TrimSpace(got) != want {
+		t.Errorf("holder on %s: %q, want %q", names.dual, got, want)
+	}
 	lsNames := func(filter string) []string {
 		return strings.Fields(ok("network", "ls", "--filter", filter, "--format", "{{.Name}}"))
 	}
@@ -37,7 +57,7 @@ func TestDockerCLINetworks(t *testing.T) {
 		filter string
 		want   []string
 	}{
-		{"type=custom", []string{names.drop, names.keep}},
+		{"type=custom", []string{names.drop, names.dual, names.keep}},
 		{"type=builtin", []string{"bridge", "host", "none"}},
 		{"dangling=true", []string{names.drop}},
 		{"name=" + names.keep, []string{names.keep}},
@@ -59,7 +79,7 @@ func TestDockerCLINetworks(t *testing.T) {
 	}
 	// holder is configured for keep even when stopped: keep is in use.
 	ok("stop", "-t", "0", "holder")
-	if out := ok("network", "prune", "-f"); strings.Contains(out, names.keep) {
+	if out := ok("network", "prune", "-f"); strings.Contains(out, names.keep) || strings.Contains(out, names.dual) {
 		t.Errorf("prune removed a network a stopped container is configured for:\n%s", out)
 	}
 	ok("rm", "holder")
@@ -122,6 +142,8 @@ func TestNetworkAPIStatus(t *testing.T) {
 		{"duplicate", "POST", "/networks/create", `{"Name":"st1","CheckDuplicate":true}`, 409, "already exists"},
 		{"unknown driver", "POST", "/networks/create", `{"Name":"st2","Driver":"nosuch"}`, 404, `plugin \"nosuch\" not found`},
 		{"predefined", "POST", "/networks/create", `{"Name":"host"}`, 403, "pre-defined"},
+		{"remove predefined", "DELETE", "/networks/none", "", 403, "pre-defined"},
+		{"remove default", "DELETE", "/networks/bridge", "", 403, "pre-defined"},
 		{"bad filter", "GET", "/networks?filters=" + `%7B%22nosuch%22%3A%7B%22x%22%3Atrue%7D%7D`, "", 400, "invalid filter"},
 		{"label filter", "GET", "/networks?filters=" + `%7B%22label%22%3A%7B%22l%3Dv%22%3Atrue%7D%7D`, "", 200, `"Name":"st1"`},
 		{"inspect unknown", "GET", "/networks/nosuchnet", "", 404, "not found"},
@@ -145,7 +167,7 @@ func TestNetworkAPIStatus(t *testing.T) {
 }
 
 // scenarioNames are the networks a scenario leaves to its caller's checks.
-type scenarioNames struct{ keep, drop string }
+type scenarioNames struct{ keep, drop, dual string }
 
 // mustCLI returns a runner that fails the test when the command fails.
 func mustCLI(t *testing.T, what string, cli cliFunc) func(args ...string) string {
@@ -171,7 +193,7 @@ func networkScenario(t *testing.T, d *daemon, cli cliFunc) scenarioNames {
 		for _, c := range []string{"srv", "holder"} {
 			cli("rm", "-f", c)
 		}
-		for _, n := range []string{net1, net2, "apikeep", "apidrop"} {
+		for _, n := range []string{net1, net2, "apikeep", "apidrop", "apidual"} {
 			cli("network", "rm", n)
 		}
 	})
@@ -329,5 +351,5 @@ func networkScenario(t *testing.T, d *daemon, cli cliFunc) scenarioNames {
 	if out := ok("network", "prune", "-f"); !strings.Contains(out, net2) {
 		t.Errorf("prune did not remove %s:\n%s", net2, out)
 	}
-	return scenarioNames{keep: "apikeep", drop: "apidrop"}
+	return scenarioNames{keep: "apikeep", drop: "apidrop", dual: "apidual"}
 }
