@@ -48,14 +48,24 @@ if [ "${1:-}" = "--measure" ]; then
 	cmd[skopeo]="skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$WORK/skopeo/layout:latest"
 
 	# prep-<tool>.sh: unmount whatever the previous run left mounted (podman's
-	# overlay driver bind-mounts its home), remove the store, recreate the
+	# overlay driver bind-mounts its home), move the store aside, recreate the
 	# empty directories, flush dirty pages and drop the page cache, so every
 	# run downloads, writes and reads cold.
+	#
+	# The old stores are deleted at the end, not before each run: this VM's
+	# ext4 has no journal, and without one ext4 will not reuse an inode
+	# deleted in the last minute — every new file's allocation then steps
+	# over the thousands of inodes the previous run's store freed (measured:
+	# about a tenth of berth's CPU time in find_inode_bit/recently_deleted).
+	# That penalty is the benchmark's own cleanup, not pulling, and it would
+	# fall on whichever tool creates many files (berth and podman unpack,
+	# skopeo writes seven blobs).
+	mkdir -p "$WORK/trash"
 	for n in $TOOLS; do
 		cat >"$WORK/prep-$n.sh" <<-EOF
 			set -e
 			findmnt -rn -o TARGET | grep -F "${dir[$n]}/" | sort -r | while read -r m; do umount -l "\$m"; done
-			rm -rf --one-file-system "${dir[$n]}"
+			if [ -e "${dir[$n]}" ]; then mv "${dir[$n]}" "\$(mktemp -d "$WORK/trash/$n.XXXXXX")/"; fi
 			mkdir -p "${dir[$n]}/tmp" "${dir[$n]}/root" "${dir[$n]}/state"
 			sync
 			echo 3 >/proc/sys/vm/drop_caches
