@@ -41,9 +41,6 @@ func TestApplyWriters(t *testing.T) {
 	}
 	entries = append([]tent{dir("d/many/")}, entries...)
 	root := t.TempDir()
-	if _, err := Apply(context.Background(), root, bytes.NewReader(makeTar(t, entries...)), ApplyOptions{Whiteouts: WhiteoutsOverlay}); err != nil {
-		t.Fatal(err)
-	}
 	check := func(rel, body string, mode os.FileMode, uid int) {
 		t.Helper()
 		p := filepath.Join(root, rel)
@@ -68,6 +65,21 @@ func TestApplyWriters(t *testing.T) {
 			t.Errorf("%s: mtime %d, want %d", rel, st.Mtim.Sec, mtime.Unix())
 		}
 	}
+	// Later entries that need an earlier small file to exist, or to be
+	// gone: a directory over it, a file over its parent directory.
+	entries = append(entries,
+		sized("r/x", "soon a directory", 0o644, 0),
+		dir("r/x/"),
+		sized("r/x/inner", "inner", 0o644, 0),
+		dir("p/"),
+		sized("p/f", "lost with its directory", 0o644, 0),
+		sized("p", "file over directory", 0o600, 0),
+	)
+	if _, err := Apply(context.Background(), root, bytes.NewReader(makeTar(t, entries...)), ApplyOptions{Whiteouts: WhiteoutsOverlay}); err != nil {
+		t.Fatal(err)
+	}
+	check("r/x/inner", "inner", 0o644, 0)
+	check("p", "file over directory", 0o600, 0)
 	check("d/small", "small body", 0o640, 0)
 	check("d/link", "small body", 0o640, 0)
 	check("d/empty", "", 0o600, 0)
