@@ -23,6 +23,10 @@ import (
 // store, its OCI runtime for RUN steps and its registry client for base
 // images.
 func (e *Engine) Build(ctx context.Context, opts build.Options) (build.Result, error) {
+	// RUN steps of builds killed earlier go first: their containers
+	// may still run and hold the mounts the build's own reclaim of work
+	// directories removes.
+	e.reclaimBuildSteps(ctx)
 	b := &build.Builder{Root: e.opts.Root, Images: e.images, Exec: buildExecutor{e}, Source: buildSource{e}}
 	return b.Build(ctx, opts)
 }
@@ -30,6 +34,7 @@ func (e *Engine) Build(ctx context.Context, opts build.Options) (build.Result, e
 // BuilderPrune empties the build cache and collects the layers only the
 // cache held. It returns the bytes reclaimed.
 func (e *Engine) BuilderPrune(ctx context.Context) (int64, error) {
+	e.reclaimBuildSteps(ctx)
 	n, err := build.Prune(ctx, e.opts.Root)
 	if err != nil {
 		return n, err
@@ -37,6 +42,9 @@ func (e *Engine) BuilderPrune(ctx context.Context) (int64, error) {
 	m, err := e.images.GC(ctx, e.keepSnapshot)
 	return n + m, err
 }
+
+// buildStateDir holds the bundles and locks of running RUN steps.
+func (e *Engine) buildStateDir() string { return filepath.Join(e.opts.State, "build") }
 
 // buildSource resolves FROM images: the local store, else a pull.
 type buildSource struct{ e *Engine }
@@ -62,12 +70,19 @@ func (s buildSource) Resolve(ctx context.Context, ref string, pull bool, progres
 // builder as `run` (default capabilities, seccomp, masked paths, the user
 // resolved in the image), and berth-runtime `run` runs it in the
 // foreground. A build step needs no monitor: the build waits for it, and
-// nothing of it outlives the step.
+// nothing of it outlives the step, not even when the build is killed
+// (build_reclaim_linux.go).
 type buildExecutor struct{ e *Engine }
 
 func (x buildExecutor) Run(ctx context.Context, p build.Process) error {
 	e := x.e
-	id := "build-" + newID()[:24]
+	// The step's lock tells later builds whether it is still ours
+	// (build_reclaim_linux.go).
+	id, unlock, err := e.lockBuildStep()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c := &Container{ID: id}
 	c.Config.Cmd, c.Config.Env, c.Config.User = p.Args, p.Env, p.User
 	c.Config.WorkingDir, c.Config.Hostname = p.Cwd, p.Hostname
@@ -101,8 +116,8 @@ func (x buildExecutor) Run(ctx context.Context, p build.Process) error {
 		}
 	}
 	s.Mounts = append(s.Mounts, p.Mounts...)
-	bundle := filepath.Join(e.opts.State, "build", id)
-	if err := os.MkdirAll(bundle, 0o700); err != nil {
+	bundle := filepath.Join(e.buildStateDir(), id)
+	if err := os.Mkdir(bundle, 0o700); err != nil {
 		return fmt.Errorf("build step: %w", err)
 	}
 	defer os.RemoveAll(bundle)
@@ -119,7 +134,9 @@ func (x buildExecutor) Run(ctx context.Context, p build.Process) error {
 	// process; the delete below removes whatever is left.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
+	stopWatch := e.watchBuildStep(id)
 	runErr := cmd.Run()
+	stopWatch()
 	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); err == nil {
 		_ = e.runtimeCmd(context.WithoutCancel(ctx), "delete", "--force", id).Run()
 	}
