@@ -340,7 +340,7 @@ func newNetworkPrune(a *app) *cobra.Command {
 
 func newNetworkConnect(a *app) *cobra.Command {
 	var aliases []string
-	var ip string
+	var ip, ip6 string
 	c := &cobra.Command{
 		Use:   "connect [OPTIONS] NETWORK CONTAINER",
 		Short: "Connect a container to a network",
@@ -354,6 +354,13 @@ func newNetworkConnect(a *app) *cobra.Command {
 				}
 				o.IP = addr
 			}
+			if ip6 != "" {
+				addr, err := netip.ParseAddr(ip6)
+				if err != nil || !addr.Is6() || addr.Is4In6() {
+					return withCode(125, fmt.Errorf("invalid IPv6 address %q", ip6))
+				}
+				o.IPv6 = addr
+			}
 			nb, err := a.networks()
 			if err != nil {
 				return err
@@ -362,7 +369,8 @@ func newNetworkConnect(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
-	c.Flags().StringVar(&ip, "ip", "", "IPv4 address")
+	c.Flags().StringVar(&ip, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
+	c.Flags().StringVar(&ip6, "ip6", "", "IPv6 address (e.g., \"2001:db8::33\")")
 	return c
 }
 

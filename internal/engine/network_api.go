@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -132,9 +134,16 @@ func pseudoNetwork(name string) nettypes.Inspect {
 		driver = "null"
 	}
 	return nettypes.Inspect{
-		Network:    nettypes.Network{Name: name, ID: fmt.Sprintf("%064x", len(name)), Scope: "local", Driver: driver},
+		Network:    nettypes.Network{Name: name, ID: pseudoNetworkID(name), Scope: "local", Driver: driver},
 		Containers: map[string]nettypes.EndpointResource{},
 	}
+}
+
+// pseudoNetworkID is host's or none's ID: a fixed hex string of Docker's
+// length, different for the two (dockerd makes random ones at start).
+func pseudoNetworkID(name string) string {
+	sum := sha256.Sum256([]byte("berth pseudo-network " + name))
+	return hex.EncodeToString(sum[:])
 }
 
 // NetworkInspect returns a network by name or ID prefix.

@@ -95,22 +95,12 @@ func dockerAgainstBerthd(t *testing.T) (*daemon, func(stdin string, args ...stri
 // (older docker CLIs; this one refuses it below 1.44) has it on eth0.
 func TestDockerCLIEndpointSettings(t *testing.T) {
 	d, docker := dockerAgainstBerthd(t)
-	// berthd serves no /networks yet: the network is made in process on
-	// berthd's root, which the daemon's engine reads from disk.
-	berth := func(args ...string) string {
-		t.Helper()
-		c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
-		out, err := c.CombinedOutput()
-		if err != nil {
-			t.Fatalf("berth %v: %v\n%s", args, err, out)
-		}
-		return string(out)
+	if out, errOut, code := docker("", "network", "create", "dnet"); code != 0 {
+		t.Fatalf("docker network create: exit %d: %s%s", code, out, errOut)
 	}
-	berth("network", "create", "dnet")
 	t.Cleanup(func() {
 		docker("", "rm", "-f", "aliased")
-		c := exec.Command(filepath.Join(binDir, "berth"), "--root", d.root, "--state", d.state, "network", "rm", "dnet")
-		_ = c.Run()
+		docker("", "network", "rm", "dnet")
 	})
 	if out, errOut, code := docker("", "run", "-d", "--name", "aliased", "--network", "dnet", "--network-alias", "dalias", "busybox", "sleep", "1000"); code != 0 {
 		t.Fatalf("docker run: exit %d: %s%s", code, out, errOut)

@@ -143,9 +143,6 @@ func TestDualStackStaticAddresses(t *testing.T) {
 // both leases away.
 func TestConnectDualStatic(t *testing.T) {
 	e := newEnv(t)
-	if out, _, _ := e.run(nil, "network", "connect", "--help"); !strings.Contains(out, "--ip6") {
-		t.Skip("this berth's network connect has no --ip6 flag yet (internal/cli)")
-	}
 	sub4, sub6 := e.dualNet("dsc")
 	ip4, ip6 := nthAddr(sub4, 66), nthAddr(sub6, 0x66)
 	e.ok("run", "-d", "--name", "cc", "--hostname", "cc-host", "busybox", "sleep", "300")
