@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -66,6 +65,7 @@ type dirTime struct {
 type applier struct {
 	root   *root
 	opts   ApplyOptions
+	ops    fsops // the per-entry syscalls (fsops_linux.go)
 	buf    []byte
 	asRoot bool
 	// rootCreator: new inodes are created as 0:0 (owner_linux.go).
@@ -98,7 +98,7 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		}
 		return err
 	}
-	a := &applier{root: rt, opts: opts, buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
+	a := &applier{root: rt, opts: opts, ops: fsopsFor(rt.fd), buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
 	a.writers = newFileWriters(a)
 	// Every writer is done before apply returns, whichever way: the
 	// caller may remove dir right after.
@@ -224,24 +224,6 @@ func createAt(pfd int, base string, mk func() error) error {
 	return mk()
 }
 
-// fdWriter writes to a file descriptor.
-type fdWriter int
-
-func (w fdWriter) Write(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m, err := unix.Write(int(w), p[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		n += m
-	}
-	return n, nil
-}
-
 // writebackChunk is how much of a big file is left dirty before the
 // kernel is asked to start writing it out (see writebackWriter).
 const writebackChunk = 8 << 20
@@ -252,12 +234,12 @@ const writebackChunk = 8 << 20
 // end then finds most of a big layer on disk already instead of starting
 // on all of it; nothing depends on the hint.
 type writebackWriter struct {
-	fd               int
+	fdWriter
 	written, flushed int64
 }
 
 func (w *writebackWriter) Write(p []byte) (int, error) {
-	n, err := fdWriter(w.fd).Write(p)
+	n, err := w.fdWriter.Write(p)
 	w.written += int64(n)
 	if w.written-w.flushed >= writebackChunk {
 		_ = unix.SyncFileRange(w.fd, w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
@@ -271,11 +253,11 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		owned := a.ownedAsWanted(hdr)
-		err := unix.Mkdirat(pfd, base, 0o700)
+		err := a.ops.mkdirat(pfd, base, 0o700)
 		if err == unix.EEXIST {
 			var kept bool
 			if kept, err = replace(pfd, base, true); err == nil && !kept {
-				err = unix.Mkdirat(pfd, base, 0o700)
+				err = a.ops.mkdirat(pfd, base, 0o700)
 			}
 			if kept {
 				a.keptDirs[name] = struct{}{}
@@ -285,11 +267,11 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		if err != nil {
 			return &os.PathError{Op: "mkdirat", Path: name, Err: err}
 		}
-		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := a.ops.openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return &os.PathError{Op: "openat", Path: name, Err: err}
 		}
-		defer unix.Close(fd)
+		defer a.ops.close(fd)
 		a.dirs = append(a.dirs, dirTime{name, accessTime(hdr), hdr.ModTime})
 		return a.meta(fd, name, hdr, owned)
 
@@ -297,7 +279,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		owned := a.ownedAsWanted(hdr)
 		var fd int
 		err := createAt(pfd, base, func() (err error) {
-			fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+			fd, err = a.ops.openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 			return err
 		})
 		if err != nil {
@@ -306,12 +288,12 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		if hdr.Typeflag == tar.TypeReg && hdr.Size <= smallFile {
 			return a.writers.submit(fd, name, hdr, owned, tr)
 		}
-		defer unix.Close(fd)
+		defer a.ops.close(fd)
 		// A bare fd writer, not os.File: no fcntl per file, and CopyBuffer
 		// uses our 1 MiB buffer instead of os.File's 32 KiB ReadFrom path.
-		var w io.Writer = fdWriter(fd)
+		var w io.Writer = fdWriter{fd, a.ops}
 		if hdr.Size >= writebackChunk && !a.opts.NoWriteback {
-			w = &writebackWriter{fd: fd}
+			w = &writebackWriter{fdWriter: fdWriter{fd, a.ops}}
 		}
 		if _, err := io.CopyBuffer(w, struct{ io.Reader }{tr}, a.buf); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
@@ -319,7 +301,7 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 		if err := a.meta(fd, name, hdr, owned); err != nil {
 			return err
 		}
-		return setTimesFd(fd, name, accessTime(hdr), hdr.ModTime)
+		return a.setTimesFd(fd, name, accessTime(hdr), hdr.ModTime)
 
 	case tar.TypeSymlink:
 		if err := createAt(pfd, base, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
@@ -487,13 +469,11 @@ func timespecs(atime, mtime time.Time) [2]unix.Timespec {
 	return [2]unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
 }
 
-// setTimesFd is futimens(3): utimensat with a NULL path acts on fd itself,
-// which x/sys/unix does not expose.
-func setTimesFd(fd int, name string, atime, mtime time.Time) error {
+// setTimesFd sets an open file's times (futimens).
+func (a *applier) setTimesFd(fd int, name string, atime, mtime time.Time) error {
 	ts := timespecs(atime, mtime)
-	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if e != 0 {
-		return &os.PathError{Op: "futimens", Path: name, Err: e}
+	if err := a.ops.futimens(fd, &ts); err != nil {
+		return &os.PathError{Op: "futimens", Path: name, Err: err}
 	}
 	return nil
 }

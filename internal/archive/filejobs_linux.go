@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // A layer's small files are finished off the tar-reading goroutine. Most of
@@ -87,7 +85,7 @@ func (w *fileWriters) submit(fd int, name string, hdr *tar.Header, owned bool, t
 	n, err := io.ReadFull(tr, (*bp)[:hdr.Size])
 	if err != nil {
 		fileBufs[class].Put(bp)
-		unix.Close(fd)
+		w.a.ops.close(fd)
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	w.jobs <- fileJob{fd: fd, name: name, hdr: hdr, owned: owned, buf: bp, n: n}
@@ -113,7 +111,7 @@ func (w *fileWriters) run() {
 	defer w.wg.Done()
 	for j := range w.jobs {
 		err := w.finish(j)
-		unix.Close(j.fd)
+		w.a.ops.close(j.fd)
 		fileBufs[fileBufClass(j.hdr.Size)].Put(j.buf)
 		if err != nil {
 			w.mu.Lock()
@@ -129,13 +127,13 @@ func (w *fileWriters) finish(j fileJob) error {
 	if w.failed() != nil {
 		return nil // Apply fails anyway: spare the work
 	}
-	if _, err := fdWriter(j.fd).Write((*j.buf)[:j.n]); err != nil {
+	if _, err := (fdWriter{j.fd, w.a.ops}).Write((*j.buf)[:j.n]); err != nil {
 		return fmt.Errorf("entry %q: write: %w", j.hdr.Name, err)
 	}
 	if err := w.a.meta(j.fd, j.name, j.hdr, j.owned); err != nil {
 		return fmt.Errorf("entry %q: %w", j.hdr.Name, err)
 	}
-	if err := setTimesFd(j.fd, j.name, accessTime(j.hdr), j.hdr.ModTime); err != nil {
+	if err := w.a.setTimesFd(j.fd, j.name, accessTime(j.hdr), j.hdr.ModTime); err != nil {
 		return fmt.Errorf("entry %q: %w", j.hdr.Name, err)
 	}
 	return nil

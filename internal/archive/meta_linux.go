@@ -64,11 +64,11 @@ func (a *applier) metaFd(fd int, name string, hdr *tar.Header) error {
 // xattrs come after it.
 func (a *applier) meta(fd int, name string, hdr *tar.Header, owned bool) error {
 	if !owned {
-		if err := a.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid)); err != nil {
+		if err := a.chownErr(a.ops.fchown(fd, hdr.Uid, hdr.Gid)); err != nil {
 			return &os.PathError{Op: "fchown", Path: name, Err: err}
 		}
 	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
+	if err := a.ops.fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
 		return &os.PathError{Op: "fchmod", Path: name, Err: err}
 	}
 	for k, v := range headerXattrs(hdr) {
