@@ -456,7 +456,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 		}
 	}()
 	if w != nil {
-		in = newReadAhead(readCloser{io.TeeReader(u.progress.reader(src, t.id, t.desc.Size), w), src}, receiveChunks)
+		in = newReadAhead(readCloser{u.progress.reader(src, t.id, t.desc.Size), src}, receiveChunks, w)
 		r = in
 	}
 	decompress := archive.Decompress
@@ -473,7 +473,7 @@ func (u *unpacker) extract(ctx context.Context, t layerTask, src io.ReadCloser, 
 	// files spends as long in file creation as in inflate, and the last
 	// layer of a pull would otherwise use one CPU of several.
 	h := t.diffID.Algorithm().Hash()
-	out = newReadAhead(readCloser{io.TeeReader(dec, h), nopCloser{}}, inflateChunks)
+	out = newReadAhead(readCloser{dec, nopCloser{}}, inflateChunks, h)
 	// blame reads r itself: the decompressing stage must be gone first,
 	// and the decompressor too (igzip's feeder reads r).
 	stopOut := func() { out.Close(); dec.Close() }
