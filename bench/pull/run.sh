@@ -8,8 +8,7 @@
 #
 # Environment:
 #   BERTH        berth binary (default: bin/berth; berth-runtime beside it)
-#   RUNS         timed pulls per tool (default 5)
-#   RSS_RUNS     pulls per tool under /usr/bin/time for peak RSS (default 3)
+#   RUNS         rounds; each times one cold pull per tool (default 7)
 #   TOOLS        which tools to measure (default "berth podman skopeo")
 #   BERTH_BASE   another berth binary (a baseline build) measured in the same
 #                run as tool "base", with the ratio base/berth printed
@@ -31,7 +30,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 # lives in that /run/libpod); podman's storage and temporary files go to
 # $WORK (the same disk as berth's store).
 if [ "${1:-}" = "--measure" ]; then
-	: "${WORK:?}" "${OUT:?}" "${REF:?}" "${RUNS:?}" "${RSS_RUNS:?}" "${TOOLS:?}"
+	: "${WORK:?}" "${OUT:?}" "${REF:?}" "${RUNS:?}" "${TOOLS:?}"
 	mkdir -p /var/lib/containers /run/libpod
 	mount -t tmpfs tmpfs /var/lib/containers
 	mount -t tmpfs tmpfs /run/libpod
@@ -76,7 +75,7 @@ if [ "${1:-}" = "--measure" ]; then
 	# writes each layer there before applying it); keep those on this disk.
 	export TMPDIR=$WORK/podman/tmp
 
-	# One untimed pull per tool first: hyperfine would hide why one fails.
+	# One untimed pull per tool first, to fail loudly before measuring.
 	for n in $TOOLS; do
 		sh "$WORK/prep-$n.sh"
 		# shellcheck disable=SC2086 # the command line splits on spaces
@@ -84,13 +83,32 @@ if [ "${1:-}" = "--measure" ]; then
 $(tail -n 20 "$OUT/check-$n.log")"
 	done
 
-	echo "== time to a runnable image: hyperfine, $RUNS runs each, caches dropped before every run"
-	args=()
-	for n in $TOOLS; do
-		args+=(--command-name "$n" --prepare "sh $WORK/prep-$n.sh" "${cmd[$n]}")
+	# Rounds, not one tool's runs after another's: each round runs every
+	# tool once, in an order rotated by one per round. Grouped runs (as
+	# hyperfine makes them) drift with the machine: the group measured
+	# first came out up to 20% faster or slower than the same build
+	# measured last. Wall time from the monotonic clock around the command;
+	# CPU (user + sys, children included) and peak RSS from GNU time.
+	echo "== time to a runnable image: $RUNS rounds, every tool once per round, caches dropped before every run"
+	read -r -a order <<<"$TOOLS"
+	: >"$OUT/runs.tsv"
+	for ((r = 0; r < RUNS; r++)); do
+		for ((k = 0; k < ${#order[@]}; k++)); do
+			n=${order[$(((k + r) % ${#order[@]}))]}
+			sh "$WORK/prep-$n.sh"
+			t0=$(date +%s%N)
+			# shellcheck disable=SC2086 # the command line splits on spaces
+			/usr/bin/time -o "$OUT/time.tmp" -f '%U %S %M' ${cmd[$n]} >/dev/null 2>>"$OUT/errors.log" ||
+				die "$n failed: ${cmd[$n]}: $(tail -n 3 "$OUT/errors.log")"
+			t1=$(date +%s%N)
+			read -r u s m < <(tail -n1 "$OUT/time.tmp")
+			printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" "$u" "$s" "$m" >>"$OUT/runs.tsv"
+		done
+		printf '  round %d:' $((r + 1))
+		awk -v r=$((r + 1)) -v k=${#order[@]} 'NR > (r - 1) * k && NR <= r * k { printf " %s %.2f s", $1, $2 }' "$OUT/runs.tsv"
+		echo
 	done
-	hyperfine -N --runs "$RUNS" --export-json "$OUT/pull.json" "${args[@]}" ||
-		die "hyperfine failed: a pull exited non-zero (hyperfine hides its output; try the command by hand): ${args[*]}"
+	rm -f "$OUT/time.tmp"
 
 	# The last berth run must have produced an image that runs: the time
 	# above then includes everything up to a runnable image (pull unpacks).
@@ -102,21 +120,6 @@ $(tail -n 20 "$OUT/check-$n.log")"
 		snaps=$(find "$WORK/berth/root/snapshots" -mindepth 1 -maxdepth 3 -type d 2>/dev/null | wc -l)
 		echo "  berth store: $(du -sh "$WORK/berth/root" | cut -f1), $snaps directories under snapshots/ (layers unpacked at pull)"
 	fi
-
-	echo
-	echo "== peak RSS (/usr/bin/time %M, KiB), $RSS_RUNS runs each"
-	for n in $TOOLS; do
-		: >"$OUT/rss-$n.txt"
-		for ((i = 0; i < RSS_RUNS; i++)); do
-			sh "$WORK/prep-$n.sh"
-			# shellcheck disable=SC2086 # the command line splits on spaces
-			/usr/bin/time -o "$OUT/rss-$n.tmp" -f %M ${cmd[$n]} >/dev/null 2>>"$OUT/rss-errors.log" ||
-				die "$n failed under /usr/bin/time: $(tail -n 3 "$OUT/rss-errors.log")"
-			tail -n1 "$OUT/rss-$n.tmp" >>"$OUT/rss-$n.txt"
-		done
-		rm -f "$OUT/rss-$n.tmp"
-		echo "  $n: $(tr '\n' ' ' <"$OUT/rss-$n.txt")"
-	done
 	for n in $TOOLS; do sh "$WORK/prep-$n.sh" >/dev/null 2>&1 || true; done
 	exit 0
 fi
@@ -126,7 +129,7 @@ fi
 # skopeo, measure in a private mount namespace, report.
 [ "$(id -u)" -eq 0 ] || die "needs root (drops the page cache; podman and berth unpack as root)"
 export TOOLS=${TOOLS:-berth podman skopeo}
-need=(hyperfine jq skopeo curl ss shuf unshare findmnt docker-registry go)
+need=(jq skopeo curl ss shuf unshare findmnt docker-registry go)
 [[ " $TOOLS " == *" podman "* ]] && need+=(podman)
 for t in "${need[@]}"; do
 	command -v "$t" >/dev/null || die "$t not found (make deps)"
@@ -145,7 +148,7 @@ if [ -n "${BERTH_BASE:-}" ]; then
 fi
 export BERTH_BASE=${BERTH_BASE:-}
 
-export RUNS=${RUNS:-5} RSS_RUNS=${RSS_RUNS:-3}
+export RUNS=${RUNS:-7}
 export OUT=${OUT:-$ROOT/.cache/bench/pull/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT" "$ROOT/.cache/bench/pull"
 # Scratch space on the repository's disk, not /tmp: the stores of all three
@@ -205,7 +208,7 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$(jq -r .tag <<<"$image
 	die "skopeo could not push the image"
 
 echo "bench: registry $(docker-registry --version 2>/dev/null | head -1) at 127.0.0.1:$port; image $REF"
-echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }${BERTH_BASE:+base=$BERTH_BASE; }$(podman --version 2>/dev/null || true); $(skopeo --version); $(hyperfine --version)"
+echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }${BERTH_BASE:+base=$BERTH_BASE; }$(podman --version 2>/dev/null || true); $(skopeo --version)"
 echo "bench: kernel $(uname -r), $(nproc) CPUs, work dir on $(findmnt -no FSTYPE,SOURCE -T "$WORK")"
 echo
 
@@ -213,19 +216,22 @@ unshare -m --propagation private "$SELF" --measure
 
 # ---------------------------------------------------------------------------
 # Report.
-sec() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$OUT/pull.json"; }
+# col N TOOL: column N of TOOL's runs, one per line.
+col() { awk -F '\t' -v n="$2" -v c="$1" '$1 == n { print $c }' "$OUT/runs.tsv"; }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+sec() { col 2 "$1" | median; }
 fmt() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
-median_file() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-range() { jq -r --arg n "$1" '.results[] | select(.command == $n) | "\(.min | . * 100 | round / 100)–\(.max | . * 100 | round / 100)"' "$OUT/pull.json"; }
+range() { col 2 "$1" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo, hi }'; }
 # CPU time (user + sys, mean of the timed runs): steadier than wall time on a
 # shared machine, where a tool that uses both CPUs suffers most from others.
-cpu() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .user + .system' "$OUT/pull.json"; }
+cpu() { awk -F '\t' -v n="$1" '$1 == n { t += $3 + $4; k++ } END { print t / k }' "$OUT/runs.tsv"; }
+rss() { col 5 "$1" | median; }
 
 echo
-echo "== summary (JSON and raw numbers in $OUT)"
+echo "== summary (every run in $OUT/runs.tsv: tool, wall s, user s, sys s, peak RSS KiB)"
 printf '%-8s %10s %14s %12s %16s\n' tool "median s" "min–max s" "CPU s" "peak RSS KiB"
 for n in $TOOLS; do
-	printf '%-8s %10s %14s %12s %16s\n' "$n" "$(fmt "$(sec "$n")")" "$(range "$n")" "$(fmt "$(cpu "$n")")" "$(median_file "$OUT/rss-$n.txt")"
+	printf '%-8s %10s %14s %12s %16s\n' "$n" "$(fmt "$(sec "$n")")" "$(range "$n")" "$(fmt "$(cpu "$n")")" "$(rss "$n")"
 done
 
 if [[ " $TOOLS " == *" berth "* ]]; then
