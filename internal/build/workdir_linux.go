@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/liveness"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,23 +30,12 @@ func (b *Builder) workDir() (dir string, release func(), err error) {
 	for attempt := 0; ; attempt++ {
 		id := randomID()
 		lockPath := filepath.Join(tmp, id+".lock")
-		f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
-		if errors.Is(err, fs.ErrExist) && attempt < 3 {
-			continue
+		f, err := liveness.Hold(lockPath)
+		if (errors.Is(err, fs.ErrExist) || errors.Is(err, liveness.ErrLost)) && attempt < 3 {
+			continue // a clash of names, or another build's reclaim won
 		}
 		if err != nil {
 			return "", nil, fmt.Errorf("build: %w", err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			f.Close()
-			return "", nil, fmt.Errorf("build: lock %s: %w", lockPath, err)
-		}
-		// Between create and flock another build's reclaim may have
-		// taken the free lock and removed the file: then this lock
-		// guards nothing, start over.
-		if !sameFile(f, lockPath) {
-			f.Close()
-			continue
 		}
 		dir = filepath.Join(tmp, id)
 		if err := os.Mkdir(dir, 0o700); err != nil {
@@ -62,24 +52,14 @@ func (b *Builder) workDir() (dir string, release func(), err error) {
 	}
 }
 
-func sameFile(f *os.File, p string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(p)
-	return err1 == nil && err2 == nil && os.SameFile(a, b)
-}
-
 // reclaimStale removes the work directories of builds that are gone: a
 // lock nobody holds. Errors are ignored; the next build tries again.
 func reclaimStale(tmp string) {
 	locks, _ := filepath.Glob(filepath.Join(tmp, "*.lock"))
 	for _, lockPath := range locks {
-		f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			f.Close() // a live build holds it
-			continue
+		f, ok := liveness.Claim(lockPath)
+		if !ok {
+			continue // a live build holds it
 		}
 		dir := strings.TrimSuffix(lockPath, ".lock")
 		unmountUnder(dir)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-dev/berth/internal/liveness"
 )
 
 // A RUN step's container has no monitor and no record: the build that
@@ -34,40 +34,20 @@ func (e *Engine) lockBuildStep() (id string, release func(), err error) {
 	for attempt := 0; ; attempt++ {
 		id = "build-" + newID()[:24]
 		lockPath := filepath.Join(dir, id+".lock")
-		// O_CLOEXEC: the lock must die with this process only, not
-		// live on in the runtime or anything else we start.
-		f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
-		if errors.Is(err, fs.ErrExist) && attempt < 3 {
-			continue
+		// The lock dies with this process only: its descriptor is
+		// close-on-exec, so the runtime and the watcher do not hold it.
+		f, err := liveness.Hold(lockPath)
+		if (errors.Is(err, fs.ErrExist) || errors.Is(err, liveness.ErrLost)) && attempt < 3 {
+			continue // a clash of names, or another build's reclaim won
 		}
 		if err != nil {
 			return "", nil, fmt.Errorf("build step: %w", err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			f.Close()
-			return "", nil, fmt.Errorf("build step: lock %s: %w", lockPath, err)
-		}
-		// Between create and flock another build's reclaim may have
-		// taken the free lock and removed the file: then this lock
-		// guards nothing; start over with a new id.
-		if !sameFileAt(f, lockPath) {
-			f.Close()
-			if attempt < 3 {
-				continue
-			}
-			return "", nil, fmt.Errorf("build step: lock %s: removed while taking it", lockPath)
 		}
 		return id, func() {
 			_ = os.Remove(lockPath)
 			f.Close()
 		}, nil
 	}
-}
-
-func sameFileAt(f *os.File, p string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(p)
-	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // reclaimBuildSteps kills and deletes the containers of RUN steps whose
@@ -103,17 +83,11 @@ func (e *Engine) reclaimBuildSteps(ctx context.Context) {
 // reclaimLockedStep reclaims step id if nobody holds its lock.
 func (e *Engine) reclaimLockedStep(ctx context.Context, id string) {
 	lockPath := filepath.Join(e.buildStateDir(), id+".lock")
-	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
+	f, ok := liveness.Claim(lockPath)
+	if !ok {
+		return // a live build holds it, or another build reclaimed it meanwhile
 	}
 	defer f.Close()
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return // a live build holds it
-	}
-	if !sameFileAt(f, lockPath) {
-		return // reclaimed by another build meanwhile
-	}
 	if e.removeBuildStep(ctx, id) == nil {
 		_ = os.Remove(lockPath)
 	}
