@@ -37,10 +37,17 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 		return out, e.images.AddDigest(ctx, cur, res.Digest)
 	}
 	progress := serialize(opts.Events)
+	// Named and digested in the same records write as the image itself.
+	tag := res.Name
+	if strings.Contains(tag, "@") {
+		tag = "" // a digest reference leaves the image untagged
+	}
 	img, err := e.images.Fetch(ctx, image.FetchOptions{
 		Fetcher:       e.registry.Fetcher(res.Repo),
 		Manifest:      res.Manifest,
 		ManifestBytes: res.ManifestBytes,
+		Name:          tag,
+		RepoDigest:    res.Digest,
 		MaxLayerSize:  e.opts.MaxLayerSize,
 		Progress: func(p image.Progress) {
 			progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
@@ -48,14 +55,6 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	})
 	if err != nil {
 		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
-	}
-	if !strings.Contains(res.Name, "@") {
-		if err := e.images.Tag(ctx, res.Name, img); err != nil {
-			return PullResult{}, err
-		}
-	}
-	if err := e.images.AddDigest(ctx, img, res.Digest); err != nil {
-		return PullResult{}, err
 	}
 	out.ImageID = img.ID.String()
 	Mark("pull: done")

@@ -34,6 +34,21 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	if opts.Fetcher == nil {
 		return Image{}, fmt.Errorf("fetch %s: %w: no fetcher", opts.Manifest.Digest, errdefs.ErrInvalidArgument)
 	}
+	var name, repoDigest string
+	if opts.Name != "" {
+		n, err := tagName(opts.Name)
+		if err != nil {
+			return Image{}, err
+		}
+		name = n
+	}
+	if opts.RepoDigest != "" {
+		d, err := digestRef(opts.RepoDigest)
+		if err != nil {
+			return Image{}, err
+		}
+		repoDigest = d
+	}
 	release, err := s.Lease(ctx)
 	if err != nil {
 		return Image{}, err
@@ -135,8 +150,18 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	if len(chain) > 0 {
 		img.ChainID = chain[len(chain)-1]
 	}
+	if name != "" {
+		img.Names = []string{name}
+	}
+	if repoDigest != "" {
+		img.Digests = []string{repoDigest}
+	}
 	err = s.update(ctx, func(r *records) error {
 		img = *r.upsert(img)
+		if name != "" {
+			img.LastTagTime = time.Now().UTC()
+			r.Images[r.index(img.ID)].LastTagTime = img.LastTagTime
+		}
 		for i, sz := range sizes {
 			if sz >= 0 {
 				r.Layers[chain[i]] = sz

@@ -415,3 +415,42 @@ func TestFetchGivenManifest(t *testing.T) {
 		t.Errorf("%d snapshots after a refused fetch", n)
 	}
 }
+
+// TestFetchNamed: a name and a repo digest given to Fetch land on the image
+// in the same write as the image (a pull), and take the name off the image
+// that had it; a bad name is refused before anything is fetched.
+func TestFetchNamed(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	old := threeLayers(t, func(c *ocispec.Image) { c.Author = "old" })
+	fetch(t, s, newFetcher(old), old)
+	if err := s.Tag(ctx, "example.com/app:1", Image{ID: old.config}); err != nil {
+		t.Fatal(err)
+	}
+	ti := threeLayers(t, nil)
+	rd := "example.com/app@" + ti.manifest.Digest.String()
+	img, err := s.Fetch(ctx, FetchOptions{Fetcher: newFetcher(ti), Manifest: ti.manifest, Name: "example.com/app:1", RepoDigest: rd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"example.com/app:1", rd} {
+		got, err := s.Get(ctx, ref)
+		if err != nil || got.ID != ti.config {
+			t.Errorf("Get(%s) = %s, %v; want %s", ref, got.ID, err, ti.config)
+		}
+	}
+	if img.LastTagTime.IsZero() {
+		t.Error("LastTagTime not set")
+	}
+	if prev, err := s.Get(ctx, old.config.String()); err != nil || len(prev.Names) != 0 {
+		t.Errorf("the old image keeps %v (%v), want no names", prev.Names, err)
+	}
+
+	f := newFetcher(ti)
+	if _, err := newStore(t).Fetch(ctx, FetchOptions{Fetcher: f, Manifest: ti.manifest, Name: "Bad Name"}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("bad name: %v, want invalid argument", err)
+	}
+	if n := f.total.Load(); n != 0 {
+		t.Errorf("%d fetches for a refused name", n)
+	}
+}

@@ -140,6 +140,10 @@ type FetchOptions struct {
 	// (registry.Resolve read them): checked against Manifest.Digest like
 	// fetched ones, and spare the registry a second request.
 	ManifestBytes []byte
+	// Name, when set, is put on the image as Tag would, and RepoDigest
+	// (repo@sha256:…) recorded as AddDigest would, in the same write of
+	// the image records as the image itself (a pull's last step).
+	Name, RepoDigest string
 	// Progress may be nil. Fetch serializes its calls (one at a time, from
 	// whichever goroutine has news), so it needs no locking of its own.
 	Progress func(Progress)

@@ -69,18 +69,28 @@ func parseName(name string) (reference.Reference, error) {
 	return n.TagNameOnly(), nil
 }
 
+// tagName normalizes a name to put on an image; a digest reference is
+// refused as Docker refuses it.
+func tagName(name string) (string, error) {
+	n, err := parseName(name)
+	if err != nil {
+		return "", fmt.Errorf("tag %s: %w", name, err)
+	}
+	if n.Canonical() {
+		return "", fmt.Errorf("tag %s: %w: refusing to create a tag with a digest reference", name, errdefs.ErrInvalidArgument)
+	}
+	return n.String(), nil
+}
+
 // Tag points name (normalized) at the image identified by img.ID. An image
 // the store does not know yet (one a loader wrote into the content store)
 // is recorded from img; an image that loses its last name stays, dangling.
 // img.Digests are added to the image's repo digests. A digest reference is
 // refused as Docker refuses it; AddDigest records one.
 func (s *Store) Tag(ctx context.Context, name string, img Image) error {
-	n, err := parseName(name)
+	n, err := tagName(name)
 	if err != nil {
-		return fmt.Errorf("tag %s: %w", name, err)
-	}
-	if n.Canonical() {
-		return fmt.Errorf("tag %s: %w: refusing to create a tag with a digest reference", name, errdefs.ErrInvalidArgument)
+		return err
 	}
 	if err := img.ID.Validate(); err != nil {
 		return fmt.Errorf("tag %s: %w: image ID %q: %v", name, errdefs.ErrInvalidArgument, img.ID, err)
@@ -102,7 +112,7 @@ func (s *Store) Tag(ctx context.Context, name string, img Image) error {
 				r.setDigest(d, i)
 			}
 		}
-		r.setName(n.String(), i)
+		r.setName(n, i)
 		r.Images[i].LastTagTime = time.Now().UTC()
 		return nil
 	})
