@@ -47,6 +47,19 @@ func boundExe() (*os.File, error) {
 	if err := os.MkdirAll(exeCacheDir, 0o700); err != nil {
 		return nil, err
 	}
+	// One runtime at a time makes the mount: two first runs of a new
+	// binary at once would each mount it, the second on top of the first,
+	// and a file with a mount stacked on its bind mount cannot be
+	// unlinked (EBUSY) — the binary could then be neither deleted nor
+	// replaced until someone unmounted both by hand.
+	unlock, err := lockExeCache()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if f, err := openBound(name, &self); err == nil {
+		return f, nil // another runtime mounted it while we waited
+	}
 	gcBoundExes()
 	fd, err := unix.Open(name, unix.O_CREAT|unix.O_RDONLY|unix.O_CLOEXEC, 0o500)
 	if err != nil {
@@ -61,6 +74,20 @@ func boundExe() (*os.File, error) {
 		return nil, err
 	}
 	return openBound(name, &self)
+}
+
+// lockExeCache takes the cache's lock (flock: released by the kernel if
+// the holder dies).
+func lockExeCache() (unlock func(), err error) {
+	fd, err := unix.Open(filepath.Join(exeCacheDir, ".lock"), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // openBound opens the cached binary if it is our binary on a read-only mount.
@@ -86,12 +113,17 @@ func gcBoundExes() {
 		return
 	}
 	for _, e := range ents {
+		if e.Name() == ".lock" {
+			continue
+		}
 		p := filepath.Join(exeCacheDir, e.Name())
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err == nil && st.Nlink > 0 {
 			continue
 		}
-		_ = unix.Unmount(p, unix.MNT_DETACH)
+		// Every mount on p (older builds could stack two).
+		for unix.Unmount(p, unix.MNT_DETACH) == nil {
+		}
 		_ = os.Remove(p)
 	}
 }
