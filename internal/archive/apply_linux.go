@@ -91,7 +91,14 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 
-	lr := &limitReader{r: bufio.NewReaderSize(r, 128<<10), max: max}
+	// The tar reader reads headers 512 bytes at a time: a reader that
+	// buffers in memory itself (it reports what it holds, as bufio.Reader
+	// and package image's read-ahead do) is read directly, others through
+	// a buffer of ours — one copy of every byte fewer for a pull.
+	if _, buffered := r.(interface{ Buffered() int }); !buffered {
+		r = bufio.NewReaderSize(r, 128<<10)
+	}
+	lr := &limitReader{r: r, max: max}
 	tooLarge := func(err error) error {
 		if lr.exceeded {
 			return fmt.Errorf("apply layer: layer exceeds %d bytes uncompressed: %w", max, errdefs.ErrInvalidArgument)

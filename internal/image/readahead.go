@@ -112,6 +112,11 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Buffered reports the bytes Read can return without waiting: the
+// consumer (archive.Apply) then reads it directly, without a buffer of
+// its own.
+func (ra *readAhead) Buffered() int { return len(ra.cur) }
+
 // Close stops the reader goroutine and waits for it, so that nothing
 // writes to the ingest behind the caller's back afterwards. Closing src
 // first unblocks a read stuck on the network.
