@@ -89,10 +89,20 @@ func TestUserNetworkDNS(t *testing.T) {
 
 func TestContainerAndHostModes(t *testing.T) {
 	e := newEnv(t)
-	e.ok("run", "-d", "--name", "owner", "busybox", "nc", "-l", "-p", "7000")
-	eventually(t, 20*time.Second, "shared namespace", func() bool {
-		e.run(nil, "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c", "echo shared-ns | nc -w 2 127.0.0.1 7000")
+	// The listener restarts after each connection: an attempt that
+	// connected without delivering (the listener not yet reading, a
+	// busy host) must not leave the later attempts nothing to reach.
+	e.ok("run", "-d", "--name", "owner", "busybox", "sh", "-c", "while :; do nc -l -p 7000; done")
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() && last != "" {
+			t.Logf("last attempt: %s", last)
+		}
+	})
+	eventually(t, 30*time.Second, "shared namespace", func() bool {
+		out, errOut, code := e.run(nil, "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c", "echo shared-ns | nc -w 2 127.0.0.1 7000")
 		logs, _, _ := e.run(nil, "logs", "owner")
+		last = fmt.Sprintf("sender exit %d: %s%s\nowner logs: %s", code, out, errOut, logs)
 		return strings.Contains(logs, "shared-ns")
 	})
 	// Other tests create and remove veths meanwhile: only interfaces the
