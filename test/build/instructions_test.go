@@ -174,8 +174,8 @@ RUN test -n "$TARGETARCH" && echo arch-ok > /r11
 					}
 				}
 			},
-			run:   []string{"sh", "-c", "cat /r1 /r2 /r3 /r4 /r5 /r6 /r7 /r8; echo; cat /r9 /r10; echo; cat /r11; ls -d /scratch /mnt/ctx /run/secrets 2>&1 | grep -c 'No such file'"},
-			want:  "shell argval\nexec\nheredoc1\nheredoc2\ndoc argval\nshebang\ntmp\nfrom context\ns3cret\n1\nlo \narch-ok\n3\n",
+			run:  []string{"sh", "-c", "cat /r1 /r2 /r3 /r4 /r5 /r6 /r7 /r8; echo; cat /r9 /r10; echo; cat /r11; ls -d /scratch /mnt/ctx /run/secrets 2>&1 | grep -c 'No such file'"},
+			want: "shell argval\nexec\nheredoc1\nheredoc2\ndoc argval\nshebang\ntmp\nfrom context\ns3cret\n1\nlo \narch-ok\n3\n",
 		},
 		{
 			name: "onbuild triggers run in the child",
