@@ -1,17 +1,15 @@
 package build
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/liveness"
-	"golang.org/x/sys/unix"
+	"github.com/berth-dev/berth/internal/mountinfo"
 )
 
 // workDir makes this build's scratch directory, <root>/build-cache/tmp/<id>
@@ -44,7 +42,7 @@ func (b *Builder) workDir() (dir string, release func(), err error) {
 			return "", nil, fmt.Errorf("build: %w", err)
 		}
 		return dir, func() {
-			unmountUnder(dir)
+			_ = mountinfo.UnmountUnder(dir)
 			_ = os.RemoveAll(dir)
 			_ = os.Remove(lockPath)
 			f.Close()
@@ -62,63 +60,10 @@ func reclaimStale(tmp string) {
 			continue // a live build holds it
 		}
 		dir := strings.TrimSuffix(lockPath, ".lock")
-		unmountUnder(dir)
+		_ = mountinfo.UnmountUnder(dir)
 		if os.RemoveAll(dir) == nil {
 			_ = os.Remove(lockPath)
 		}
 		f.Close()
 	}
-}
-
-// unmountUnder detaches every mount at or below dir, deepest first.
-func unmountUnder(dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			points = append(points, p)
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, p := range points {
-		_ = unix.Unmount(p, unix.MNT_DETACH)
-	}
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -1,13 +1,9 @@
 package monitor
 
 import (
-	"bytes"
-	"errors"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/berth-dev/berth/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,65 +14,10 @@ import (
 // mount namespace and do not keep ours busy.
 // EBUSY (a host process with its cwd inside) falls back to a lazy detach.
 func unmountRootfs(dir string) error {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
+	if err := mountinfo.UnmountUnder(dir); err != nil {
 		return wrap("unmount rootfs", err)
 	}
-	type point struct {
-		path  string
-		order int
-	}
-	var found []point
-	i := 0
-	for line := range bytes.Lines(data) {
-		i++
-		// id parent major:minor root mountpoint ...
-		fields := strings.SplitN(string(line), " ", 6)
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			found = append(found, point{p, i})
-		}
-	}
-	sort.Slice(found, func(a, b int) bool {
-		if len(found[a].path) != len(found[b].path) {
-			return len(found[a].path) > len(found[b].path)
-		}
-		return found[a].order > found[b].order
-	})
-	var errs []error
-	for _, p := range found {
-		err := unix.Unmount(p.path, 0)
-		if err == unix.EBUSY {
-			err = unix.Unmount(p.path, unix.MNT_DETACH)
-		}
-		// EINVAL: no longer a mount point (a detach took it along).
-		if err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, wrap("unmount "+p.path, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return nil
 }
 
 // openExitLock opens (creating) ExitCommandLock when the monitor starts:

@@ -58,19 +58,6 @@ func TestExitCommandLock(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/plain/path`:          "/plain/path",
-		`/with\040space`:       "/with space",
-		`/tab\011and\134slash`: "/tab\tand\\slash",
-		`/trailing\04`:         `/trailing\04`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestUnmountRootfs: every mount at or below the rootfs goes, stacked and
 // nested ones included; a sibling directory with the same prefix stays.
 func TestUnmountRootfs(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -216,7 +217,7 @@ func readCgroupHierarchies() (*cgroupHierarchies, error) {
 			continue
 		}
 		fstype, super := f[i+1], f[i+3]
-		mp := unescapeMountinfo(f[4])
+		mp := mountinfo.Unescape(f[4])
 		switch fstype {
 		case "cgroup2":
 			h.v2Mount, h.v2Path = mp, paths[""]

@@ -150,12 +150,6 @@ func TestMountPropagation(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/a\040b`); got != "/a b" {
-		t.Errorf("got %q", got)
-	}
-}
-
 // The one-level fast path only ever creates a plain directory under an
 // existing one; everything else is left to the walk.
 func TestMkdirLeafInRoot(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -113,7 +114,7 @@ func parentMount(dir string) (string, bool, error) {
 		if len(f) < 7 {
 			continue
 		}
-		mp := unescapeMountinfo(f[4])
+		mp := mountinfo.Unescape(f[4])
 		if !(mp == "/" || parent == mp || strings.HasPrefix(parent, mp+"/")) || len(mp) < len(best) {
 			continue
 		}
@@ -131,24 +132,6 @@ func parentMount(dir string) (string, bool, error) {
 		best = "/"
 	}
 	return best, shared, nil
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // MountAll performs the spec's mounts in order, then creates /dev's default

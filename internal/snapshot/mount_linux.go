@@ -1,15 +1,13 @@
 package snapshot
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -203,84 +201,5 @@ func unmountAll(target string) error {
 	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = resolved
 	}
-	points, err := mountPointsUnder(abs)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, p := range points {
-		err := unix.Unmount(p, 0)
-		if errors.Is(err, unix.EBUSY) {
-			// Busy (an open file, a process's cwd): detach now, the kernel
-			// frees it when the last user goes.
-			err = unix.Unmount(p, unix.MNT_DETACH)
-		}
-		// EINVAL: no longer a mount point (a detach above took it along).
-		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, &os.PathError{Op: "unmount", Path: p, Err: err})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// mountPointsUnder lists mounts at or below dir, deepest and newest first,
-// from /proc/self/mountinfo (one line per mount, so stacked mounts on one
-// point appear as often as they are stacked).
-func mountPointsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	type mp struct {
-		path  string
-		order int
-	}
-	var found []mp
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for i := 0; sc.Scan(); i++ {
-		fields := strings.SplitN(sc.Text(), " ", 6)
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			found = append(found, mp{p, i})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	sort.Slice(found, func(i, j int) bool {
-		if len(found[i].path) != len(found[j].path) {
-			return len(found[i].path) > len(found[j].path)
-		}
-		return found[i].order > found[j].order
-	})
-	out := make([]string, len(found))
-	for i, m := range found {
-		out[i] = m.path
-	}
-	return out, nil
-}
-
-// unescapeMountinfo decodes the \ooo octal escapes the kernel uses for
-// space, tab, newline and backslash in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.UnmountUnder(abs)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/mountinfo"
 	"github.com/berth-dev/berth/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -57,7 +58,7 @@ func TestParseMountOptions(t *testing.T) {
 
 func isMountPoint(t *testing.T, p string) bool {
 	t.Helper()
-	points, err := mountPointsUnder(p)
+	points, err := mountinfo.PointsUnder(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestUnmountAllNestedStackedAndBusy(t *testing.T) {
 	if err := UnmountAll(target); err != nil {
 		t.Fatal(err)
 	}
-	if points, _ := mountPointsUnder(target); len(points) != 0 {
+	if points, _ := mountinfo.PointsUnder(target); len(points) != 0 {
 		t.Errorf("still mounted after UnmountAll: %v", points)
 	}
 	if err := UnmountAll(target); err != nil {
