@@ -115,7 +115,9 @@ $(tail -n 20 "$OUT/check-$n.log")"
 	if [[ " $TOOLS " == *" berth "* ]]; then
 		echo
 		echo "== check: the image berth pulled runs"
-		$BERTH --root "$WORK/berth/root" --state "$WORK/berth/state" run --rm "$REF" cat /etc/debian_version ||
+		# --network none: a network would give this throwaway instance a
+		# bridge of its own, which deleting $WORK does not remove.
+		$BERTH --root "$WORK/berth/root" --state "$WORK/berth/state" run --rm --network none "$REF" cat /etc/debian_version ||
 			die "berth could not run the image it pulled"
 		snaps=$(find "$WORK/berth/root/snapshots" -mindepth 1 -maxdepth 3 -type d 2>/dev/null | wc -l)
 		echo "  berth store: $(du -sh "$WORK/berth/root" | cut -f1), $snaps directories under snapshots/ (layers unpacked at pull)"
