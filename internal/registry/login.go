@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/docker/docker-credential-helpers/client"
@@ -13,6 +14,72 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
+
+// VerifyLogin checks credentials against server (spelled as for Login)
+// and stores them nowhere, as dockerd's POST /auth does: the registry's
+// token service, when it has one, must hand out a token for them, and
+// /v2/ must then answer 200. It returns the identity token (an OAuth
+// refresh token) when the token service gives one, for the caller to keep
+// instead of the password. Refused credentials are errdefs.ErrPermission
+// with dockerd's words ("login attempt to URL failed with status: 401
+// Unauthorized").
+func (c *Client) VerifyLogin(ctx context.Context, server string, ac authn.AuthConfig) (string, error) {
+	host := hostOf(authKey(server))
+	if !hasSecret(ac) {
+		return "", fmt.Errorf("login %s: %w: a password or token is required", host, errdefs.ErrInvalidArgument)
+	}
+	reg, err := c.registry(host)
+	if err != nil {
+		return "", err
+	}
+	base := c.base(reg)
+	ch, err := transport.Ping(ctx, reg, base)
+	if err != nil {
+		return "", fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
+	}
+	auth := authn.FromConfig(ac)
+	tok := &transport.Token{}
+	if strings.EqualFold(ch.Scheme, "bearer") {
+		// No scope: like docker login, this asks only whether the token
+		// service accepts the credentials.
+		tok, err = transport.Exchange(ctx, reg, auth, base, nil, ch)
+		if err != nil {
+			return "", fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
+		}
+		if tok.Token == "" {
+			tok.Token = tok.AccessToken
+		}
+	}
+	// A Basic (or no) challenge: FromToken gives the Basic transport and
+	// nothing has been checked yet; with a token /v2/ confirms the registry
+	// takes it.
+	rt, err := transport.FromToken(reg, auth, base, ch, tok)
+	if err != nil {
+		return "", fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
+	}
+	scheme := "https"
+	if ch.Insecure {
+		scheme = "http"
+	}
+	endpoint := fmt.Sprintf("%s://%s/v2/", scheme, reg.RegistryStr())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		kind := errdefs.ErrUnavailable
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			kind = errdefs.ErrPermission
+		}
+		return "", &regError{kind: kind, msg: fmt.Sprintf("login attempt to %s failed with status: %d %s", endpoint, resp.StatusCode, http.StatusText(resp.StatusCode))}
+	}
+	return tok.RefreshToken, nil
+}
 
 // Login checks user and password against server (a host, "host:port", or
 // a URL; "" and docker.io mean Docker Hub) the way the registry asks for:
@@ -28,28 +95,12 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if user == "" || password == "" {
 		return fmt.Errorf("login %s: %w: user and password are required", host, errdefs.ErrInvalidArgument)
 	}
+	if _, err := c.VerifyLogin(ctx, server, authn.AuthConfig{Username: user, Password: password}); err != nil {
+		return err
+	}
 	reg, err := c.registry(host)
 	if err != nil {
 		return err
-	}
-	auth := authn.FromConfig(authn.AuthConfig{Username: user, Password: password})
-	rt, err := transport.NewWithContext(ctx, reg, auth, c.base(reg), nil)
-	if err != nil {
-		return fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
-	}
-	// With Basic auth nothing has been checked yet; with a token it has,
-	// and /v2/ confirms the registry accepts the token.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: rt}).Do(req)
-	if err != nil {
-		return fmt.Errorf("login %s: %w", host, classify(err, "registry "+host))
-	}
-	drain(resp)
-	if err := checkResponse(resp, "registry "+host, http.StatusOK); err != nil {
-		return fmt.Errorf("login %s: %w", host, err)
 	}
 
 	unlock, err := lockConfig(c.configDir())

@@ -23,7 +23,13 @@
 //     manifest. An index is pushed by first pushing each child manifest by
 //     digest ("repo@sha256:…") and then the index with empty Config/Layers.
 //   - Client.Login / Client.Logout: verify credentials and keep them in
-//     config.json (or the configured credential helper), like docker.
+//     config.json (or the configured credential helper), like docker;
+//     Client.VerifyLogin only verifies (dockerd's POST /auth).
+//   - Client.WithCredentials(Credentials): a Client for one operation whose
+//     caller brought its own credentials (X-Registry-Auth, X-Registry-Config);
+//     config.json is consulted only for registries they do not cover.
+//     Client.AuthConfig / AllCredentials read config.json the other way, for
+//     a client that sends its credentials along.
 //
 // Errors: a missing manifest, blob or repository is errdefs.ErrNotFound; a
 // refused credential or scope is errdefs.ErrPermission carrying the
@@ -76,6 +82,7 @@ type Client struct {
 	insecure map[string]bool
 	secure   http.RoundTripper // verified TLS
 	lax      http.RoundTripper // insecure registries: TLS unchecked
+	creds    Credentials       // an operation's own, before config.json (WithCredentials)
 
 	mu         sync.Mutex
 	transports map[string]*cachedTransport
@@ -249,7 +256,15 @@ func (c *Client) configDir() string {
 	return filepath.Join(home, ".docker")
 }
 
-func (c *Client) keychain() authn.Keychain { return configKeychain{dir: c.configDir()} }
+// keychain finds credentials: the operation's own (WithCredentials) for
+// the registries it has them for, else config.json's.
+func (c *Client) keychain() authn.Keychain {
+	kc := authn.Keychain(configKeychain{dir: c.configDir()})
+	if !c.creds.Empty() {
+		kc = authn.NewMultiKeychain(c.creds, kc)
+	}
+	return kc
+}
 
 // httpGuard refuses plain-HTTP requests to a registry that is neither
 // loopback nor listed as insecure. go-containerregistry treats private
