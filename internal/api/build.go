@@ -55,7 +55,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	if !boolValue(r, "q") {
 		opts.Progress = streamWriter{ps}
 	}
-	res, err := s.e.Build(r.Context(), opts)
+	res, err := s.e.BuildWithAuth(r.Context(), opts, buildAuth(r))
 	if err != nil {
 		ps.fail(err)
 		return nil

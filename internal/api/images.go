@@ -145,7 +145,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ps := newProgressStream(w)
-	res, err := s.e.Pull(r.Context(), ref, engine.PullOptions{Platform: q.Get("platform"), Events: ps.event})
+	res, err := s.e.Pull(r.Context(), ref, engine.PullOptions{Platform: q.Get("platform"), Events: ps.event, Auth: requestAuth(r, ref)})
 	if err != nil {
 		ps.fail(err)
 		return nil
@@ -295,7 +295,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ps := newProgressStream(w)
-		res, err := s.e.Push(r.Context(), ref, ps.event)
+		res, err := s.e.PushWithAuth(r.Context(), ref, ps.event, requestAuth(r, ref))
 		if err != nil {
 			ps.fail(err)
 			return nil

@@ -14,7 +14,6 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 )
@@ -240,20 +239,6 @@ func parseTime(v string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("invalid time %q: %w", v, errdefs.ErrInvalidArgument)
 	}
 	return t, nil
-}
-
-// auth checks credentials against the registry and stores them with the
-// engine (whose pulls and pushes use them), as `berth login` does locally.
-func (s *Server) auth(w http.ResponseWriter, r *http.Request) error {
-	var ac registry.AuthConfig
-	if err := decodeBody(r, &ac); err != nil {
-		return err
-	}
-	if err := s.e.Login(r.Context(), ac.ServerAddress, ac.Username, ac.Password); err != nil {
-		return fmt.Errorf("login %s: %w", ac.ServerAddress, err)
-	}
-	writeJSON(w, http.StatusOK, registry.AuthResponse{Status: "Login Succeeded"})
-	return nil
 }
 
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {

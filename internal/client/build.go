@@ -69,10 +69,14 @@ func (c *Client) Build(ctx context.Context, opts build.Options) (build.Result, e
 		q.Set("dockerfile", dockerfile)
 	}
 
+	h, err := configHeader(ctx)
+	if err != nil {
+		return build.Result{}, err
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeContext(ctx, pw, opts, dockerfile)) }()
 	defer pr.Close()
-	resp, err := c.do(ctx, http.MethodPost, "/build", q, pr, "application/x-tar")
+	resp, err := c.doHeader(ctx, http.MethodPost, "/build", q, pr, "application/x-tar", h)
 	if err != nil {
 		return build.Result{}, err
 	}

@@ -77,9 +77,17 @@ func apiPath(p string, q url.Values) string {
 // do sends a request and returns the response of a 2xx/304 status; other
 // statuses become errors classified by errdefs.
 func (c *Client) do(ctx context.Context, method, p string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	return c.doHeader(ctx, method, p, q, body, contentType, nil)
+}
+
+// doHeader is do with extra request headers (registry credentials).
+func (c *Client) doHeader(ctx context.Context, method, p string, q url.Values, body io.Reader, contentType string, h http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+apiPath(p, q), body)
 	if err != nil {
 		return nil, err
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -67,7 +67,11 @@ func (c *Client) Pull(ctx context.Context, ref string, o enginetypes.PullOptions
 	if o.Platform != "" {
 		q.Set("platform", o.Platform)
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/images/create", q, nil, "")
+	h, err := authHeader(ctx, ref)
+	if err != nil {
+		return enginetypes.PullResult{}, err
+	}
+	resp, err := c.doHeader(ctx, http.MethodPost, "/images/create", q, nil, "", h)
 	if err != nil {
 		return enginetypes.PullResult{}, err
 	}
@@ -84,7 +88,11 @@ func (c *Client) Pull(ctx context.Context, ref string, o enginetypes.PullOptions
 
 // Push uploads an image from the daemon's store.
 func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.Event)) (enginetypes.PushResult, error) {
-	resp, err := c.do(ctx, http.MethodPost, ipath(ref, "push"), nil, nil, "")
+	h, err := authHeader(ctx, ref)
+	if err != nil {
+		return enginetypes.PushResult{}, err
+	}
+	resp, err := c.doHeader(ctx, http.MethodPost, ipath(ref, "push"), nil, nil, "", h)
 	if err != nil {
 		return enginetypes.PushResult{}, err
 	}
@@ -94,11 +102,11 @@ func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.E
 }
 
 // Login works as Docker's CLI does with a daemon: the daemon checks the
-// credentials against the registry (POST /auth), and we store them in our
-// own config.json ($DOCKER_CONFIG, else ~/.docker), where `logout` finds
-// them. (berthd keeps them too, for its own pulls and pushes: they do not
-// travel with requests as X-Registry-Auth yet.) The store goes through the
-// registry client, which checks once more from this side: it has no
+// credentials against the registry (POST /auth) and keeps nothing, and we
+// store them in our own config.json ($DOCKER_CONFIG, else ~/.docker),
+// where `logout` finds them and from where pulls, pushes and builds send
+// them along (X-Registry-Auth, X-Registry-Config). The store goes through
+// the registry client, which checks once more from this side: it has no
 // store-only entry point.
 func (c *Client) Login(ctx context.Context, server, user, password string) error {
 	if err := c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &registry.AuthResponse{}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/registry"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -23,11 +24,18 @@ import (
 // store, its OCI runtime for RUN steps and its registry client for base
 // images.
 func (e *Engine) Build(ctx context.Context, opts build.Options) (build.Result, error) {
+	return e.BuildWithAuth(ctx, opts, nil)
+}
+
+// BuildWithAuth is Build with credentials the caller brought for the
+// pulls of base images (berthd: X-Registry-Config); registries they do
+// not cover use the engine's own config.json.
+func (e *Engine) BuildWithAuth(ctx context.Context, opts build.Options, auth registry.Credentials) (build.Result, error) {
 	// RUN steps of builds killed earlier go first: their containers
 	// may still run and hold the mounts the build's own reclaim of work
 	// directories removes.
 	e.reclaimBuildSteps(ctx)
-	b := &build.Builder{Root: e.opts.Root, Images: e.images, Exec: buildExecutor{e}, Source: buildSource{e}}
+	b := &build.Builder{Root: e.opts.Root, Images: e.images, Exec: buildExecutor{e}, Source: buildSource{e, auth}}
 	return b.Build(ctx, opts)
 }
 
@@ -46,8 +54,12 @@ func (e *Engine) BuilderPrune(ctx context.Context) (int64, error) {
 // buildStateDir holds the bundles and locks of running RUN steps.
 func (e *Engine) buildStateDir() string { return filepath.Join(e.opts.State, "build") }
 
-// buildSource resolves FROM images: the local store, else a pull.
-type buildSource struct{ e *Engine }
+// buildSource resolves FROM images: the local store, else a pull with the
+// build's credentials.
+type buildSource struct {
+	e    *Engine
+	auth registry.Credentials
+}
 
 func (s buildSource) Resolve(ctx context.Context, ref string, pull bool, progress io.Writer) (image.Image, error) {
 	if !pull {
@@ -56,7 +68,7 @@ func (s buildSource) Resolve(ctx context.Context, ref string, pull bool, progres
 			return img, err
 		}
 	}
-	res, err := s.e.Pull(ctx, ref, PullOptions{})
+	res, err := s.e.Pull(ctx, ref, PullOptions{Auth: s.auth})
 	if err != nil {
 		return image.Image{}, fmt.Errorf("pull %s: %w", ref, err)
 	}

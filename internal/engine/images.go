@@ -14,6 +14,14 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+// VerifyLogin checks credentials with server's registry and keeps them
+// nowhere (dockerd's POST /auth: the client stores them and sends them
+// with each pull, push and build). It returns the registry's identity
+// token when its token service hands one out.
+func (e *Engine) VerifyLogin(ctx context.Context, server string, ac registry.AuthConfig) (string, error) {
+	return e.registry.VerifyLogin(ctx, server, ac)
+}
+
 // Images lists stored images in Docker's summary shape.
 func (e *Engine) Images(ctx context.Context) ([]imagetypes.Summary, error) {
 	imgs, err := e.images.List(ctx)

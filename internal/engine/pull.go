@@ -14,7 +14,8 @@ import (
 
 // Pull resolves ref on its registry and stores the image for the platform,
 // unpacked and ready to run, under ref's name (a digest reference leaves the
-// image untagged but findable by digest, like Docker).
+// image untagged but findable by digest, like Docker). Credentials in
+// opts.Auth go first; the engine's own config.json covers the rest.
 func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullResult, error) {
 	name, err := registry.Normalize(ref)
 	if err != nil {
@@ -24,8 +25,9 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	if err != nil {
 		return PullResult{}, err
 	}
+	rc := e.registry.WithCredentials(opts.Auth)
 	Mark("pull: resolve")
-	res, err := e.registry.Resolve(ctx, name, &platform)
+	res, err := rc.Resolve(ctx, name, &platform)
 	Mark("pull: resolved")
 	if err != nil {
 		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
@@ -43,7 +45,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 		tag = "" // a digest reference leaves the image untagged
 	}
 	img, err := e.images.Fetch(ctx, image.FetchOptions{
-		Fetcher:       e.registry.Fetcher(res.Repo),
+		Fetcher:       rc.Fetcher(res.Repo),
 		Manifest:      res.Manifest,
 		ManifestBytes: res.ManifestBytes,
 		Name:          tag,

@@ -15,6 +15,13 @@ import (
 // lacks are sent, and blobs another repository of the same registry holds
 // (known from the local image names) are mounted instead of uploaded.
 func (e *Engine) Push(ctx context.Context, ref string, events func(Event)) (PushResult, error) {
+	return e.PushWithAuth(ctx, ref, events, nil)
+}
+
+// PushWithAuth is Push with credentials the caller brought (berthd:
+// X-Registry-Auth); registries they do not cover use the engine's own
+// config.json.
+func (e *Engine) PushWithAuth(ctx context.Context, ref string, events func(Event), auth registry.Credentials) (PushResult, error) {
 	name, err := registry.Normalize(ref)
 	if err != nil {
 		return PushResult{}, err
@@ -39,7 +46,7 @@ func (e *Engine) Push(ctx context.Context, ref string, events func(Event)) (Push
 		MountFrom:     e.mountSources(ctx, name, m),
 	}
 	progress := serialize(events)
-	d, err := e.registry.Push(ctx, name, contentSource{e}, pi, func(p registry.PushProgress) {
+	d, err := e.registry.WithCredentials(auth).Push(ctx, name, contentSource{e}, pi, func(p registry.PushProgress) {
 		progress(Event{ID: p.ID, Status: p.Action, Current: p.Current, Total: p.Total})
 	})
 	if err != nil {

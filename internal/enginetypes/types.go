@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/registry"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
@@ -40,6 +41,9 @@ type PullOptions struct {
 	Platform string
 	// Events receives per-layer progress; it may be nil. Calls are serialized.
 	Events func(Event)
+	// Auth are credentials the caller brought (berthd: X-Registry-Auth);
+	// registries they do not cover use the engine's own config.json.
+	Auth registry.Credentials
 }
 
 // PullResult says what a pull did.

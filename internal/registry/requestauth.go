@@ -10,6 +10,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 )
 
+// AuthConfig is one registry's credentials, with docker's JSON field names
+// (username, password, auth, identitytoken, registrytoken).
+type AuthConfig = authn.AuthConfig
+
 // Credentials are registry credentials that come with one operation
 // instead of from config.json: what dockerd receives in X-Registry-Auth
 // (pull, push) and X-Registry-Config (build). Keys name registries the way
@@ -17,7 +21,7 @@ import (
 // "https://index.docker.io/v1/" for Docker Hub) and are matched by host.
 // An entry that carries no secret does not count: the docker CLI sends
 // {"serveraddress": …} alone when it has nothing for a registry.
-type Credentials map[string]authn.AuthConfig
+type Credentials map[string]AuthConfig
 
 var _ authn.Keychain = Credentials(nil)
 
