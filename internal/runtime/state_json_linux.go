@@ -1,10 +1,8 @@
 package runtime
 
 import (
-	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -15,21 +13,23 @@ import (
 // names are Container's JSON tags; Load reads it back with encoding/json),
 // without its reflection: create saves the record twice, and in a fresh
 // process json.Marshal spends more time building its encoder for the type
-// than writing. The config, which config.json's decoding has validated, is
-// copied as it is rather than compacted.
+// than writing. Strings and maps go through specwire's JSON writer, the
+// counterpart of the reader decodeJSON uses. The config, which
+// config.json's decoding has validated, is copied as it is rather than
+// compacted.
 func (c *Container) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, c.ID)
+	b = specwire.AppendJSONString(b, c.ID)
 	b = append(b, `,"bundle":`...)
-	b = appendJSONString(b, c.Bundle)
+	b = specwire.AppendJSONString(b, c.Bundle)
 	b = append(b, `,"rootfs":`...)
-	b = appendJSONString(b, c.Rootfs)
+	b = specwire.AppendJSONString(b, c.Rootfs)
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendInt(b, int64(c.Pid), 10)
 	b = append(b, `,"created":"`...)
 	b = c.Created.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","owner":`...)
-	b = appendJSONString(b, c.Owner)
+	b = specwire.AppendJSONString(b, c.Owner)
 	b = append(b, `,"config":`...)
 	if len(c.Config) == 0 {
 		b = append(b, "null"...)
@@ -38,7 +38,7 @@ func (c *Container) appendJSON(b []byte) []byte {
 	}
 	if len(c.Annotations) > 0 {
 		b = append(b, `,"annotations":`...)
-		b = appendJSONMap(b, c.Annotations)
+		b = specwire.AppendJSONStringMap(b, c.Annotations)
 	}
 	if c.HasPoststart {
 		b = append(b, `,"has_poststart":true`...)
@@ -49,74 +49,14 @@ func (c *Container) appendJSON(b []byte) []byte {
 	b = append(b, `,"pid_start":`...)
 	b = strconv.AppendUint(b, c.PidStart, 10)
 	b = append(b, `,"cgroup_path":`...)
-	b = appendJSONString(b, c.CgroupPath)
+	b = specwire.AppendJSONString(b, c.CgroupPath)
 	b = append(b, `,"namespace_paths":`...)
 	if c.NamespacePaths == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendJSONMap(b, c.NamespacePaths)
+		b = specwire.AppendJSONStringMap(b, c.NamespacePaths)
 	}
 	return append(b, '}')
-}
-
-// appendJSONMap writes m with its keys in order, as encoding/json does.
-func appendJSONMap[K ~string](b []byte, m map[K]string) []byte {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, string(k))
-		b = append(b, ':')
-		b = appendJSONString(b, m[k])
-	}
-	return append(b, '}')
-}
-
-// appendJSONString quotes s for JSON: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD, like encoding/json
-// (which also escapes <, > and & for HTML, something a state file needs not).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			// Valid JSON, but not valid JavaScript: encoding/json escapes them.
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			b = append(b, s[i:i+n]...)
-		}
-		i += n
-	}
-	return append(b, '"')
 }
 
 // decodeJSON reads a record written by appendJSON (or json.Marshal) as
