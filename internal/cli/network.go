@@ -25,10 +25,10 @@ import (
 // (remoteNetworks) and any other backend gets a clear error.
 type networkBackend interface {
 	NetworkCreate(ctx context.Context, name string, o engine.NetworkCreateOptions) (nettypes.CreateResponse, error)
-	NetworkList(ctx context.Context) ([]nettypes.Inspect, error)
+	NetworkList(ctx context.Context, f engine.NetworkFilters) ([]nettypes.Inspect, error)
 	NetworkInspect(ctx context.Context, ref string) (nettypes.Inspect, error)
 	NetworkRemove(ctx context.Context, ref string) error
-	NetworkPrune(ctx context.Context) ([]string, error)
+	NetworkPrune(ctx context.Context, f engine.NetworkFilters) ([]string, error)
 	NetworkConnect(ctx context.Context, net, ctr string, o engine.NetworkConnectOptions) error
 	NetworkDisconnect(ctx context.Context, net, ctr string, force bool) error
 }
@@ -145,19 +145,20 @@ func newNetworkLs(a *app) *cobra.Command {
 		Short:   "List networks",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			flt, err := engine.ParseNetworkFilters(filters)
+			if err != nil {
+				return withCode(125, err)
+			}
 			nb, err := a.networks()
 			if err != nil {
 				return err
 			}
-			nets, err := nb.NetworkList(cmd.Context())
+			nets, err := nb.NetworkList(cmd.Context(), flt)
 			if err != nil {
 				return err
 			}
 			var rows []networkRow
 			for _, n := range nets {
-				if !matchNetwork(n, filters) {
-					continue
-				}
 				id := n.ID
 				if !noTrunc {
 					id = id[:min(12, len(id))]
@@ -200,37 +201,8 @@ func newNetworkLs(a *app) *cobra.Command {
 	fl.BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
 	fl.BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
 	fl.StringVar(&format, "format", "", "format output using a Go template, or json")
-	fl.StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, id=, driver=, label=)")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, id=, driver=, scope=, label=, type=custom|builtin, dangling=)")
 	return c
-}
-
-// matchNetwork applies `network ls` filters (Docker matches name and id
-// as substrings/prefixes).
-func matchNetwork(n nettypes.Inspect, filters []string) bool {
-	for _, f := range filters {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "name":
-			if !strings.Contains(n.Name, v) {
-				return false
-			}
-		case "id":
-			if !strings.HasPrefix(n.ID, v) {
-				return false
-			}
-		case "driver":
-			if n.Driver != v {
-				return false
-			}
-		case "label":
-			lk, lv, hasV := strings.Cut(v, "=")
-			got, ok := n.Labels[lk]
-			if !ok || hasV && got != lv {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func newNetworkInspect(a *app) *cobra.Command {
@@ -315,16 +287,21 @@ func newNetworkRm(a *app) *cobra.Command {
 
 func newNetworkPrune(a *app) *cobra.Command {
 	var force bool
+	var filters []string
 	c := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := engine.ParseNetworkFilters(filters)
+			if err != nil {
+				return withCode(125, err)
+			}
 			nb, err := a.networks()
 			if err != nil {
 				return err
 			}
-			names, err := nb.NetworkPrune(cmd.Context())
+			names, err := nb.NetworkPrune(cmd.Context(), f)
 			if len(names) > 0 {
 				fmt.Fprintln(a.stdout, "Deleted Networks:")
 				for _, n := range names {
@@ -335,6 +312,7 @@ func newNetworkPrune(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	c.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. \"until=<timestamp>\", \"label=key=value\", \"label!=key\")")
 	return c
 }
 

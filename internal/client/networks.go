@@ -67,12 +67,21 @@ func (c *Client) NetworkCreate(ctx context.Context, name string, o network.Creat
 	return resp, err
 }
 
-// NetworkList lists the daemon's networks (as dockerd, without their
-// endpoints: NetworkInspect has those).
-func (c *Client) NetworkList(ctx context.Context) ([]nettypes.Inspect, error) {
+// NetworkList lists the daemon's networks that pass Docker's filters f
+// (nil for all; the daemon filters, as dockerd does), without their
+// endpoints, as dockerd: NetworkInspect has those.
+func (c *Client) NetworkList(ctx context.Context, f map[string][]string) ([]nettypes.Inspect, error) {
 	var out []nettypes.Inspect
-	err := c.doJSON(ctx, http.MethodGet, "/networks", nil, nil, &out)
+	err := c.doJSON(ctx, http.MethodGet, "/networks", filtersQuery(f), nil, &out)
 	return out, err
+}
+
+// filtersQuery is the filters query parameter, nil without filters.
+func filtersQuery(f map[string][]string) url.Values {
+	if len(f) == 0 {
+		return nil
+	}
+	return url.Values{"filters": {filtersParam(f)}}
 }
 
 // NetworkInspect returns a network by name or ID (prefix).
@@ -87,10 +96,11 @@ func (c *Client) NetworkRemove(ctx context.Context, ref string) error {
 	return c.doJSON(ctx, http.MethodDelete, npath(ref, ""), nil, nil, nil)
 }
 
-// NetworkPrune removes unused user-defined networks and returns their names.
-func (c *Client) NetworkPrune(ctx context.Context) ([]string, error) {
+// NetworkPrune removes unused user-defined networks that Docker's prune
+// filters f (until, label, label!) do not spare, and returns their names.
+func (c *Client) NetworkPrune(ctx context.Context, f map[string][]string) ([]string, error) {
 	var out nettypes.PruneReport
-	err := c.doJSON(ctx, http.MethodPost, "/networks/prune", nil, nil, &out)
+	err := c.doJSON(ctx, http.MethodPost, "/networks/prune", filtersQuery(f), nil, &out)
 	return out.NetworksDeleted, err
 }
 

@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/network"
@@ -69,12 +71,26 @@ func (e *Engine) apiNetwork(store *network.Store, n *network.Network) nettypes.I
 				if ep := rec.Endpoints[n.Name]; ep != nil && ep.Result != nil {
 					er.IPv4Address, er.IPv6Address = ep.Result.IPv4, ep.Result.IPv6
 					er.EndpointID = c.ID + "-" + ep.Result.IfName
+					if hw, err := net.ParseMAC(ep.Result.MAC); err == nil {
+						er.MacAddress = nettypes.HardwareAddr(hw)
+					}
 				}
 			}
 		}
 		out.Containers[id] = er
 	}
 	return out
+}
+
+// attachedNow reports whether container id has an attachment on network.
+func (e *Engine) attachedNow(store *network.Store, name, id string) bool {
+	atts, _ := store.Attachments(id)
+	for _, a := range atts {
+		if a.Network == name {
+			return true
+		}
+	}
+	return false
 }
 
 // attachedTo lists the IDs of containers attached to a network now.
@@ -106,8 +122,9 @@ func (e *Engine) NetworkCreate(ctx context.Context, name string, o NetworkCreate
 }
 
 // NetworkList lists networks like `network ls` (the default bridge and the
-// pseudo-networks host and none included).
-func (e *Engine) NetworkList(ctx context.Context) ([]nettypes.Inspect, error) {
+// pseudo-networks host and none included) that pass the filters f
+// (network_filter.go; nil for all).
+func (e *Engine) NetworkList(ctx context.Context, f NetworkFilters) ([]nettypes.Inspect, error) {
 	store, err := e.networks()
 	if err != nil {
 		return nil, err
@@ -124,7 +141,7 @@ func (e *Engine) NetworkList(ctx context.Context) ([]nettypes.Inspect, error) {
 		out = append(out, pseudoNetwork(p))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return filterNetworks(out, f)
 }
 
 // pseudoNetwork is host or none as Docker lists them.
@@ -163,7 +180,13 @@ func (e *Engine) NetworkInspect(ctx context.Context, ref string) (nettypes.Inspe
 }
 
 // NetworkRemove removes a network no running container is attached to.
+// A network in use is refused as a permission error, as dockerd does
+// (libnetwork's ActiveEndpointsError is Forbidden, 403), not a conflict.
 func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
+	if ref == nettypes.NetworkHost || ref == nettypes.NetworkNone {
+		// The store has no record of these to find; dockerd refuses.
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", ref, errdefs.ErrPermission)
+	}
 	store, err := e.networks()
 	if err != nil {
 		return err
@@ -173,7 +196,7 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 		return err
 	}
 	if ids := e.attachedTo(store, n.Name); len(ids) > 0 {
-		return fmt.Errorf("error while removing network: network %s has active endpoints (%s): %w", n.Name, strings.Join(shortIDs(ids), ", "), errdefs.ErrConflict)
+		return fmt.Errorf("error while removing network: network %s has active endpoints (%s): %w", n.Name, strings.Join(shortIDs(ids), ", "), errdefs.ErrPermission)
 	}
 	return store.Remove(n.Name)
 }
@@ -186,14 +209,23 @@ func shortIDs(ids []string) []string {
 	return out
 }
 
-// NetworkPrune removes user-defined networks without containers and
-// returns their names.
-func (e *Engine) NetworkPrune(ctx context.Context) ([]string, error) {
+// NetworkPrune removes user-defined networks without containers that the
+// filters f (until, label, label!) do not spare and returns their names.
+// It also sweeps the host of berth's firewall rules whose bridge or
+// container is gone (network.SweepStaleRules): a network removed by hand,
+// a bridge deleted with `ip link`, an instance whose directories were
+// deleted with containers running.
+func (e *Engine) NetworkPrune(ctx context.Context, f NetworkFilters) ([]string, error) {
+	pf, err := parsePruneFilter(f, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	store, err := e.networks()
 	if err != nil {
 		return nil, err
 	}
 	e.reclaimOrphanAttachments(ctx, store)
+	defer func() { _, _ = network.SweepStaleRules() }()
 	nets, err := store.List()
 	if err != nil {
 		return nil, err
@@ -212,10 +244,13 @@ func (e *Engine) NetworkPrune(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, n := range nets {
-		if n.Name == network.DefaultNetwork || used[n.Name] || len(e.attachedTo(store, n.Name)) > 0 {
+		if n.Name == network.DefaultNetwork || used[n.Name] || pf.keeps(n.Created, n.Labels) || len(e.attachedTo(store, n.Name)) > 0 {
 			continue
 		}
 		if err := store.Remove(n.Name); err != nil {
+			if errdefs.IsNotFound(err) {
+				continue // removed meanwhile by another command
+			}
 			return out, err
 		}
 		out = append(out, n.Name)
@@ -260,8 +295,14 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	if err != nil {
 		return err
 	}
-	if !usesCNI(c) {
-		return fmt.Errorf("container %s uses network mode %s and cannot be connected to networks: %w", c.Name, netMode(c), errdefs.ErrConflict)
+	// dockerd's refusals, in its words and as invalid arguments (400).
+	switch {
+	case netMode(c) == "none" || netRef == nettypes.NetworkNone:
+		return fmt.Errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode: %w", errdefs.ErrInvalidArgument)
+	case !usesCNI(c):
+		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w", errdefs.ErrInvalidArgument)
+	case netRef == nettypes.NetworkHost:
+		return fmt.Errorf("container cannot be disconnected from host network or connected to host network: %w", errdefs.ErrInvalidArgument)
 	}
 	store, err := e.networks()
 	if err != nil {
@@ -280,8 +321,16 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	if err != nil {
 		return err
 	}
+	running := e.state(c).Running()
 	if _, ok := rec.Endpoints[n.Name]; ok {
-		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrConflict)
+		if !running {
+			// dockerd keeps the configuration it has and answers 200
+			// ("Avoid duplicate config" in updateNetworkSettings).
+			return nil
+		}
+		// libnetwork's CreateEndpoint refuses a second endpoint of one
+		// name with a Forbidden error (403), not a conflict.
+		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrPermission)
 	}
 	order := 0
 	for _, ep := range rec.Endpoints {
@@ -300,7 +349,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	ep := &netEndpoint{Aliases: o.Aliases, Order: order}
 	ep.setStatics(v4, v6)
 	rec.Endpoints[n.Name] = ep
-	if rec.SandboxKey != "" && network.IsNetNS(rec.SandboxKey) && e.state(c).Running() {
+	if rec.SandboxKey != "" && network.IsNetNS(rec.SandboxKey) && running {
 		used := map[string]bool{}
 		for _, x := range rec.Endpoints {
 			if x.Result != nil {
@@ -381,6 +430,9 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, forc
 	if err != nil {
 		return err
 	}
+	if netRef == nettypes.NetworkHost && netMode(c) == "host" {
+		return fmt.Errorf("container cannot be disconnected from host network or connected to host network: %w", errdefs.ErrInvalidArgument)
+	}
 	store, err := e.networks()
 	if err != nil {
 		return err
@@ -399,8 +451,16 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, forc
 		return err
 	}
 	ep, ok := rec.Endpoints[n.Name]
-	if !ok && !force {
-		return fmt.Errorf("container %s is not connected to network %s: %w", c.Name, n.Name, errdefs.ErrNotFound)
+	if !ok && !(force && e.attachedNow(store, n.Name, c.ID)) {
+		// dockerd answers 500 with the full ID, forced or not, unless
+		// force finds a stale endpoint to delete; its words differ by
+		// one "the" between a running container and a stopped one
+		// (disconnectFromNetwork, DisconnectFromNetwork). The error has
+		// no category on purpose: that is what makes it a 500.
+		if e.state(c).Running() {
+			return fmt.Errorf("container %s is not connected to network %s", c.ID, n.Name)
+		}
+		return fmt.Errorf("container %s is not connected to the network %s", c.ID, n.Name)
 	}
 	var hostsErr error
 	if ep != nil && ep.Result != nil {
@@ -409,6 +469,9 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ref string, forc
 		}
 		hostsErr = e.editHosts(c, ep.Result, true)
 	} else if force {
+		// An attachment the record does not name (a connect killed
+		// half-way): force deletes it, as dockerd deletes a stale
+		// endpoint by name.
 		_ = store.Detach(ctx, n.Name, c.ID, "")
 	}
 	if left, err := store.RemoveRecord(n.Name, c.ID); err == nil && left == 0 {

@@ -444,7 +444,7 @@ func TestNetworkDNSAndIsolation(t *testing.T) {
 		t.Fatal("removed a network with a running container")
 	}
 	env.stop(web)
-	names, err := env.e.NetworkPrune(ctx)
+	names, err := env.e.NetworkPrune(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +656,7 @@ func TestNetworkPruneReclaimsOrphans(t *testing.T) {
 	if err := os.RemoveAll(env.e.recordDir(c.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.e.NetworkPrune(ctx); err != nil {
+	if _, err := env.e.NetworkPrune(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if atts, _ := store.Attachments(c.ID); len(atts) != 0 {

@@ -65,16 +65,15 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 	defer unlock()
 	// The isolation rules are installed once per network and state
 	// directory (a reboot clears both): each iptables call costs
-	// milliseconds on every container start otherwise.
+	// milliseconds on every container start otherwise. They are
+	// installed after ADD, once the bridge plugin has made the bridge
+	// (the container's process has not started yet, so nothing passes
+	// meanwhile): rules naming a bridge that does not exist are what a
+	// sweep removes. A bridge deleted by hand is made again by ADD, and
+	// its rules with it.
 	mark := filepath.Join(s.opts.State, "network", "isolation", n.Name+"-"+n.ID[:12])
-	if _, err := os.Stat(mark); err != nil {
-		if err := ensureIsolation(n); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(mark), 0o711); err == nil {
-			_ = os.WriteFile(mark, nil, 0o600)
-		}
-	}
+	_, merr := os.Stat(mark)
+	needIsolation := merr != nil || !linkExists(n.Bridge)
 	rt := &cniRuntime{
 		ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: a.IfName,
 		Args:           [][2]string{{"IgnoreUnknown", "1"}},
@@ -97,11 +96,31 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 	if pm := cniPortMappings(ports); len(pm) > 0 {
 		rt.CapabilityArgs["portMappings"] = pm
 	}
+	// The marker comes first: rules of an ADD whose caller dies are
+	// recognised as berth's by it alone (sweep_linux.go).
+	if err := markCNI(a.ContainerID, a.IfName, cniMark{NetNS: a.NetNS}); err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	defer func() {
+		if retErr != nil {
+			// DEL cleans what a half-done ADD left (a veth, a lease,
+			// port rules).
+			if s.cniDel(context.WithoutCancel(ctx), list, rt) == nil {
+				unmarkCNI(a.ContainerID, a.IfName)
+			}
+		}
+	}()
 	raw, err := s.cniAdd(ctx, list, rt)
 	if err != nil {
-		// DEL cleans what a half-done ADD left (a veth, a lease).
-		_ = s.cniDel(context.WithoutCancel(ctx), list, rt)
 		return nil, fmt.Errorf("network %s: attach %s: %w", n.Name, a.ContainerID, err)
+	}
+	if needIsolation {
+		if err := ensureIsolation(n); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(mark), 0o711); err == nil {
+			_ = os.WriteFile(mark, nil, 0o600)
+		}
 	}
 	res, err := cnicreate.CreateFromBytes(raw)
 	var r100 *cnitypes100.Result
@@ -109,7 +128,6 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 		r100, err = cnitypes100.NewResultFromResult(res)
 	}
 	if err != nil {
-		_ = s.cniDel(context.WithoutCancel(ctx), list, rt)
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	out := &Result{Network: n.Name, IfName: a.IfName, Ports: ports}
@@ -132,6 +150,15 @@ func (s *Store) attachCNI(ctx context.Context, n *Network, a Attachment, ports [
 			out.IPv6, out.Gateway6 = netip.PrefixFrom(addr, ones), gw
 		}
 	}
+	// The addresses recognise the firewall plugin's rules, which carry
+	// no comment; should this write fail, a sweep still finds the rest.
+	ips := cniMark{NetNS: a.NetNS}
+	for _, p := range []netip.Prefix{out.IPv4, out.IPv6} {
+		if p.IsValid() {
+			ips.IPs = append(ips.IPs, p.Addr().String())
+		}
+	}
+	_ = markCNI(a.ContainerID, a.IfName, ips)
 	return out, nil
 }
 
@@ -224,7 +251,9 @@ func (s *Store) detach(ctx context.Context, network, containerID, ifName string,
 		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network %s: detach %s: %w", at.Network, containerID, err))
+			continue
 		}
+		unmarkCNI(containerID, at.IfName)
 	}
 	if left == 0 && len(errs) == 0 {
 		s.releasePorts(containerID, nil)
@@ -275,6 +304,7 @@ func (s *Store) DetachUncached(ctx context.Context, n *Network, containerID, ifN
 	if err != nil {
 		return fmt.Errorf("network %s: detach %s: %w", n.Name, containerID, err)
 	}
+	unmarkCNI(containerID, ifName)
 	s.releasePorts(containerID, nil)
 	return nil
 }

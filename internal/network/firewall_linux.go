@@ -78,6 +78,9 @@ func ensureIsolation(n *Network) error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		return fmt.Errorf("iptables not found (install iptables): %w", errdefs.ErrUnavailable)
 	}
+	// Before the first rule: a marker of a bridge that is gone is what
+	// tells the next process to sweep (sweep_linux.go).
+	markBridge(n.Bridge)
 	for _, c := range []string{isoChain1, isoChain2, "CNI-ADMIN"} {
 		if err := ensureChain("filter", c); err != nil {
 			return err
@@ -106,6 +109,7 @@ func removeIsolation(n *Network) error {
 		for iptables(append([]string{"-t", "filter", "-D", r[0]}, r[1:]...)...) == nil {
 		}
 	}
+	unmarkBridge(n.Bridge)
 	return nil
 }
 

@@ -39,3 +39,14 @@ func (s *Store) Attachments(string) ([]AttachmentInfo, error) {
 func (s *Store) EnsureDNS(*Network, string) error { return errNotLinux }
 func (s *Store) StopDNSIfIdle(string) error       { return nil }
 func DNSMain([]string) error                      { return errNotLinux }
+
+// SweepReport lists what a sweep removed (sweep_linux.go).
+type SweepReport struct {
+	Rules  []string
+	Chains []string
+}
+
+// SweepStaleRules has nothing to sweep where berth makes no rules.
+func SweepStaleRules() (SweepReport, error) { return SweepReport{}, nil }
+
+func sweepIfSuspected() {}

@@ -57,6 +57,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.DefaultSubnet == "" {
 		opts.DefaultSubnet = os.Getenv("BERTH_SUBNET")
 	}
+	// Once per process, and only when a host-wide marker names a bridge
+	// or a namespace that is gone: a readdir and a stat per marker.
+	sweepIfSuspected()
 	return &Store{opts: opts}, nil
 }
 
