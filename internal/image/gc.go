@@ -31,20 +31,11 @@ func (s *Store) GC(ctx context.Context, keep func(snapshotKey string) bool) (rec
 // cache holds layers no image references yet; `rmi` must not take them,
 // only `builder prune` does).
 func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) bool, keepBlob func(digest.Digest) bool) (reclaimed int64, err error) {
-	gl, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), true)
+	r, unlock, err := s.lockSweep(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("gc: %w", err)
 	}
-	defer gl.unlock()
-	il, err := lockFile(ctx, filepath.Join(s.root, "images.lock"), true)
-	if err != nil {
-		return 0, fmt.Errorf("gc: %w", err)
-	}
-	defer il.unlock()
-	r, err := s.load()
-	if err != nil {
-		return 0, fmt.Errorf("gc: %w", err)
-	}
+	defer unlock()
 
 	// Mark.
 	blobs := map[digest.Digest]bool{}
@@ -76,35 +67,7 @@ func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) boo
 		}
 	}
 
-	// Sweep snapshots, children before parents (Remove refuses a parent).
-	children := map[string]int{}
-	for _, i := range infos {
-		if i.Parent != "" {
-			children[i.Parent]++
-		}
-	}
-	var errs []error
-	for removed := true; removed; {
-		removed = false
-		for key, i := range infos {
-			if snaps[key] || children[key] > 0 {
-				continue
-			}
-			size, _ := s.sn.Usage(ctx, key)
-			if err := s.sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove snapshot %s: %w", key, err))
-				snaps[key] = true // leave it; do not retry forever
-				continue
-			}
-			reclaimed += size
-			delete(infos, key)
-			delete(r.Layers, digest.Digest(key))
-			if i.Parent != "" {
-				children[i.Parent]--
-			}
-			removed = true
-		}
-	}
+	reclaimed, errs := s.removeSnapshots(ctx, r, infos, func(key string) bool { return !snaps[key] }, true)
 
 	// Sweep blobs.
 	var dead []content.Info
@@ -146,6 +109,72 @@ func (s *Store) GCKeeping(ctx context.Context, keep func(snapshotKey string) boo
 		return reclaimed, fmt.Errorf("gc: %w", err)
 	}
 	return reclaimed, nil
+}
+
+// lockSweep takes what a sweep of the store needs, both exclusively:
+// gc.lock (every Fetch and Lease in flight finished, none starts) and then
+// the records lock (no image appears or vanishes), in the order every
+// holder of both takes them. It returns the records, loaded under them, and
+// the function that releases both.
+func (s *Store) lockSweep(ctx context.Context) (*records, func(), error) {
+	gl, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	il, err := lockFile(ctx, filepath.Join(s.root, "images.lock"), true)
+	if err != nil {
+		gl.unlock()
+		return nil, nil, err
+	}
+	unlock := func() { il.unlock(); gl.unlock() }
+	r, err := s.load()
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, unlock, nil
+}
+
+// removeSnapshots removes the snapshots of infos that doomed selects,
+// children before parents (Remove refuses a parent, so a doomed snapshot
+// with a child that is not doomed stays), and drops each removed one from
+// infos and from r's layer sizes. A snapshot whose Remove fails is not
+// tried again. With measure it adds up the bytes the removed snapshots
+// used (Usage may walk a directory tree, so only a caller that reports
+// them asks). It returns those bytes and the failures.
+func (s *Store) removeSnapshots(ctx context.Context, r *records, infos map[string]snapshot.Info, doomed func(key string) bool, measure bool) (reclaimed int64, errs []error) {
+	children := map[string]int{}
+	for _, i := range infos {
+		if i.Parent != "" {
+			children[i.Parent]++
+		}
+	}
+	failed := map[string]bool{}
+	for removed := true; removed; {
+		removed = false
+		for key, i := range infos {
+			if failed[key] || children[key] > 0 || !doomed(key) {
+				continue
+			}
+			var size int64
+			if measure {
+				size, _ = s.sn.Usage(ctx, key)
+			}
+			if err := s.sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove snapshot %s: %w", key, err))
+				failed[key] = true // leave it; do not retry forever
+				continue
+			}
+			reclaimed += size
+			delete(infos, key)
+			delete(r.Layers, digest.Digest(key))
+			if i.Parent != "" {
+				children[i.Parent]--
+			}
+			removed = true
+		}
+	}
+	return reclaimed, errs
 }
 
 // uses lists the blobs and layer snapshots (chain IDs) img needs. An image

@@ -242,20 +242,11 @@ func (s *Store) settleStale(ctx context.Context, boot string) {
 // (a container's writable layer too: its lower layers may be lost), then
 // the blobs; the entries go last, so a failure is retried on next open.
 func (s *Store) discardUnsynced(ctx context.Context, boot string) error {
-	gl, err := lockFile(ctx, filepath.Join(s.root, "gc.lock"), true)
+	r, unlock, err := s.lockSweep(ctx)
 	if err != nil {
 		return fmt.Errorf("recover unsynced pulls: %w", err)
 	}
-	defer gl.unlock()
-	il, err := lockFile(ctx, filepath.Join(s.root, "images.lock"), true)
-	if err != nil {
-		return fmt.Errorf("recover unsynced pulls: %w", err)
-	}
-	defer il.unlock()
-	r, err := s.load()
-	if err != nil {
-		return fmt.Errorf("recover unsynced pulls: %w", err)
-	}
+	defer unlock()
 	deadBlobs := map[digest.Digest]bool{}
 	deadSnaps := map[string]bool{}
 	var old []string
@@ -314,22 +305,7 @@ func (s *Store) discardUnsynced(ctx context.Context, boot string) error {
 	}
 
 	// Snapshots, children before parents.
-	var errs []error
-	for removed := true; removed; {
-		removed = false
-		for key := range infos {
-			if !deadSnaps[key] || hasChild(infos, key) {
-				continue
-			}
-			if err := s.sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove snapshot %s: %w", key, err))
-				continue
-			}
-			delete(infos, key)
-			delete(r.Layers, digest.Digest(key))
-			removed = true
-		}
-	}
+	_, errs := s.removeSnapshots(ctx, r, infos, func(key string) bool { return deadSnaps[key] }, false)
 	for d := range deadBlobs {
 		if err := s.cs.Delete(ctx, d); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove blob %s: %w", d, err))
@@ -360,15 +336,6 @@ func (s *Store) usesAny(ctx context.Context, img Image, blobs map[digest.Digest]
 	bs, ss := s.uses(ctx, img)
 	return slices.ContainsFunc(bs, func(d digest.Digest) bool { return blobs[d] }) ||
 		slices.ContainsFunc(ss, func(c digest.Digest) bool { return snaps[c.String()] })
-}
-
-func hasChild(infos map[string]snapshot.Info, key string) bool {
-	for _, i := range infos {
-		if i.Parent == key {
-			return true
-		}
-	}
-	return false
 }
 
 // describe names an image for Discarded: its first name, else its ID.
