@@ -187,6 +187,7 @@ type unpacker struct {
 	recordErr error           // the entry's write failed: nothing may be named (set before recorded closes)
 	sched     *scheduler      // download slots and prepare turns
 	done      []chan struct{} // done[i] closes when layer i's snapshot is committed
+	commits   *commitQueue
 }
 
 type layerTask struct {
@@ -213,6 +214,7 @@ func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs
 	}
 	u.sched = newScheduler(layers, u.overlay, parallel)
 	u.done = make([]chan struct{}, len(layers))
+	u.commits = newCommitQueue(chain)
 	sizes := make([]int64, len(layers))
 	for i := range layers {
 		u.done[i] = make(chan struct{})
@@ -604,18 +606,25 @@ func (u *unpacker) prepare(ctx context.Context, t layerTask, parent string) (key
 	return key, dir, nil
 }
 
-// commit makes layer t's snapshot visible once its parent is. Its files
-// are on disk already (verify).
+// commit makes layer t's snapshot visible once its parent is, together
+// with the verified layers above it (commitQueue). Its files are on disk
+// already (verify).
 func (u *unpacker) commit(ctx context.Context, t layerTask, key string) error {
+	u.commits.ready(t.i, key)
 	if err := u.waitParent(ctx, t); err != nil {
 		return err
 	}
 	if err := u.ledgerWritten(ctx); err != nil {
 		return err
 	}
-	err := u.s.sn.Commit(ctx, t.chainID.String(), key, t.parent.String())
-	if err != nil && !errdefs.IsAlreadyExists(err) { // a concurrent unpack won: same content
-		return fmt.Errorf("commit snapshot: %w", err)
+	if links := u.commits.take(t.i); len(links) > 0 {
+		// A name that exists already counts as committed: a concurrent
+		// unpack of the same layer won, with the same content.
+		n, err := u.s.sn.CommitChain(ctx, links)
+		u.commits.settle(t.i, n, len(links))
+		if n == 0 {
+			return fmt.Errorf("commit snapshot: %w", err)
+		}
 	}
 	u.progress.emit(t.id, "Pull complete", 0, 0)
 	return nil

@@ -9,11 +9,17 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// smallLayer is the compressed size below which a layer takes no download
-// slot: it costs next to nothing to fetch and unpack, and a small base
-// layer queued behind the big ones would hold back every commit, since
-// each commit waits for its parent's.
+// smallLayer is the compressed size below which a layer is inflated by
+// the Go decoder: starting an igzip process costs more than it saves.
 const smallLayer = 1 << 20
+
+// slotFree is the compressed size below which a layer takes no download
+// slot. Such a layer is a small share of the pull's work, but queued
+// behind the big ones (slots go biggest first) it would run last: a
+// 1 MiB layer of a few hundred files then unpacked alone at the end of a
+// pull for a tenth of a second, and a low layer holds back every commit
+// above it, since each commit waits for its parent's.
+const slotFree = 4 << 20
 
 // scheduler orders one Fetch's layers: who downloads when (slots), and who
 // prepares its snapshot when.
@@ -54,7 +60,7 @@ func newScheduler(layers []ocispec.Descriptor, overlay bool, parallel int) *sche
 		sc.turn[i] = make(chan struct{})
 		sc.prepTurn[i] = make(chan struct{})
 		sc.prepDone[i] = make(chan struct{})
-		sc.slot[i] = layers[i].Size >= smallLayer
+		sc.slot[i] = layers[i].Size >= slotFree
 	}
 	if overlay {
 		slices.SortStableFunc(sc.order, func(a, b int) int { return cmp.Compare(layers[b].Size, layers[a].Size) })

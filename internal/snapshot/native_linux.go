@@ -41,12 +41,18 @@ func (n *native) Prepare(ctx context.Context, key, parent string, labels map[str
 // Commit requires the parent the snapshot was prepared on: its directory is
 // a copy of exactly that parent.
 func (n *native) Commit(ctx context.Context, name, key, parent string) error {
-	return n.commit(ctx, name, key, parent, func(r *record) error {
-		if r.Parent != parent {
-			return fmt.Errorf("native snapshot was prepared on %q, not %q: %w", r.Parent, parent, errdefs.ErrInvalidArgument)
-		}
-		return nil
-	})
+	return n.commit(ctx, name, key, parent, preparedOn)
+}
+
+func (n *native) CommitChain(ctx context.Context, links []ChainLink) (int, error) {
+	return n.commitChain(ctx, links, preparedOn)
+}
+
+func preparedOn(r *record, parent string) error {
+	if r.Parent != parent {
+		return fmt.Errorf("native snapshot was prepared on %q, not %q: %w", r.Parent, parent, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 // Mounts is a bind mount of the snapshot's own complete tree, read-only for

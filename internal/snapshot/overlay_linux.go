@@ -55,6 +55,10 @@ func (o *overlay) Commit(ctx context.Context, name, key, parent string) error {
 	return o.commit(ctx, name, key, parent, nil)
 }
 
+func (o *overlay) CommitChain(ctx context.Context, links []ChainLink) (int, error) {
+	return o.commitChain(ctx, links, nil)
+}
+
 func (o *overlay) Mounts(ctx context.Context, key string) ([]specs.Mount, error) {
 	md, err := o.read()
 	if err != nil {

@@ -57,6 +57,11 @@ type Info struct {
 	Labels  map[string]string
 }
 
+// ChainLink is one Commit of a CommitChain.
+type ChainLink struct {
+	Name, Key, Parent string
+}
+
 // Snapshotter is implemented by the overlay and the native (copying)
 // snapshotters; both pass the shared suite in this package's tests.
 type Snapshotter interface {
@@ -79,6 +84,13 @@ type Snapshotter interface {
 	// active snapshot is removed and ErrAlreadyExists returned (a concurrent
 	// unpack of the same layer won; callers treat it as success).
 	Commit(ctx context.Context, name, key, parent string) error
+	// CommitChain commits links in order under one lock and one metadata
+	// write (a pull's layers that are ready together cost one fsync, not
+	// one each); a link may name an earlier link of the call as its
+	// parent. A name that exists already is handled as in Commit and
+	// counts as committed. It stops at the first other failure and returns
+	// how many links it committed, which stay committed, with that error.
+	CommitChain(ctx context.Context, links []ChainLink) (int, error)
 	// Mounts returns how to mount active snapshot key as a root filesystem:
 	// one overlay mount (lowerdir=parent chain, upperdir, workdir) or, for a
 	// snapshot without parents or the native driver, one bind mount.

@@ -404,43 +404,81 @@ func (s *store) makeDirs(id string, withWork bool) error {
 
 // commit turns active key into committed name. checkParent lets a driver
 // refuse a parent other than the one it prepared on.
-func (s *store) commit(ctx context.Context, name, key, parent string, checkParent func(r *record) error) error {
-	if name == "" {
-		return fmt.Errorf("commit %q: empty snapshot name: %w", key, errdefs.ErrInvalidArgument)
-	}
+func (s *store) commit(ctx context.Context, name, key, parent string, checkParent func(r *record, parent string) error) error {
 	var dropped string
 	err := s.update(ctx, func(md *metadata) (bool, error) {
-		r, err := s.get(md, key)
-		if err != nil {
-			return false, fmt.Errorf("commit: %w", err)
-		}
-		if r.Kind != KindActive {
-			return false, fmt.Errorf("commit %q: snapshot is not active: %w", key, errdefs.ErrConflict)
-		}
-		if _, ok := md.Snapshots[name]; ok {
-			// Somebody else committed this layer first: ours is redundant.
-			delete(md.Snapshots, key)
-			dropped = r.ID
-			return true, fmt.Errorf("commit %q: snapshot %q: %w", key, name, errdefs.ErrAlreadyExists)
-		}
-		if parent != "" {
-			if p, ok := md.Snapshots[parent]; !ok || p.Kind != KindCommitted {
-				return false, fmt.Errorf("commit %q: parent %q is not a committed snapshot: %w", key, parent, errdefs.ErrNotFound)
+		var err error
+		dropped, err = s.commitRecord(md, ChainLink{Name: name, Key: key, Parent: parent}, checkParent)
+		return dropped != "" || err == nil, err
+	})
+	return s.dropCommitted(err, dropped)
+}
+
+// commitChain is commit for several links under one lock and one metadata
+// write (see Snapshotter.CommitChain).
+func (s *store) commitChain(ctx context.Context, links []ChainLink, checkParent func(r *record, parent string) error) (int, error) {
+	var dropped []string
+	n := 0
+	err := s.update(ctx, func(md *metadata) (bool, error) {
+		for _, l := range links {
+			d, err := s.commitRecord(md, l, checkParent)
+			if d != "" {
+				dropped = append(dropped, d)
 			}
-		}
-		if checkParent != nil {
-			if err := checkParent(r); err != nil {
-				return false, fmt.Errorf("commit %q: %w", key, err)
+			if err != nil && !errdefs.IsAlreadyExists(err) {
+				return n > 0 || len(dropped) > 0, err
 			}
+			n++
 		}
-		delete(md.Snapshots, key)
-		md.Snapshots[name] = &record{ID: r.ID, Kind: KindCommitted, Parent: parent, Created: time.Now().UTC(), Labels: r.Labels}
 		return true, nil
 	})
-	if dropped != "" {
-		if rerr := os.RemoveAll(s.snapshotDir(dropped)); rerr != nil {
-			err = errors.Join(err, rerr)
+	for _, d := range dropped {
+		err = s.dropCommitted(err, d)
+	}
+	return n, err
+}
+
+// commitRecord commits one link in md. When the name exists already
+// (somebody else committed this layer first) the active record is deleted,
+// its ID returned as dropped, and the clash reported as ErrAlreadyExists.
+func (s *store) commitRecord(md *metadata, l ChainLink, checkParent func(r *record, parent string) error) (dropped string, err error) {
+	if l.Name == "" {
+		return "", fmt.Errorf("commit %q: empty snapshot name: %w", l.Key, errdefs.ErrInvalidArgument)
+	}
+	r, err := s.get(md, l.Key)
+	if err != nil {
+		return "", fmt.Errorf("commit: %w", err)
+	}
+	if r.Kind != KindActive {
+		return "", fmt.Errorf("commit %q: snapshot is not active: %w", l.Key, errdefs.ErrConflict)
+	}
+	if _, ok := md.Snapshots[l.Name]; ok {
+		delete(md.Snapshots, l.Key)
+		return r.ID, fmt.Errorf("commit %q: snapshot %q: %w", l.Key, l.Name, errdefs.ErrAlreadyExists)
+	}
+	if l.Parent != "" {
+		if p, ok := md.Snapshots[l.Parent]; !ok || p.Kind != KindCommitted {
+			return "", fmt.Errorf("commit %q: parent %q is not a committed snapshot: %w", l.Key, l.Parent, errdefs.ErrNotFound)
 		}
+	}
+	if checkParent != nil {
+		if err := checkParent(r, l.Parent); err != nil {
+			return "", fmt.Errorf("commit %q: %w", l.Key, err)
+		}
+	}
+	delete(md.Snapshots, l.Key)
+	md.Snapshots[l.Name] = &record{ID: r.ID, Kind: KindCommitted, Parent: l.Parent, Created: time.Now().UTC(), Labels: r.Labels}
+	return "", nil
+}
+
+// dropCommitted removes the directory of an active snapshot whose name was
+// committed by somebody else (its record is gone already).
+func (s *store) dropCommitted(err error, dropped string) error {
+	if dropped == "" {
+		return err
+	}
+	if rerr := os.RemoveAll(s.snapshotDir(dropped)); rerr != nil {
+		return errors.Join(err, rerr)
 	}
 	return err
 }

@@ -33,6 +33,7 @@ func RunSuite(t *testing.T, newSnapshotter func(t *testing.T, root string) snaps
 		{"Deletions", testDeletions},
 		{"RemoveParentRefused", testRemoveParentRefused},
 		{"CommitExistingName", testCommitExistingName},
+		{"CommitChain", testCommitChain},
 		{"CleanupOrphans", testCleanupOrphans},
 		{"ConcurrentPrepare", testConcurrentPrepare},
 		{"LongChain", testLongChain},
@@ -435,4 +436,59 @@ func testLongChain(t *testing.T, s snapshot.Snapshotter, _ func() snapshot.Snaps
 		}
 	}
 	checkTree(t, mount(t, s, "ctr"), want, nil)
+}
+
+// testCommitChain: links commit in order under one write; an existing name
+// counts as committed (its active snapshot goes); the first other failure
+// stops the chain and leaves the links before it committed, the rest
+// active. On overlay a link's parent may be an earlier link of the call.
+func testCommitChain(t *testing.T, s snapshot.Snapshotter, reopen func() snapshot.Snapshotter) {
+	ctx := context.Background()
+	commitLayer(t, s, "base", "", layer{files: map[string]string{"b": "base"}})
+	prepare := func(key, parent string) {
+		t.Helper()
+		d, err := s.Prepare(ctx, key, parent, nil)
+		if err != nil {
+			t.Fatalf("Prepare %s: %v", key, err)
+		}
+		writeFiles(t, d, map[string]string{key: key})
+	}
+	prepare("k1", "base")
+	prepare("kdup", "")
+	prepare("k2", "base")
+	n, err := s.CommitChain(ctx, []snapshot.ChainLink{
+		{Name: "l1", Key: "k1", Parent: "base"},
+		{Name: "base", Key: "kdup", Parent: ""},
+		{Name: "l2", Key: "k2", Parent: "no-such-parent"},
+	})
+	wantErr(t, "link with a missing parent", err, errdefs.ErrNotFound)
+	if n != 2 {
+		t.Errorf("CommitChain committed %d links, want 2 (l1, and base which existed)", n)
+	}
+	s = reopen() // what was committed is on disk
+	for key, want := range map[string]snapshot.Kind{"l1": snapshot.KindCommitted, "base": snapshot.KindCommitted, "k2": snapshot.KindActive} {
+		if info, err := s.Stat(ctx, key); err != nil || info.Kind != want {
+			t.Errorf("Stat %s = %+v, %v; want kind %v", key, info, err, want)
+		}
+	}
+	for _, key := range []string{"k1", "kdup"} {
+		_, err := s.Stat(ctx, key)
+		wantErr(t, "Stat of committed or dropped "+key, err, errdefs.ErrNotFound)
+	}
+	if n, err := s.CommitChain(ctx, []snapshot.ChainLink{{Name: "l2", Key: "k2", Parent: "base"}}); err != nil || n != 1 {
+		t.Fatalf("CommitChain l2 = %d, %v", n, err)
+	}
+	if !s.OverlayWhiteouts() {
+		return // native snapshots are prepared on committed parents only
+	}
+	prepare("k3", "")
+	prepare("k4", "")
+	if n, err := s.CommitChain(ctx, []snapshot.ChainLink{
+		{Name: "l3", Key: "k3", Parent: "l2"},
+		{Name: "l4", Key: "k4", Parent: "l3"},
+	}); err != nil || n != 2 {
+		t.Fatalf("CommitChain l3, l4 = %d, %v", n, err)
+	}
+	root := mount(t, s, "l4")
+	checkTree(t, root, map[string]string{"b": "base", "k2": "k2", "k3": "k3", "k4": "k4"}, []string{"k1"})
 }
