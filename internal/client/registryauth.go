@@ -17,6 +17,10 @@ import (
 // config.json ($DOCKER_CONFIG, else ~/.docker) and the credential helpers
 // it names, read by the same code as the in-process engine's.
 
+// dockerHubServer is Docker Hub's name in config.json and in the
+// serveraddress the docker CLI sends.
+const dockerHubServer = "https://index.docker.io/v1/"
+
 // authHeader is X-Registry-Auth for a pull or push of ref: the
 // credentials for its registry as a base64url JSON AuthConfig. With none
 // stored it carries the server address alone, as docker's does.
@@ -30,7 +34,11 @@ func authHeader(ctx context.Context, ref string) (http.Header, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry credentials for %s: %w", host, err)
 	}
-	v, err := encodeAuth(authConfig(host, ac))
+	server := host
+	if host == "docker.io" {
+		server = dockerHubServer // as the docker CLI names Docker Hub
+	}
+	v, err := encodeAuth(authConfig(server, ac))
 	if err != nil {
 		return nil, err
 	}
