@@ -5,6 +5,11 @@
 // errors as {"message": …} with the status errdefs maps to. Every handler
 // parses, calls the in-process engine and renders: behaviour lives in the
 // engine, once, and internal/client is the matching HTTP client.
+//
+// Registry credentials come with the requests that need them, as with
+// dockerd (registryauth.go): X-Registry-Auth on pulls and pushes,
+// X-Registry-Config on builds. berthd keeps none of them; POST /auth only
+// verifies credentials for the client, which stores them.
 package api
 
 import (
