@@ -3,7 +3,6 @@ package network
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,10 +35,10 @@ import (
 //   - for CNI networks (whose plugins name chains CNI-…, as podman's do),
 //     only the rules commented with the ID of a container that berth
 //     attached and whose namespace is gone: every CNI ADD is recorded
-//     first in a host-wide marker (RulesMarkerDir/cni.<ID>.<ifname>)
-//     that a successful DEL removes, and the firewall plugin's
-//     uncommented CNI-FORWARD rules are recognised by the addresses the
-//     marker recorded.
+//     first in a host-wide marker (RulesMarkerDir/cni.<ID>.<ifname>, a
+//     symlink to the namespace) that a successful DEL removes, and the
+//     firewall plugin's uncommented CNI-FORWARD rules are recognised by
+//     the addresses recorded beside it after ADD (cniips.<ID>.<ifname>).
 //
 // Rules always follow what they name (a bridge before its rules, a veth
 // before its DNAT chain, a namespace before its CNI ADD), so a sweep that
@@ -62,10 +61,14 @@ func cniMarker(containerID, ifName string) string {
 	return filepath.Join(RulesMarkerDir, "cni."+containerID+"."+ifName)
 }
 
-// cniMark is what a CNI attachment's marker records.
+func cniIPsFile(containerID, ifName string) string {
+	return filepath.Join(RulesMarkerDir, "cniips."+containerID+"."+ifName)
+}
+
+// cniMark is what a CNI attachment's markers record.
 type cniMark struct {
 	NetNS string
-	IPs   []string `json:",omitempty"` // bare addresses, filled in after ADD
+	IPs   []string // bare addresses, known after ADD
 }
 
 // markBridge records that berth puts rules on bridge; failures are
@@ -79,24 +82,37 @@ func markBridge(bridge string) {
 
 func unmarkBridge(bridge string) { _ = os.Remove(bridgeMarker(bridge)) }
 
-// markCNI records a CNI attachment before its ADD (and again with its
-// addresses after): without the marker its rules could never be told
-// from another CNI user's.
+// markCNI records a CNI attachment before its ADD: without the marker its
+// rules could never be told from another CNI user's. The marker is a
+// symlink to the namespace, so the check on every process's first store
+// open costs a readlink and a statfs per CNI attachment, not a file read
+// and a JSON decode; the addresses (m.IPs, after ADD) go beside it.
 func markCNI(containerID, ifName string, m cniMark) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(RulesMarkerDir, 0o755); err != nil {
 		return fmt.Errorf("rules marker: %w", err)
 	}
-	if err := writeFileAtomic(cniMarker(containerID, ifName), b, 0o644); err != nil {
+	if len(m.IPs) > 0 {
+		if err := writeFileAtomic(cniIPsFile(containerID, ifName), []byte(strings.Join(m.IPs, "\n")), 0o644); err != nil {
+			return fmt.Errorf("rules marker: %w", err)
+		}
+	}
+	p := cniMarker(containerID, ifName)
+	tmp := p + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(m.NetNS, tmp); err != nil {
+		return fmt.Errorf("rules marker: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("rules marker: %w", err)
 	}
 	return nil
 }
 
-func unmarkCNI(containerID, ifName string) { _ = os.Remove(cniMarker(containerID, ifName)) }
+func unmarkCNI(containerID, ifName string) {
+	_ = os.Remove(cniMarker(containerID, ifName))
+	_ = os.Remove(cniIPsFile(containerID, ifName))
+}
 
 func linkExists(name string) bool {
 	_, err := os.Lstat("/sys/class/net/" + name)
@@ -111,21 +127,34 @@ func vethInBridge(containerID string) bool {
 	return err == nil
 }
 
-// staleCNI reads the CNI markers and returns those whose namespace is
-// gone, by container ID.
+// staleCNIMarker returns the namespace a CNI marker names when it is
+// gone, ok false for another marker or a live namespace.
+func staleCNIMarker(name string) (id, ifName, netns string, ok bool) {
+	rest, isCNI := strings.CutPrefix(name, "cni.")
+	if !isCNI || strings.HasSuffix(rest, ".tmp") {
+		return "", "", "", false
+	}
+	ns, err := os.Readlink(filepath.Join(RulesMarkerDir, name))
+	if err != nil || IsNetNS(ns) {
+		return "", "", "", false
+	}
+	id, ifName, _ = strings.Cut(rest, ".")
+	return id, ifName, ns, true
+}
+
+// staleCNI returns the CNI markers whose namespace is gone, by container
+// ID.
 func staleCNI() map[string][]cniMark {
 	ents, _ := os.ReadDir(RulesMarkerDir)
 	out := map[string][]cniMark{}
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), "cni.")
+		id, ifName, ns, ok := staleCNIMarker(e.Name())
 		if !ok {
 			continue
 		}
-		id, _, _ := strings.Cut(rest, ".")
-		b, err := os.ReadFile(filepath.Join(RulesMarkerDir, e.Name()))
-		var m cniMark
-		if err != nil || json.Unmarshal(b, &m) != nil || m.NetNS != "" && IsNetNS(m.NetNS) {
-			continue
+		m := cniMark{NetNS: ns}
+		if b, err := os.ReadFile(cniIPsFile(id, ifName)); err == nil {
+			m.IPs = strings.Fields(string(b))
 		}
 		out[id] = append(out[id], m)
 	}
@@ -134,7 +163,8 @@ func staleCNI() map[string][]cniMark {
 
 // StaleRulesSuspected reports, from the markers alone, whether a sweep
 // would find something: a marked bridge that is gone, or a CNI
-// attachment whose namespace is.
+// attachment whose namespace is. It costs a readdir, an lstat per
+// marked bridge and a readlink and a statfs per CNI attachment.
 func StaleRulesSuspected() bool {
 	ents, err := os.ReadDir(RulesMarkerDir)
 	if err != nil {
@@ -144,8 +174,11 @@ func StaleRulesSuspected() bool {
 		if br, ok := strings.CutPrefix(e.Name(), "bridge."); ok && !linkExists(br) {
 			return true
 		}
+		if _, _, _, ok := staleCNIMarker(e.Name()); ok {
+			return true
+		}
 	}
-	return len(staleCNI()) > 0
+	return false
 }
 
 var sweepOnce sync.Once

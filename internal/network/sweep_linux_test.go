@@ -128,3 +128,33 @@ func TestPlanSweep(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkStaleRulesSuspected is what every process's first store open
+// pays: a marker per bridge berth set up (here lo, which exists) and, in
+// the second case, 20 CNI attachments with live namespaces (here the
+// process's own). The native driver, berth's default, makes no CNI
+// markers.
+func BenchmarkStaleRulesSuspected(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cni  int
+	}{{"bridges", 0}, {"cni20", 20}} {
+		b.Run(bc.name, func(b *testing.B) {
+			old := RulesMarkerDir
+			RulesMarkerDir = b.TempDir()
+			defer func() { RulesMarkerDir = old }()
+			markBridge("lo")
+			for i := range bc.cni {
+				if err := markCNI(strings.Repeat("a", 63)+string(rune('a'+i)), "eth0", cniMark{NetNS: "/proc/self/ns/net"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for range b.N {
+				if StaleRulesSuspected() {
+					b.Fatal("live markers look stale")
+				}
+			}
+		})
+	}
+}
