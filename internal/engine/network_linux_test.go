@@ -323,17 +323,22 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if a := hostAddress(); a != "" {
 		hosts = append(hosts, a)
 	}
-	for _, h := range hosts {
-		url := "http://" + net.JoinHostPort(h, ports[0].HostPort) + "/"
-		var body string
-		for i := 0; i < 50 && !strings.Contains(body, "hello-published"); i++ {
-			body = fetch(url)
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !strings.Contains(body, "hello-published") {
+	var url, body string
+	t.Cleanup(func() {
+		if t.Failed() && url != "" {
 			out, _ := exec.Command("iptables-save", "-t", "nat").Output()
-			t.Fatalf("%s answered %q\ncontainer output: %s\n%s", url, body, srv.out.String(), out)
+			t.Logf("%s answered %q\ncontainer output: %s\n%s", url, body, srv.out.String(), out)
 		}
+	})
+	for _, h := range hosts {
+		url = "http://" + net.JoinHostPort(h, ports[0].HostPort) + "/"
+		// Until httpd listens the port refuses at once: a count of
+		// attempts (it was 50, some 5 s) bounds nothing but the time the
+		// container has to start, which a loaded machine can exceed.
+		waitFor(t, url+" to answer", func() bool {
+			body = fetch(url)
+			return strings.Contains(body, "hello-published")
+		})
 	}
 	// Another container reaching the published port through the host.
 	if a := hostAddress(); a != "" {

@@ -72,10 +72,14 @@ func TestStateWatchWakes(t *testing.T) {
 			if tc.kill {
 				time.AfterFunc(50*time.Millisecond, func() { _ = proc.Process.Kill() })
 			}
+			// The timeout is far from the event so that the two cannot be
+			// confused on a loaded machine, where waking for the event may
+			// take seconds (it was 5 s against a 2 s bound).
+			const timeout = time.Minute
 			start := time.Now()
-			w.wait(proc.Process.Pid, 5*time.Second)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Fatalf("woke after %v, want soon after the event (50 ms)", d)
+			w.wait(proc.Process.Pid, timeout)
+			if d := time.Since(start); d > timeout/2 {
+				t.Fatalf("woke after %v, want soon after the event (50 ms), not at the %v timeout", d, timeout)
 			}
 		})
 	}

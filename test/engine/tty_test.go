@@ -112,6 +112,33 @@ func typeUntil(t *testing.T, m *os.File, out *ptyBuf, input, want string) {
 	}
 }
 
+// foregroundChild reports whether a child of pid named comm is the
+// foreground process group of its controlling terminal (in /proc/PID/stat,
+// its pgrp equals the terminal's tpgid).
+func foregroundChild(pid int, comm string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		b, err := os.ReadFile("/proc/" + ent.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp session tty_nr tpgid ...; comm may
+		// hold spaces and parentheses, so split after its last ')'.
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(string(b[end+1:]))
+		if len(f) < 6 || string(b[open+1:end]) != comm || f[1] != strconv.Itoa(pid) {
+			continue
+		}
+		if f[2] == f[5] {
+			return true
+		}
+	}
+	return false
+}
+
 func TestRunInteractiveTerminal(t *testing.T) {
 	e := newEnv(t)
 	c, m, out := e.startOnPty(t, "run", "-it", "--name", "tty", "busybox", "sh")
@@ -128,7 +155,15 @@ func TestRunInteractiveTerminal(t *testing.T) {
 	if _, err := m.Write([]byte("sleep 30\r")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// A ctrl-c that comes before the shell has made sleep the terminal's
+	// foreground job goes to the shell, which drops it, and sleep runs its
+	// 30 s: wait until sleep is in the foreground (a fixed 300 ms was not
+	// always enough on a loaded machine).
+	shell, err := strconv.Atoi(strings.TrimSpace(e.ok("inspect", "-f", "{{.State.Pid}}", "tty")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "sleep 30 to be the terminal's foreground job", func() bool { return foregroundChild(shell, "sleep") })
 	if _, err := m.Write([]byte{3}); err != nil {
 		t.Fatal(err)
 	}

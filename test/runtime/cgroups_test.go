@@ -139,10 +139,20 @@ func TestMemoryLimitOOM(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { cancel(); _ = ev.Wait() }()
-		oom := make(chan struct{})
+		// events reads the OOM-kill count it compares against before its
+		// first line: a hog that ran before that count was read would be
+		// part of it and never reported. Its first stats event (every
+		// 100 ms) says the count is read; a fixed sleep was too short on a
+		// loaded machine.
+		ready, oom := make(chan struct{}), make(chan struct{})
 		go func() {
 			sc := bufio.NewScanner(out)
+			first := true
 			for sc.Scan() {
+				if first {
+					close(ready)
+					first = false
+				}
 				var e struct{ Type, ID string }
 				if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == "oom" && e.ID == id {
 					close(oom)
@@ -152,7 +162,11 @@ func TestMemoryLimitOOM(t *testing.T) {
 			for sc.Scan() {
 			}
 		}()
-		time.Sleep(300 * time.Millisecond) // let events read the initial count
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			t.Fatal("events printed nothing within 30s")
+		}
 
 		if res := r.run("exec", id, "/helper", "hog", "200"); res.code != 137 {
 			t.Errorf("exec hog: want exit 137, got %v", res)
