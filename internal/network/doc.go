@@ -137,6 +137,20 @@
 // bridge for anywhere else, and its conflist has no default route and no
 // masquerade.
 //
+// # Stale rules
+//
+// Rules outlive what they name when the host changes under berth (a
+// bridge deleted with `ip link`, an instance's directories deleted with
+// containers running, a berth killed between a CNI ADD and its
+// bookkeeping). SweepStaleRules (sweep_linux.go), run by `network prune`,
+// removes berth's own rules whose bridge, host veth or namespace is gone:
+// rules in the BERTH-* chains naming a missing interface, a container's
+// BERTH-DN- chain whose veth is gone or bridgeless, and CNI plugin rules
+// only for container IDs that a host-wide marker in /run/berth-rules
+// says berth attached. Bridge markers there also let the first store a
+// process opens decide with a readdir and a stat per marker whether to
+// sweep at all.
+//
 // # DNS
 //
 // A user-defined network's containers resolve each other by name, alias
