@@ -22,15 +22,8 @@
 # docker (cold 650-910 ms, cached 70-175 ms) are quoted for reference.
 set -euo pipefail
 
-die() { echo "bench: $*" >&2; exit 1; }
-SELF=$(readlink -f "$0")
-REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
-
-if [ "${1:-}" != "--measure" ]; then
-	[ "$(id -u)" -eq 0 ] || die "needs root"
-	for t in hyperfine jq skopeo unshare; do command -v $t >/dev/null || die "$t missing (make deps)"; done
-	exec unshare -m --propagation private "$SELF" --measure
-fi
+NEEDS="hyperfine jq skopeo unshare"
+. "$(dirname "$(readlink -f "$0")")/../lib/prologue.sh"
 
 RUNS=${RUNS:-15}
 TOOLS=${TOOLS:-berth podman docker}
@@ -41,9 +34,7 @@ FIXTURE=$REPO/.cache/fixtures/images/busybox
 "$BERTH" build --help >/dev/null 2>&1 || die "$BERTH has no build command"
 
 WORK=$(mktemp -d /tmp/bench-build.XXXXXX)
-mkdir -p /var/lib/containers /run/libpod
-mount -t tmpfs tmpfs /var/lib/containers
-mount -t tmpfs tmpfs /run/libpod
+tmpfs_over /var/lib/containers /run/libpod
 DOCKER_PID=
 cleanup() {
 	set +e
@@ -53,8 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$FIXTURE" && tar -cf "$WORK/busybox-oci.tar" oci-layout index.json blobs)
-skopeo copy -q "oci:$FIXTURE:latest" "docker-archive:$WORK/busybox-docker.tar:busybox:latest"
+busybox_archives "$FIXTURE" "$WORK"
 
 CTX=$WORK/ctx
 mkdir -p "$CTX"
@@ -88,12 +78,7 @@ if [[ " $TOOLS " == *" podman "* ]]; then
 fi
 D="docker -H unix://$WORK/docker.sock"
 if [[ " $TOOLS " == *" docker "* ]]; then
-	dockerd --host "unix://$WORK/docker.sock" --data-root "$WORK/docker/root" --exec-root /run/libpod/d \
-		--pidfile "$WORK/docker.pid" --bridge none --iptables=false --ip6tables=false --ip-masq=false \
-		>"$WORK/dockerd.log" 2>&1 &
-	DOCKER_PID=$!
-	for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
-	$D version >/dev/null 2>&1 || { tail -20 "$WORK/dockerd.log"; die "dockerd did not come up"; }
+	start_dockerd --bridge none --iptables=false --ip6tables=false --ip-masq=false
 	$D load -q -i "$WORK/busybox-docker.tar" >/dev/null
 	BUILD[docker]="env DOCKER_BUILDKIT=0 $D build -q -t bench $CTX"
 	if ! err=$(${BUILD[docker]} 2>&1); then

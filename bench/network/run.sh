@@ -37,17 +37,8 @@
 # policy and the bridge-netfilter sysctls and checks that none of ours is left.
 set -euo pipefail
 
-die() { echo "bench: $*" >&2; exit 1; }
-SELF=$(readlink -f "$0")
-REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
-
-if [ "${1:-}" != "--measure" ]; then
-	[ "$(id -u)" -eq 0 ] || die "needs root"
-	for t in hyperfine jq skopeo unshare iptables iptables-save ip go; do
-		command -v $t >/dev/null || die "$t missing (make deps)"
-	done
-	exec unshare -m --propagation private "$SELF" --measure
-fi
+NEEDS="hyperfine jq skopeo unshare iptables iptables-save ip go"
+. "$(dirname "$(readlink -f "$0")")/../lib/prologue.sh"
 
 RUNS=${RUNS:-20}
 STAGES=${STAGES:-10}
@@ -90,8 +81,7 @@ for t in berth podman docker; do
 done
 
 WORK=$(mktemp -d /tmp/bench-network.XXXXXX)
-mkdir -p /var/lib/containers /var/lib/cni /run/libpod
-for d in /var/lib/containers /var/lib/cni /run/libpod; do mount -t tmpfs tmpfs $d; done
+tmpfs_over /var/lib/containers /var/lib/cni /run/libpod
 
 # What the host looked like, to restore and to compare with at the end.
 iptables-save >"$WORK/iptables.before"
@@ -191,8 +181,7 @@ trap 'exit 130' INT TERM HUP
 TCPBENCH=$WORK/tcpbench
 
 # The image, once as an OCI layout tar (berth) and once as a docker-archive.
-(cd "$FIXTURE" && tar -cf "$WORK/busybox-oci.tar" oci-layout index.json blobs)
-skopeo copy -q "oci:$FIXTURE:latest" "docker-archive:$WORK/busybox-docker.tar:busybox:latest"
+busybox_archives "$FIXTURE" "$WORK"
 
 declare -A NONE BRIDGED CLI
 export BERTH_BRIDGE=${BRIDGE[berth]} BERTH_SUBNET=${NET[berth]}.0/24
@@ -237,12 +226,7 @@ if [[ " $TOOLS " == *" docker "* ]]; then
 	ip link add "${BRIDGE[docker]}" type bridge
 	ip addr add "${NET[docker]}.1/24" dev "${BRIDGE[docker]}"
 	ip link set "${BRIDGE[docker]}" up
-	dockerd --host "unix://$WORK/docker.sock" --data-root "$WORK/docker/root" --exec-root /run/libpod/d \
-		--pidfile "$WORK/docker.pid" --bridge "${BRIDGE[docker]}" --ip6tables=false \
-		>"$WORK/dockerd.log" 2>&1 &
-	DOCKER_PID=$!
-	for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
-	$D version >/dev/null 2>&1 || { tail -20 "$WORK/dockerd.log"; die "dockerd did not come up"; }
+	start_dockerd --bridge "${BRIDGE[docker]}" --ip6tables=false
 	$D load -q -i "$WORK/busybox-docker.tar" >/dev/null
 	CLI[docker]=$D
 fi
