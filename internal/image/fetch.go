@@ -67,6 +67,14 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch manifest %s: %w", opts.Manifest.Digest, err)
 	}
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 3
+	}
+	overlay := s.sn.OverlayWhiteouts()
+	sched := newScheduler(m.Layers, overlay, parallel)
+	early := s.startEarly(ctx, opts.Fetcher, m.Layers, sched.first())
+	defer early.closeAll()
 	cb, storeConfig, err := s.fetchSmallLater(ctx, opts.Fetcher, m.Config, nil)
 	if err != nil {
 		return Image{}, fmt.Errorf("fetch config: %w", err)
@@ -99,7 +107,9 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 		s:        s,
 		fetcher:  opts.Fetcher,
 		progress: &progressSink{fn: opts.Progress},
-		overlay:  s.sn.OverlayWhiteouts(),
+		overlay:  overlay,
+		sched:    sched,
+		early:    early,
 		maxBytes: opts.MaxLayerSize,
 		unsynced: ledger != nil,
 		recorded: make(chan struct{}),
@@ -123,7 +133,7 @@ func (s *Store) Fetch(ctx context.Context, opts FetchOptions) (Image, error) {
 	var stored errgroup.Group
 	stored.Go(func() error { return storeManifest(ctx) })
 	stored.Go(func() error { return storeConfig(ctx) })
-	sizes, err := u.run(ctx, m.Layers, diffIDs, chain, opts.Parallel)
+	sizes, err := u.run(ctx, m.Layers, diffIDs, chain)
 	if serr := stored.Wait(); err == nil && serr != nil {
 		err = fmt.Errorf("fetch %s: %w", opts.Manifest.Digest, serr)
 	}
@@ -186,6 +196,7 @@ type unpacker struct {
 	recorded  chan struct{}   // closed once the ledger entry is written (or there is none)
 	recordErr error           // the entry's write failed: nothing may be named (set before recorded closes)
 	sched     *scheduler      // download slots and prepare turns
+	early     *earlyFetches   // GETs sent before the config arrived
 	done      []chan struct{} // done[i] closes when layer i's snapshot is committed
 	commits   *commitQueue
 }
@@ -208,11 +219,7 @@ type layerTask struct {
 // parent, which must be committed). The native snapshotter copies the
 // parent into the new snapshot, so layer i is prepared only after i-1 is
 // committed; its download still runs ahead into the content store.
-func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs, chain []digest.Digest, parallel int) ([]int64, error) {
-	if parallel <= 0 {
-		parallel = 3
-	}
-	u.sched = newScheduler(layers, u.overlay, parallel)
+func (u *unpacker) run(ctx context.Context, layers []ocispec.Descriptor, diffIDs, chain []digest.Digest) ([]int64, error) {
 	u.done = make([]chan struct{}, len(layers))
 	u.commits = newCommitQueue(chain)
 	sizes := make([]int64, len(layers))
@@ -389,27 +396,32 @@ func (u *unpacker) sequential(ctx context.Context, t layerTask) (_ int64, retErr
 // must be written to. When another process holds the ingest, content's
 // Writer waits for it and then reports ErrAlreadyExists: read its result.
 func (u *unpacker) open(ctx context.Context, t layerTask) (io.ReadCloser, *content.Writer, error) {
-	if _, err := u.s.cs.Info(ctx, t.desc.Digest); err == nil {
-		f, err := u.s.cs.Open(ctx, t.desc.Digest)
-		return f, nil, err
-	} else if !errdefs.IsNotFound(err) {
-		return nil, nil, err
-	}
-	w, err := u.s.cs.Writer(ctx, t.desc.Digest.String(), t.desc)
-	if errdefs.IsAlreadyExists(err) {
-		f, err := u.s.cs.Open(ctx, t.desc.Digest)
-		return f, nil, err
-	}
+	rc, w, ok, err := u.early.take(ctx, t.i)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	if !ok {
+		if _, err := u.s.cs.Info(ctx, t.desc.Digest); err == nil {
+			f, err := u.s.cs.Open(ctx, t.desc.Digest)
+			return f, nil, err
+		} else if !errdefs.IsNotFound(err) {
+			return nil, nil, err
+		}
+		w, err = u.s.cs.Writer(ctx, t.desc.Digest.String(), t.desc)
+		if errdefs.IsAlreadyExists(err) {
+			f, err := u.s.cs.Open(ctx, t.desc.Digest)
+			return f, nil, err
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if rc, err = u.fetcher.Fetch(ctx, t.desc); err != nil {
+			w.Close()
+			return nil, nil, fmt.Errorf("fetch: %w", err)
+		}
 	}
 	if u.unsynced {
 		w.SkipWriteback()
-	}
-	rc, err := u.fetcher.Fetch(ctx, t.desc)
-	if err != nil {
-		w.Close()
-		return nil, nil, fmt.Errorf("fetch: %w", err)
 	}
 	// Every byte read from rc goes into w, whose Commit checks the digest
 	// before the blob (or any snapshot unpacked from it) becomes visible:

@@ -68,6 +68,22 @@ func newScheduler(layers []ocispec.Descriptor, overlay bool, parallel int) *sche
 	return sc
 }
 
+// first lists the layers that start at once: those that take no slot and
+// the first holders of the slots.
+func (sc *scheduler) first() []int {
+	var out []int
+	slots := cap(sc.sem)
+	for _, i := range sc.order {
+		if !sc.slot[i] {
+			out = append(out, i)
+		} else if slots > 0 {
+			out = append(out, i)
+			slots--
+		}
+	}
+	return out
+}
+
 // start runs the dispatchers until every turn is given or ctx ends.
 func (sc *scheduler) start(ctx context.Context) {
 	go sc.dispatch(ctx)
