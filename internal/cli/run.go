@@ -7,11 +7,11 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 )
 
 // createContainer creates the container, pulling its image first when the
@@ -161,11 +161,8 @@ func (a *app) runAttached(ctx context.Context, e Backend, id string, tty, intera
 	}
 	if tty {
 		opts.Stderr = a.stdout
-		if in, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(in.Fd())) && interactive {
-			old, err := term.MakeRaw(int(in.Fd()))
-			if err == nil {
-				defer func() { _ = term.Restore(int(in.Fd()), old) }()
-			}
+		if in := client.Terminal(a.stdin); in != nil && interactive {
+			defer client.RawTerminal(in)()
 		}
 		stop := a.forwardResize(ctx, e, id)
 		defer stop()
@@ -209,40 +206,25 @@ func (a *app) runAttached(ctx context.Context, e Backend, id string, tty, intera
 	return nil
 }
 
-// forwardResize sends our terminal's size now and on every SIGWINCH.
+// forwardResize sends our terminal's size (stdout's, else stdin's) now and
+// on every SIGWINCH.
 func (a *app) forwardResize(ctx context.Context, e Backend, id string) func() {
-	out, ok := a.stdout.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) {
-		if in, ok2 := a.stdin.(*os.File); ok2 && term.IsTerminal(int(in.Fd())) {
-			out, ok = in, true
-		}
-	}
-	if !ok {
+	tf := client.Terminal(a.stdout, a.stdin)
+	if tf == nil {
 		return func() {}
 	}
 	send := func() {
-		if ws, err := unix.IoctlGetWinsize(int(out.Fd()), unix.TIOCGWINSZ); err == nil {
-			_ = e.Resize(ctx, id, uint(ws.Row), uint(ws.Col))
+		if sz := client.TerminalSize(tf); sz != nil {
+			_ = e.Resize(ctx, id, sz[0], sz[1])
 		}
 	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, unix.SIGWINCH)
-	done := make(chan struct{})
+	// The monitor's control socket appears once the container starts.
 	go func() {
-		// The monitor's control socket appears once the container starts.
 		for i := 0; i < 3; i++ {
 			send()
 		}
-		for {
-			select {
-			case <-ch:
-				send()
-			case <-done:
-				return
-			}
-		}
 	}()
-	return func() { signal.Stop(ch); close(done) }
+	return client.WatchResize(send)
 }
 
 // proxySignals forwards the signals a user sends us to the container, as

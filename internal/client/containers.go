@@ -293,8 +293,9 @@ func (c *Client) Exec(ctx context.Context, ref string, o enginetypes.ExecOptions
 		AttachStdin: stdin != nil && !o.Detach, AttachStdout: !o.Detach, AttachStderr: !o.Detach}
 	var tf *os.File
 	if o.Tty && !o.Detach {
-		if tf = localTerminal(stdin, stdout); tf != nil {
-			req.ConsoleSize = terminalSize(tf)
+		// The terminal whose size the exec's follows: stdin's, else stdout's.
+		if tf = Terminal(stdin, stdout); tf != nil {
+			req.ConsoleSize = TerminalSize(tf)
 		}
 	}
 	var created struct {

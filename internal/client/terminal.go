@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,25 +17,37 @@ func (c *Client) ExecResize(ctx context.Context, execID string, height, width ui
 	return c.doJSON(ctx, http.MethodPost, "/exec/"+url.PathEscape(execID)+"/resize", q, nil, nil)
 }
 
-// localTerminal returns the terminal among our stdin and stdout (stdin
-// first), the one whose size a Tty exec follows; nil when neither is one.
-func localTerminal(stdin io.Reader, stdout io.Writer) *os.File {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return f
-	}
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return f
+// Terminal returns the first of streams (our stdin, stdout, ...) that is a
+// terminal, nil when none is. The CLI and this client both ask it which
+// terminal's size a container's terminal follows.
+func Terminal(streams ...any) *os.File {
+	for _, s := range streams {
+		if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return f
+		}
 	}
 	return nil
 }
 
-// terminalSize is Docker's [height, width] of a terminal, nil when unknown.
-func terminalSize(f *os.File) *[2]uint {
+// TerminalSize is Docker's [height, width] of a terminal, nil when unknown.
+func TerminalSize(f *os.File) *[2]uint {
 	w, h, err := term.GetSize(int(f.Fd()))
 	if err != nil || w <= 0 || h <= 0 {
 		return nil
 	}
 	return &[2]uint{uint(h), uint(w)}
+}
+
+// RawTerminal puts the terminal f in raw mode (no echo, no line editing,
+// ctrl-c a byte rather than a signal: all of that is the container's
+// terminal's to do) and returns the function that restores it. A terminal
+// that refuses is left as it is.
+func RawTerminal(f *os.File) (restore func()) {
+	st, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = term.Restore(int(f.Fd()), st) }
 }
 
 // execTerminal does over the API what berth-runtime does for a local
@@ -47,16 +58,14 @@ func terminalSize(f *os.File) *[2]uint {
 func (c *Client) execTerminal(ctx context.Context, execID string, tf *os.File, raw bool) (stop func()) {
 	restore := func() {}
 	if raw {
-		if st, err := term.MakeRaw(int(tf.Fd())); err == nil {
-			restore = func() { _ = term.Restore(int(tf.Fd()), st) }
-		}
+		restore = RawTerminal(tf)
 	}
 	send := func() {
-		if sz := terminalSize(tf); sz != nil {
+		if sz := TerminalSize(tf); sz != nil {
 			_ = c.ExecResize(ctx, execID, sz[0], sz[1])
 		}
 	}
-	unwatch := watchResize(send)
+	unwatch := WatchResize(send)
 	return func() {
 		unwatch()
 		restore()

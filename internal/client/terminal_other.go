@@ -2,5 +2,5 @@
 
 package client
 
-// watchResize: without SIGWINCH the size sent at the start stays.
-func watchResize(send func()) (stop func()) { return func() {} }
+// WatchResize: without SIGWINCH the size sent at the start stays.
+func WatchResize(send func()) (stop func()) { return func() {} }

@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchResize calls send on every SIGWINCH until the returned function is
-// called.
-func watchResize(send func()) (stop func()) {
+// WatchResize calls send on every SIGWINCH (our terminal changed size)
+// until the returned function is called.
+func WatchResize(send func()) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, unix.SIGWINCH)
 	done := make(chan struct{})
