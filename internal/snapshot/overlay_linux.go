@@ -176,11 +176,19 @@ func probeOverlay(root string) error {
 	if err := os.WriteFile(filepath.Join(sub("l2"), "probe"), nil, 0o600); err != nil {
 		return err
 	}
-	m := specs.Mount{Type: "overlay", Source: "overlay", Options: []string{
+	opts := []string{
 		"index=off", "lowerdir=" + joinLowerdirs([]string{sub("l1"), sub("l2")}),
-		"upperdir=" + sub("upper"), "workdir=" + sub("work")}}
+		"upperdir=" + sub("upper"), "workdir=" + sub("work")}
+	// volatile: unmounting an overlay syncs the whole filesystem under its
+	// upper directory (all of /var/lib's dirty pages, not the probe's):
+	// measured 24–40 ms on a busy host, in the first command on a root.
+	// Kernels before 5.10 refuse the option; they probe without it.
+	m := specs.Mount{Type: "overlay", Source: "overlay", Options: append(opts, "volatile")}
 	if err := MountAll([]specs.Mount{m}, sub("merged")); err != nil {
-		return err
+		m.Options = opts
+		if err := MountAll([]specs.Mount{m}, sub("merged")); err != nil {
+			return err
+		}
 	}
 	_, serr := os.Stat(filepath.Join(sub("merged"), "probe"))
 	if err := UnmountAll(sub("merged")); err != nil {
