@@ -40,7 +40,10 @@ func TestExitCleansUp(t *testing.T) {
 	}{
 		{name: "detached", args: []string{"run", "-d", "busybox", "sh", "-c", "sleep 0.3"}},
 		{name: "detached rm", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.3"}, removed: true},
-		{name: "detached rm exit code", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 3"}, removed: true, waitCode: "3"},
+		// `wait` must reach the container before it exits and goes, and
+		// nothing marks the moment it has: the container lives 2 s (it was
+		// 0.5 s, which a loaded machine can spend between run -d and wait).
+		{name: "detached rm exit code", args: []string{"run", "-d", "--rm", "busybox", "sh", "-c", "sleep 2; exit 3"}, removed: true, waitCode: "3"},
 		{name: "attached rm", args: []string{"run", "--rm", "busybox", "true"}, removed: true},
 	}
 	for _, tc := range tests {

@@ -65,7 +65,13 @@ func TestDetachedLifecycle(t *testing.T) {
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q, want a 64-hex ID", id)
 	}
-	eventually(t, 5*time.Second, "log output", func() bool { return strings.Contains(e.ok("logs", "web"), "started") })
+	// Both lines: the monitor copies stdout and stderr from two pipes, so
+	// "started" in the log says nothing of "oops" yet, which the logs
+	// subtest expects.
+	eventually(t, 10*time.Second, "log output", func() bool {
+		out, errOut, _ := e.run(nil, "logs", "web")
+		return strings.Contains(out, "started") && strings.Contains(errOut, "oops")
+	})
 
 	t.Run("ps", func(t *testing.T) {
 		out := e.ok("ps")
