@@ -1,19 +1,27 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/volume"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
 
 // mountPoint is one user mount of a container, from -v, --mount, --tmpfs
@@ -25,6 +33,15 @@ type mountPoint struct {
 	RW          bool
 	Propagation mount.Propagation // binds only
 	NonRecurse  bool              // bind-nonrecursive
+	// ReadOnlyNonRecursive and ReadOnlyForceRecursive are a bind's
+	// BindOptions: read-only at the top mount only (Docker before API
+	// 1.44), or recursively read-only or no container at all.
+	ReadOnlyNonRecursive   bool
+	ReadOnlyForceRecursive bool
+	// RecursiveReadOnly is what start does: a read-only bind or volume
+	// made read-only with all its submounts, as Create settled it
+	// (Container.ReadOnlyRecursive) or the bind forces it.
+	RecursiveReadOnly bool
 	Options     []string          // tmpfs options
 	NoCopy      bool              // volume: do not fill from the image
 	Anonymous   bool              // volume created for this container
@@ -56,6 +73,9 @@ func containerMounts(c *Container) ([]mountPoint, error) {
 		seen[m.Destination] = true
 		if m.Type == mount.TypeVolume && m.Source == "" {
 			m.Source, m.Anonymous = anonymousVolumeName(c.ID, m.Destination), true
+		}
+		if !m.RW && m.Type != mount.TypeTmpfs {
+			m.RecursiveReadOnly = m.ReadOnlyForceRecursive || (c.ReadOnlyRecursive && !m.ReadOnlyNonRecursive)
 		}
 		out = append(out, m)
 		return nil
@@ -203,6 +223,17 @@ func parseMountSpec(m mount.Mount) (mountPoint, error) {
 			}
 			mp.NonRecurse = o.NonRecursive
 			mp.CreateSrc = o.CreateMountpoint
+			mp.ReadOnlyNonRecursive, mp.ReadOnlyForceRecursive = o.ReadOnlyNonRecursive, o.ReadOnlyForceRecursive
+			// dockerd's checks (and wording), made at create rather than
+			// at start so that a bad request leaves no container behind.
+			switch {
+			case !m.ReadOnly && o.ReadOnlyNonRecursive:
+				return mountPoint{}, fmt.Errorf("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive: %w", errdefs.ErrInvalidArgument)
+			case !m.ReadOnly && o.ReadOnlyForceRecursive:
+				return mountPoint{}, fmt.Errorf("mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive: %w", errdefs.ErrInvalidArgument)
+			case o.ReadOnlyNonRecursive && o.ReadOnlyForceRecursive:
+				return mountPoint{}, fmt.Errorf("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive: %w", errdefs.ErrInvalidArgument)
+			}
 		}
 		if m.VolumeOptions != nil || m.TmpfsOptions != nil {
 			return mountPoint{}, fmt.Errorf("invalid mount config for type \"bind\": only BindOptions may be given: %w", errdefs.ErrInvalidArgument)
@@ -325,8 +356,18 @@ func (m mountPoint) specMount(volumePath func(name string) string) specs.Mount {
 			prop = "rprivate"
 		}
 		opts := []string{bind, prop}
-		if !m.RW {
+		switch {
+		case m.RW:
+		case !m.RecursiveReadOnly:
+			// The top mount only: submounts keep their own flags.
 			opts = append(opts, "ro")
+		default:
+			// runc's and berth-runtime's "rro": mount_setattr with
+			// AT_RECURSIVE makes every mount of the tree read-only at
+			// once, so a submount of the source (a USB disk under
+			// /media, another bind) cannot be written through it.
+			// Create made sure the kernel and the runtime can.
+			opts = append(opts, "rro")
 		}
 		return specs.Mount{Destination: m.Destination, Type: "bind", Source: src, Options: opts}
 	}
@@ -335,3 +376,104 @@ func (m mountPoint) specMount(volumePath func(name string) string) specs.Mount {
 // mountDepth orders mounts parent first: /a before /a/b, so a mount on a
 // subdirectory is not hidden by one on its parent.
 func mountDepth(p string) int { return strings.Count(path.Clean(p), "/") }
+
+// settleReadOnlyRecursion decides at create how c's read-only binds and
+// volumes will be mounted, and records it (c.ReadOnlyRecursive) so every
+// start mounts them alike. They are recursively read-only, as in Docker
+// since API 1.44, unless nonRecursive asks for the behaviour before it
+// (berthd, for older clients), a bind asks for it (ReadOnlyNonRecursive),
+// or the kernel or runtime cannot do it; then they are read-only at the
+// top only. A bind with ReadOnlyForceRecursive is refused instead when
+// recursion is impossible, as dockerd refuses it. The runtime is asked
+// only when a mount needs the answer.
+func (e *Engine) settleReadOnlyRecursion(ctx context.Context, c *Container, nonRecursive bool) error {
+	c.ReadOnlyRecursive = false
+	mps, err := containerMounts(c)
+	if err != nil {
+		return err
+	}
+	need, force := false, ""
+	for _, m := range mps {
+		switch {
+		case m.Type == mount.TypeTmpfs || m.RW || m.ReadOnlyNonRecursive:
+		case m.ReadOnlyForceRecursive:
+			if force == "" {
+				force = m.Destination
+			}
+		case !nonRecursive:
+			need = true
+		}
+	}
+	if !need && force == "" {
+		return nil
+	}
+	if err := e.recursiveReadOnlySupport(ctx); err != nil {
+		if force != "" {
+			return fmt.Errorf("mount %s: %w: %w", force, err, errdefs.ErrNotSupported)
+		}
+		return nil
+	}
+	c.ReadOnlyRecursive = need
+	return nil
+}
+
+// rroSupport caches recursiveReadOnlySupport's answer by runtime
+// executable: the kernel and the runtime do not change under a process.
+var rroSupport sync.Map // runtime path → error (nil: supported)
+
+// recursiveReadOnlySupport says whether a mount tree can be made read-only
+// in one step (nil) or why not: the kernel needs mount_setattr (Linux
+// 5.12) and the runtime must list "rro" among the mount options of its
+// OCI features document, which is how dockerd asks it too.
+func (e *Engine) recursiveReadOnlySupport(ctx context.Context) error {
+	rt := e.opts.Runtime
+	if v, ok := rroSupport.Load(rt); ok {
+		err, _ := v.(error)
+		return err
+	}
+	err := kernelSupportsRecursiveReadOnly()
+	if err == nil {
+		err = runtimeSupportsRecursiveReadOnly(ctx, rt)
+	}
+	rroSupport.Store(rt, err)
+	return err
+}
+
+// kernelSupportsRecursiveReadOnly reads the kernel release: mount_setattr
+// with AT_RECURSIVE arrived in 5.12. Reading the release rather than
+// calling it keeps this file free of Linux-only syscalls.
+func kernelSupportsRecursiveReadOnly() error {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return fmt.Errorf("rro is not supported: kernel release: %w", err)
+	}
+	rel := strings.TrimSpace(string(b))
+	var major, minor int
+	if _, err := fmt.Sscanf(rel, "%d.%d", &major, &minor); err != nil {
+		return fmt.Errorf("rro is not supported: kernel release %q: %w", rel, err)
+	}
+	if major < 5 || (major == 5 && minor < 12) {
+		return fmt.Errorf("rro is not supported: kernel %s is older than 5.12", rel)
+	}
+	return nil
+}
+
+// runtimeSupportsRecursiveReadOnly runs `<runtime> features` (runc 1.1,
+// crun 1.9, berth-runtime); a runtime without the command cannot be told
+// to use an option it may not know.
+func runtimeSupportsRecursiveReadOnly(ctx context.Context, rt string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, rt, "features").Output()
+	if err != nil {
+		return fmt.Errorf("rro is not supported by runtime %s: OCI features struct is not available: %w", filepath.Base(rt), err)
+	}
+	var f features.Features
+	if err := json.Unmarshal(out, &f); err != nil {
+		return fmt.Errorf("rro is not supported by runtime %s: features: %w", filepath.Base(rt), err)
+	}
+	if !slices.Contains(f.MountOptions, "rro") {
+		return fmt.Errorf("rro is not supported by runtime %s", filepath.Base(rt))
+	}
+	return nil
+}

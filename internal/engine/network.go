@@ -145,15 +145,23 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 		return r, nil
 	}
 	mode := netMode(c)
+	// The networks a create request named beside the mode's (API 1.44)
+	// follow it, by name: eth1, eth2, ... as `network connect` would have
+	// made them in that order.
+	var others []string
+	for name := range c.Endpoints {
+		if name != mode {
+			others = append(others, name)
+		}
+	}
+	sort.Strings(others)
+	for i, name := range others {
+		ep := endpointFromSettings(c.Endpoints[name])
+		ep.Order = i + 1
+		r.Endpoints[name] = ep
+	}
 	if es := c.Endpoints[mode]; es != nil {
-		ep := &netEndpoint{Aliases: es.Aliases}
-		if es.IPAMConfig != nil {
-			ep.setStatics(es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address)
-		}
-		if len(es.MacAddress) > 0 {
-			ep.MAC = es.MacAddress.String()
-		}
-		r.Endpoints[mode] = ep
+		r.Endpoints[mode] = endpointFromSettings(es)
 		return r, nil
 	}
 	// A record from a build that passed the settings as labels.
@@ -170,6 +178,23 @@ func (e *Engine) readNetRecord(c *Container) (*netRecord, error) {
 	}
 	r.Endpoints[mode] = ep
 	return r, nil
+}
+
+// endpointFromSettings is the record's endpoint for a create request's
+// validated settings (createEndpoints keeps only what it configures).
+func endpointFromSettings(es *nettypes.EndpointSettings) *netEndpoint {
+	ep := &netEndpoint{}
+	if es == nil {
+		return ep
+	}
+	ep.Aliases = es.Aliases
+	if es.IPAMConfig != nil {
+		ep.setStatics(es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address)
+	}
+	if len(es.MacAddress) > 0 {
+		ep.MAC = es.MacAddress.String()
+	}
+	return ep
 }
 
 // writeNetRecord replaces the record durably: connect and disconnect

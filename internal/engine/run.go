@@ -21,7 +21,7 @@ import (
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	Mark("create")
 	warmProcessStart()
-	endpoints, err := createEndpoints(&opts.HostConfig, opts.NetworkingConfig, e.sameNetwork)
+	endpoints, err := e.createEndpointSet(&opts.HostConfig, opts.NetworkingConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := e.settleReadOnlyRecursion(ctx, c, opts.ReadOnlyNonRecursive); err != nil {
+		return nil, err
 	}
 	Mark("create: image config read")
 	if _, err := e.snaps.Prepare(ctx, c.Snapshot, img.ChainID.String(), map[string]string{"berth.container": c.ID}); err != nil {
@@ -180,12 +183,82 @@ func mergeEnv(base, over []string) []string {
 	return out
 }
 
+// createEndpointSet validates a create request's endpoint settings and
+// returns those to keep with the record. Since API 1.44 a request may name
+// several networks, as `docker run --network a --network b` sends them:
+// the container is connected to all of them when it starts, the network
+// mode's first (eth0, the default route and published ports). The mode's
+// endpoint is checked by createEndpoints; every other one must name an
+// existing network (by name, ID or ID prefix, kept under its name, as
+// connect keeps it) and passes the same checks against that network.
+func (e *Engine) createEndpointSet(hc *container.HostConfig, nc *nettypes.NetworkingConfig) (map[string]*nettypes.EndpointSettings, error) {
+	if nc == nil || len(nc.EndpointsConfig) <= 1 {
+		return createEndpoints(hc, nc, e.sameNetwork)
+	}
+	mode := string(hc.NetworkMode)
+	if mode == "" || mode == "default" {
+		mode = network.DefaultNetwork
+	}
+	// dockerd's refusals for modes that cannot take a second network.
+	switch m := container.NetworkMode(mode); {
+	case m.IsHost():
+		return nil, fmt.Errorf("container cannot be disconnected from host network or connected to host network: %w", errdefs.ErrInvalidArgument)
+	case m.IsNone():
+		return nil, fmt.Errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode: %w", errdefs.ErrInvalidArgument)
+	case m.IsContainer():
+		return nil, fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w", errdefs.ErrInvalidArgument)
+	}
+	primary := map[string]*nettypes.EndpointSettings{}
+	var others []string
+	for k, es := range nc.EndpointsConfig {
+		if k == mode || (k == "default" && mode == network.DefaultNetwork) || e.sameNetwork(k, mode) {
+			primary[k] = es
+		} else {
+			others = append(others, k)
+		}
+	}
+	sort.Strings(others)
+	out, err := createEndpoints(hc, &nettypes.NetworkingConfig{EndpointsConfig: primary}, e.sameNetwork)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]*nettypes.EndpointSettings{}
+	}
+	var store *network.Store
+	if len(others) > 0 {
+		if store, err = e.networks(); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range others {
+		n, err := store.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[n.Name]; dup || n.Name == mode {
+			return nil, fmt.Errorf("network %q is specified multiple times: %w", k, errdefs.ErrInvalidArgument)
+		}
+		// The same checks as for the mode's endpoint, with this network
+		// standing as the mode: what a user-defined network allows
+		// (aliases, static addresses) depends on the network itself.
+		hcn := container.HostConfig{NetworkMode: container.NetworkMode(n.Name)}
+		one, err := createEndpoints(&hcn, &nettypes.NetworkingConfig{EndpointsConfig: map[string]*nettypes.EndpointSettings{k: nc.EndpointsConfig[k]}},
+			func(a, b string) bool { return a == k && b == n.Name })
+		if err != nil {
+			return nil, err
+		}
+		out[n.Name] = one[n.Name]
+	}
+	return out, nil
+}
+
 // createEndpoints validates a create request's NetworkingConfig against
 // the container's network mode, as dockerd does, and returns the endpoint
 // settings to keep with the record, keyed by the mode's network as
-// readNetRecord looks them up. A container is created on one network
-// (Docker's API before 1.44; more are added with `network connect`), so
-// the one endpoint must be the mode's network; same resolves a network
+// readNetRecord looks them up. It checks the endpoint of the mode's
+// network alone (createEndpointSet splits a request that names several
+// networks), so the one endpoint must be the mode's network; same resolves a network
 // reference (name, ID or ID prefix) to its name, so that the docker CLI's
 // key (the --network value) matches however the network was named. The
 // messages are dockerd's where the docker CLI shows them.

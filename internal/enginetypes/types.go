@@ -67,10 +67,16 @@ type CreateOptions struct {
 	Name       string
 	Config     container.Config
 	HostConfig container.HostConfig
-	// NetworkingConfig carries the endpoint settings (aliases, static
-	// address, MAC) of the network HostConfig.NetworkMode names, as in
-	// Docker's request; nil when there are none.
+	// NetworkingConfig carries endpoint settings (aliases, static
+	// addresses, MAC) by network, as in Docker's request: the network
+	// HostConfig.NetworkMode names and, since API 1.44, further networks
+	// the container is connected to when it starts; nil when there are none.
 	NetworkingConfig *network.NetworkingConfig
+	// ReadOnlyNonRecursive keeps read-only binds read-only at their top
+	// only, as every read-only bind was before API 1.44: berthd sets it
+	// for older clients, as dockerd does, so their submounts stay as they
+	// were.
+	ReadOnlyNonRecursive bool
 }
 
 // ExitError carries a container's exit status (or Docker's 126/127 when the
@@ -183,6 +189,12 @@ type Container struct {
 	// network record (network.json) supersedes them once it exists (first
 	// start, connect, disconnect).
 	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
+	// ReadOnlyRecursive says the container's read-only binds and volumes
+	// are recursively read-only (mount option "rro"), submounts included.
+	// Create sets it unless the request asked for Docker's behaviour
+	// before API 1.44 or the kernel or runtime cannot do it; records of
+	// older builds lack it and keep their read-only-at-the-top mounts.
+	ReadOnlyRecursive bool `json:",omitempty"`
 	// Snapshot is the key of the container's writable snapshot.
 	Snapshot string
 	// Driver is the snapshotter that holds Snapshot.

@@ -270,8 +270,17 @@ func mountBind(c *Config, root *os.File, m *specs.Mount, dest string, opts mount
 		return err
 	}
 	if opts.recAttrSet != 0 {
+		// target was opened before the bind and still names the covered
+		// directory on the rootfs mount; the new mount tree is what a
+		// fresh open of the path finds.
+		fresh, err := reopenPath(target)
+		if err != nil {
+			return err
+		}
 		attr := &unix.MountAttr{Attr_set: opts.recAttrSet}
-		if err := unix.MountSetattr(int(target.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		err = unix.MountSetattr(int(fresh.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+		fresh.Close()
+		if err != nil {
 			return &os.PathError{Op: "mount_setattr", Path: dest, Err: err}
 		}
 	}
