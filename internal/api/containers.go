@@ -84,14 +84,18 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.HostConfig != nil {
 		o.HostConfig = *req.HostConfig
 	}
-	if err := legacyMAC(&o, req.MacAddress); err != nil {
+	warnings, err := createCompat(requestVersion(r), &o, req.MacAddress)
+	if err != nil {
 		return err
 	}
 	c, err := s.e.Create(r.Context(), o)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+	if warnings == nil {
+		warnings = []string{}
+	}
+	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: warnings})
 	return nil
 }
 

@@ -33,7 +33,7 @@ import (
 // the oldest it accepts (Docker's own floor, which lets Debian 12's docker.io
 // 20.10 CLI, API 1.41, negotiate down).
 const (
-	APIVersion    = "1.43"
+	APIVersion    = "1.44"
 	MinAPIVersion = "1.24"
 )
 
@@ -75,6 +75,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.URL.Path = "/"
 		}
 		r.URL.RawPath = ""
+		r = withAPIVersion(r, m[1])
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -468,6 +468,24 @@ func parseMount(s string) (mount.Mount, error) {
 			if bind().NonRecursive, err = boolVal(k, v, hasV); err != nil {
 				return m, err
 			}
+		case "bind-recursive":
+			// The docker CLI's names (API 1.44): enabled is the default
+			// (submounts included, read-only too where possible),
+			// disabled binds the top mount alone, writable keeps
+			// submounts writable under a read-only bind (Docker 24's
+			// read-only), readonly makes them read-only or fails.
+			switch strings.ToLower(v) {
+			case "enabled":
+				bind()
+			case "disabled":
+				bind().NonRecursive = true
+			case "writable":
+				bind().ReadOnlyNonRecursive = true
+			case "readonly":
+				bind().ReadOnlyForceRecursive = true
+			default:
+				return m, fmt.Errorf("invalid value for %s: %s (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")", k, v)
+			}
 		case "volume-nocopy":
 			if vol().NoCopy, err = boolVal(k, v, hasV); err != nil {
 				return m, err
@@ -518,6 +536,19 @@ func parseMount(s string) (mount.Mount, error) {
 	}
 	if m.Type == mount.TypeVolume && m.BindOptions != nil {
 		return m, fmt.Errorf("cannot mix 'bind-*' options with mount type '%s'", m.Type)
+	}
+	if o := m.BindOptions; o != nil && o.ReadOnlyNonRecursive && !m.ReadOnly {
+		return m, fmt.Errorf("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction")
+	}
+	if o := m.BindOptions; o != nil && o.ReadOnlyForceRecursive {
+		if !m.ReadOnly {
+			return m, fmt.Errorf("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction")
+		}
+		// A shared or slave bind would let mounts made later on the host
+		// appear writable inside: the docker CLI wants rprivate said.
+		if o.Propagation != mount.PropagationRPrivate {
+			return m, fmt.Errorf("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction")
+		}
 	}
 	if m.Type != mount.TypeTmpfs && m.TmpfsOptions != nil {
 		return m, fmt.Errorf("cannot mix 'tmpfs-*' options with mount type '%s'", m.Type)

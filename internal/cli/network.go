@@ -388,7 +388,7 @@ type netFlags struct {
 	publish    []string
 	publishAll bool
 	expose     []string
-	network    string
+	networks   []string // --network, repeatable (the first is the mode)
 	ip, ip6    string
 	aliases    []string
 	dns        []string
@@ -403,8 +403,8 @@ func registerNetworkFlags(fl *pflag.FlagSet, o *netFlags) {
 	fl.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a container's port(s) to the host ([ip:][hostport:]containerport[/proto])")
 	fl.BoolVarP(&o.publishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
 	fl.StringArrayVar(&o.expose, "expose", nil, "expose a port or a range of ports")
-	fl.StringVar(&o.network, "network", "", "connect a container to a network (bridge, none, host, container:NAME, or a network name)")
-	fl.StringVar(&o.network, "net", "", "connect a container to a network")
+	fl.StringArrayVar(&o.networks, "network", nil, "connect a container to a network (bridge, none, host, container:NAME, a network name, or name=NET,alias=A,ip=IP,mac-address=MAC); repeat for several")
+	fl.StringArrayVar(&o.networks, "net", nil, "connect a container to a network")
 	_ = fl.MarkHidden("net")
 	fl.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	fl.StringVar(&o.ip6, "ip6", "", "IPv6 address")
@@ -416,15 +416,19 @@ func registerNetworkFlags(fl *pflag.FlagSet, o *netFlags) {
 	fl.StringVar(&o.mac, "mac-address", "", "container MAC address (e.g., 92:d0:c6:0a:29:33)")
 }
 
-// apply writes the flags into the create request. The primary network's
-// endpoint settings (--ip, --ip6, --network-alias, --mac-address) travel as
-// Docker's NetworkingConfig keyed by the --network value, as the docker
-// CLI sends them; the engine validates them against the network mode.
+// apply writes the flags into the create request. Endpoint settings (the
+// first network's --ip, --ip6, --network-alias, --mac-address, and each
+// --network's own) travel as Docker's NetworkingConfig keyed by the
+// --network value, as the docker CLI sends them; the engine validates
+// them against the networks.
 func (o *netFlags) apply(co *engine.CreateOptions) error {
 	cfg, hc := &co.Config, &co.HostConfig
-	mode := o.network
-	if mode != "" {
-		hc.NetworkMode = container.NetworkMode(mode)
+	mode := ""
+	if len(o.networks) > 0 {
+		mode = o.networks[0]
+		if a, err := parseNetAttachment(mode); err == nil {
+			mode = a.target
+		}
 	}
 	nm := container.NetworkMode(mode)
 	shared := nm.IsHost() || nm.IsNone() || nm.IsContainer()
@@ -438,37 +442,15 @@ func (o *netFlags) apply(co *engine.CreateOptions) error {
 	if len(o.aliases) > 0 && (mode == "" || !nm.IsUserDefined()) {
 		return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
 	}
-	var es nettypes.EndpointSettings
-	es.Aliases = o.aliases
-	if o.ip != "" || o.ip6 != "" {
-		es.IPAMConfig = &nettypes.EndpointIPAMConfig{}
-		for _, a := range []struct {
-			flag, v string
-			dst     *netip.Addr
-		}{{"--ip", o.ip, &es.IPAMConfig.IPv4Address}, {"--ip6", o.ip6, &es.IPAMConfig.IPv6Address}} {
-			if a.v == "" {
-				continue
-			}
-			ip, err := netip.ParseAddr(a.v)
-			if err != nil {
-				return fmt.Errorf("invalid IP address %q for %s", a.v, a.flag)
-			}
-			*a.dst = ip
-		}
+	mode, eps, err := o.endpointsConfig()
+	if err != nil {
+		return err
 	}
-	if o.mac != "" {
-		hw, err := nettypesMAC(o.mac)
-		if err != nil {
-			return fmt.Errorf("invalid MAC address %q", o.mac)
-		}
-		es.MacAddress = hw
+	if mode != "" {
+		hc.NetworkMode = container.NetworkMode(mode)
 	}
-	if es.IPAMConfig != nil || len(es.Aliases) > 0 || es.MacAddress != nil {
-		key := mode
-		if key == "" {
-			key = "default"
-		}
-		co.NetworkingConfig = &nettypes.NetworkingConfig{EndpointsConfig: map[string]*nettypes.EndpointSettings{key: &es}}
+	if len(eps) > 0 {
+		co.NetworkingConfig = &nettypes.NetworkingConfig{EndpointsConfig: eps}
 	}
 	for _, d := range o.dns {
 		a, err := netip.ParseAddr(d)

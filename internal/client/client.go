@@ -24,7 +24,7 @@ import (
 )
 
 // APIVersion is the Docker Engine API version the client speaks.
-const APIVersion = "1.43"
+const APIVersion = "1.44"
 
 // Client talks to one berthd.
 type Client struct {
