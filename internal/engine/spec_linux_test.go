@@ -106,7 +106,11 @@ func TestSpecEnforcement(t *testing.T) {
 		{"memory limit set", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes", container.HostConfig{Resources: container.Resources{Memory: 32 << 20}}, 0, "33554432"},
 		{"memory limit enforced", "dd if=/dev/zero of=/dev/null bs=100M count=1", container.HostConfig{Resources: container.Resources{Memory: 16 << 20, MemorySwap: 16 << 20}}, 137, ""},
 		{"pids limit", "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max", container.HostConfig{Resources: container.Resources{PidsLimit: &pids}}, 0, "10\n"},
-		{"pids limit enforced", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait", container.HostConfig{Resources: container.Resources{PidsLimit: &pids}}, 2, "can't fork"},
+		// The sleeps must outlive the loop: with "sleep 2" a loop slowed
+		// past 2 s on a loaded machine saw the first ones exit and never
+		// reached the limit. The shell exits at the failed fork (status 2)
+		// and, as the namespace's init, takes the sleeps with it.
+		{"pids limit enforced", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 60 & done; wait", container.HostConfig{Resources: container.Resources{PidsLimit: &pids}}, 2, "can't fork"},
 		{"cpus", "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us", container.HostConfig{Resources: container.Resources{NanoCPUs: 500000000}}, 0, "50000"},
 		{"ulimit", "ulimit -n; ulimit -Hn", container.HostConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}}}}, 0, "100\n200"},
 		{"sysctl", "cat /proc/sys/kernel/shmmni", container.HostConfig{Sysctls: map[string]string{"kernel.shmmni": "1000"}}, 0, "1000"},
@@ -226,8 +230,12 @@ func TestInit(t *testing.T) {
 	}
 	yes := true
 	// The orphan: a background sleep whose parent shell exits; PID 1 must
-	// reap it, so no zombie shows in /proc after it ends.
-	script := `sh -c 'sleep 0.2 &'; sleep 0.5; tr '\0' ' ' < /proc/1/cmdline; echo; grep -l zombie /proc/[0-9]*/status 2>/dev/null | wc -l; exit 3`
+	// reap it, so no zombie shows in /proc after it ends. The script waits
+	// (up to 5 s) for the orphan's /proc entry to go, which only a reap
+	// does, rather than a fixed 0.5 s that a loaded machine could end
+	// between the exit and the reap.
+	script := `p=$(sh -c 'sleep 0.2 >/dev/null & echo $!'); i=0; while [ -e /proc/$p ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; ` +
+		`tr '\0' ' ' < /proc/1/cmdline; echo; grep -l zombie /proc/[0-9]*/status 2>/dev/null | wc -l; exit 3`
 	r := runBuiltSpec(t, shContainer(script, container.HostConfig{Init: &yes}), "", specEnv{initPath: initBin})
 	if r.code != 3 || !strings.Contains(r.stdout, "/sbin/berth-init -- sh -c") || !strings.HasSuffix(r.stdout, "\n0\n") {
 		t.Fatalf("exit %d, stdout %q stderr %q", r.code, r.stdout, r.stderr)

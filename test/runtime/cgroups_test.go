@@ -207,7 +207,7 @@ func TestPidsLimit(t *testing.T) {
 	r := newRT(t)
 	res := r.runFG(func(s *specs.Spec) {
 		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: i64(10)}
-	}, testutil.Shell(`n=0; for i in $(seq 50); do sleep 2 & done; wait; echo done`))
+	}, testutil.Shell(`n=0; for i in $(seq 50); do sleep 60 & done; wait; echo done`))
 	if !strings.Contains(res.stderr, "can't fork") {
 		t.Fatalf("want sh to report \"can't fork\" at 10 pids, got %v", res)
 	}
