@@ -14,6 +14,16 @@
 // Readers take no lock: a rename is atomic, so they see the old or the new
 // file, never half of one.
 //
+// # Order of a pull
+//
+// The first layers' downloads start as soon as the manifest is parsed,
+// before the config arrives (early.go); the biggest layers take the three
+// download slots first and layers under 4 MiB take none (schedule.go).
+// With overlay every layer unpacks into an empty snapshot of its own at
+// the same time; only the commits go in chain order, and a layer that
+// commits takes the verified layers directly above it along in the same
+// metadata write (commits.go).
+//
 // # Durability of a pull
 //
 // kill -9 loses nothing that was written (the page cache outlives the
