@@ -89,4 +89,3 @@ func createCompat(version string, o *engine.CreateOptions, mac string) ([]string
 	}
 	return warnings, nil
 }
-

@@ -33,6 +33,12 @@ type mountPoint struct {
 	RW          bool
 	Propagation mount.Propagation // binds only
 	NonRecurse  bool              // bind-nonrecursive
+	Options     []string          // tmpfs options
+	NoCopy      bool              // volume: do not fill from the image
+	Anonymous   bool              // volume created for this container
+	CreateSrc   bool              // -v host path: create when missing, as Docker does
+	Labels      map[string]string // volume labels (--mount volume-label)
+	DriverOpts  map[string]string // volume options (--mount volume-opt)
 	// ReadOnlyNonRecursive and ReadOnlyForceRecursive are a bind's
 	// BindOptions: read-only at the top mount only (Docker before API
 	// 1.44), or recursively read-only or no container at all.
@@ -42,12 +48,6 @@ type mountPoint struct {
 	// made read-only with all its submounts, as Create settled it
 	// (Container.ReadOnlyRecursive) or the bind forces it.
 	RecursiveReadOnly bool
-	Options     []string          // tmpfs options
-	NoCopy      bool              // volume: do not fill from the image
-	Anonymous   bool              // volume created for this container
-	CreateSrc   bool              // -v host path: create when missing, as Docker does
-	Labels      map[string]string // volume labels (--mount volume-label)
-	DriverOpts  map[string]string // volume options (--mount volume-opt)
 }
 
 // anonymousVolumeName names the anonymous volume a container gets at dest.
