@@ -503,7 +503,10 @@ func TestNetworkModes(t *testing.T) {
 		}
 	})
 	t.Run("container", func(t *testing.T) {
-		srv := env.start(t, env.newContainer(t, "owner", "nc -l -p 7000", container.HostConfig{}, nil))
+		// The listener restarts after each connection: with a one-shot nc,
+		// an attempt that connected but reported failure (nc -w on a busy
+		// host) ended the listener, and every later attempt was refused.
+		srv := env.start(t, env.newContainer(t, "owner", "while :; do nc -l -p 7000; done", container.HostConfig{}, nil))
 		// Join the owner's namespace by path, as setupNetwork resolves
 		// container:NAME for a running container.
 		joiner := env.newContainer(t, "joiner", "sleep 0.5; echo shared-ns | nc -w 2 127.0.0.1 7000", container.HostConfig{NetworkMode: "none"}, nil)
@@ -518,10 +521,10 @@ func TestNetworkModes(t *testing.T) {
 				path = n.Path
 			}
 		}
-		waitFor(t, "listener", func() bool {
-			return exec.Command("nsenter", "--net="+path, "--", "busybox", "sh", "-c", "echo shared-ns | busybox nc -w 2 127.0.0.1 7000").Run() == nil
+		waitFor(t, "a message through the shared namespace", func() bool {
+			_ = exec.Command("nsenter", "--net="+path, "--", "busybox", "sh", "-c", "echo shared-ns | busybox nc -w 2 127.0.0.1 7000").Run()
+			return strings.Contains(srv.out.String(), "shared-ns")
 		})
-		waitFor(t, "shared namespace", func() bool { return strings.Contains(srv.out.String(), "shared-ns") })
 	})
 }
 
