@@ -256,9 +256,9 @@ func (e *Engine) createEndpointSet(hc *container.HostConfig, nc *nettypes.Networ
 // createEndpoints validates a create request's NetworkingConfig against
 // the container's network mode, as dockerd does, and returns the endpoint
 // settings to keep with the record, keyed by the mode's network as
-// readNetRecord looks them up. It checks the endpoint of the mode's
-// network alone (createEndpointSet splits a request that names several
-// networks), so the one endpoint must be the mode's network; same resolves a network
+// readNetRecord looks them up. It checks the mode's endpoint alone
+// (createEndpointSet splits a request that names several networks), so
+// the one endpoint must be the mode's network; same resolves a network
 // reference (name, ID or ID prefix) to its name, so that the docker CLI's
 // key (the --network value) matches however the network was named. The
 // messages are dockerd's where the docker CLI shows them.
