@@ -457,7 +457,12 @@ func (e *Engine) wait(ctx context.Context, c *Container, ref string) (int, error
 	for {
 		st := e.state(c)
 		if st.Status == "created" {
-			// Also what a container being removed looks like.
+			// Also what a container being removed looks like: an --rm
+			// container's monitor removes its state right after the exit
+			// it announced to w, whose code is then the answer.
+			if ex, ok := w.exited(); ok {
+				return ex.ExitCode, nil
+			}
 			if _, err := os.Stat(e.recordDir(c.ID)); err != nil {
 				return 0, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -33,6 +34,7 @@ type stateWatch struct{}
 func (e *Engine) watchState(id string) *stateWatch  { return nil }
 func (w *stateWatch) close()                        {}
 func (w *stateWatch) wait(pid int, d time.Duration) {}
+func (w *stateWatch) exited() (monitor.State, bool) { return monitor.State{}, false }
 
 func (e *Engine) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
 	return container.PathStat{}, errNotLinux

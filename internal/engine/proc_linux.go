@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/monitor"
 )
 
 // alive reports whether pid names a live (not zombie) process. A pidfd is
@@ -75,8 +79,12 @@ func waitExit(pid int, d time.Duration) bool {
 type stateWatch struct {
 	e    *Engine
 	id   string
-	conn net.Conn
+	conn net.Conn      // nil once there is no monitor to ask
 	done chan struct{} // closed when the reply (or EOF) came
+	// reply is what the monitor answered on conn, complete once done is
+	// closed; exit is the last exit a reply announced.
+	reply *[]byte
+	exit  *monitor.State
 }
 
 // watchState arms a watch of id's monitor; nil when there is no monitor to
@@ -98,12 +106,44 @@ func (w *stateWatch) arm() bool {
 		conn.Close()
 		return false
 	}
-	w.conn, w.done = conn, make(chan struct{})
+	reply := new([]byte)
+	w.conn, w.done, w.reply = conn, make(chan struct{}), reply
 	go func(conn net.Conn, done chan struct{}) {
-		_, _ = io.Copy(io.Discard, conn) // the reply, then EOF
+		// The reply (one line of state), then EOF.
+		*reply, _ = io.ReadAll(io.LimitReader(conn, 64<<10))
+		_, _ = io.Copy(io.Discard, conn)
 		close(done)
 	}(conn, w.done)
 	return true
+}
+
+// collect keeps the exit a finished reply announced.
+func (w *stateWatch) collect() {
+	var st monitor.State
+	if json.Unmarshal(bytes.TrimSpace(*w.reply), &st) == nil && st.Status == "exited" {
+		w.exit = &st
+	}
+}
+
+// exited returns the exit the monitor announced to this watch, if any. It
+// is the waiter's own record of the exit: the monitor answers before it
+// runs the exit command, and for --rm that command removes monitor.json
+// and the container record, which a waiter may then find gone or half gone.
+func (w *stateWatch) exited() (monitor.State, bool) {
+	if w == nil {
+		return monitor.State{}, false
+	}
+	if w.conn != nil {
+		select {
+		case <-w.done:
+			w.collect()
+		default:
+		}
+	}
+	if w.exit == nil {
+		return monitor.State{}, false
+	}
+	return *w.exit, true
 }
 
 func (w *stateWatch) close() {
@@ -115,12 +155,15 @@ func (w *stateWatch) close() {
 // wait blocks until an exit is recorded, pid exits, or d passes. A watch
 // that fired is armed again for the next wait.
 func (w *stateWatch) wait(pid int, d time.Duration) {
-	if w == nil {
+	if w == nil || w.conn == nil {
+		// No monitor to ask, from the start or since it went away (its
+		// done channel stays closed: selecting on it would spin).
 		waitExit(pid, d)
 		return
 	}
 	select {
 	case <-w.done:
+		w.collect()
 		w.conn.Close()
 		if !w.arm() {
 			w.conn = nil
