@@ -42,7 +42,7 @@ func TestDockerShape(t *testing.T) {
 		check              func(t *testing.T, resp *http.Response, body []byte)
 	}{
 		{"ping", "GET", "/_ping", 200, func(t *testing.T, resp *http.Response, body []byte) {
-			if string(body) != "OK" || resp.Header.Get("Api-Version") != "1.43" || resp.Header.Get("Ostype") != "linux" {
+			if string(body) != "OK" || resp.Header.Get("Api-Version") != "1.44" || resp.Header.Get("Ostype") != "linux" {
 				t.Errorf("body %q, headers %v", body, resp.Header)
 			}
 		}},
@@ -53,7 +53,7 @@ func TestDockerShape(t *testing.T) {
 		}},
 		{"version", "GET", "/v1.43/version", 200, func(t *testing.T, _ *http.Response, body []byte) {
 			var v system.VersionResponse
-			if err := json.Unmarshal(body, &v); err != nil || v.APIVersion != "1.43" || v.MinAPIVersion != "1.24" || v.Os != "linux" {
+			if err := json.Unmarshal(body, &v); err != nil || v.APIVersion != "1.44" || v.MinAPIVersion != "1.24" || v.Os != "linux" {
 				t.Errorf("version %s (%v)", body, err)
 			}
 		}},

@@ -30,7 +30,7 @@ func TestDockerCLI(t *testing.T) {
 		code   int
 		stdout string // substring
 	}{
-		{"version", "", []string{"version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}"}, 0, "1.43 1.24"},
+		{"version", "", []string{"version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}"}, 0, "1.44 1.24"},
 		{"images", "", []string{"images", "--format", "{{.Repository}}:{{.Tag}}"}, 0, "busybox:latest"},
 		{"run", "", []string{"run", "--rm", "busybox", "echo", "from docker"}, 0, "from docker\n"},
 		{"run exit code", "", []string{"run", "--rm", "busybox", "sh", "-c", "echo o; exit 5"}, 5, "o\n"},
