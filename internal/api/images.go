@@ -89,15 +89,42 @@ func (p *progressStream) fail(err error) {
 }
 
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.e.Images(r.Context())
+	f, err := filtersValue(r)
 	if err != nil {
 		return err
+	}
+	list, err := s.e.ImageList(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if versionLess(requestVersion(r), "1.44") {
+		old := make([]summaryV143, len(list))
+		for i, sum := range list {
+			old[i] = summaryV143{Summary: sum, VirtualSize: sum.Size}
+		}
+		writeJSON(w, http.StatusOK, old)
+		return nil
 	}
 	if list == nil {
 		list = []imagetypes.Summary{}
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// summaryV143 and inspectV143 carry VirtualSize, which API 1.44 removed:
+// dockerd fills it with Size for older clients (a client of 1.43 or
+// before may still read it; the CLI's --format {{.VirtualSize}} did),
+// and omits it from 1.44 on. Berth has no shared-parent layers to count
+// apart, so Size is the virtual size too.
+type summaryV143 struct {
+	imagetypes.Summary
+	VirtualSize int64 `json:"VirtualSize,omitempty"`
+}
+
+type inspectV143 struct {
+	imagetypes.InspectResponse
+	VirtualSize int64 `json:"VirtualSize,omitempty"`
 }
 
 // imageCreate is a pull (fromImage) or an import (fromSrc=-, the tarball in
@@ -251,6 +278,10 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 		resp, err := s.e.ImageInspect(r.Context(), name)
 		if err != nil {
 			return err
+		}
+		if versionLess(requestVersion(r), "1.44") {
+			writeJSON(w, http.StatusOK, inspectV143{InspectResponse: resp, VirtualSize: resp.Size})
+			return nil
 		}
 		writeJSON(w, http.StatusOK, resp)
 	case "history":

@@ -2,11 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/engine"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
 )
@@ -41,19 +41,24 @@ func newImages(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(args) == 1 {
+				filters = append(filters, "reference="+args[0])
+			}
+			// Parsed before the listing so a bad filter fails fast; the
+			// engine's matcher serves both front doors (a berthd lists
+			// everything to internal/client's Images).
+			f, err := engine.ParseImageFilterFlags(filters, time.Now())
+			if err != nil {
+				return err
+			}
 			sums, err := e.Images(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if len(args) == 1 {
-				filters = append(filters, "reference="+args[0])
-			}
-			f, err := parseImageFilters(filters)
-			if err != nil {
+			if sums, err = engine.FilterImages(sums, f); err != nil {
 				return err
 			}
 			rows := imageRows(sums, noTrunc)
-			rows = f.apply(rows, sums)
 			if quiet {
 				seen := map[string]bool{}
 				for _, r := range rows {
@@ -86,7 +91,7 @@ func newImages(a *app) *cobra.Command {
 	fl.BoolVar(&digests, "digests", false, "show digests")
 	fl.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	fl.StringVar(&format, "format", "", "format output: table, table TEMPLATE, json, or a Go template")
-	fl.StringArrayVarP(&filters, "filter", "f", nil, "filter output (dangling=, label=, reference=, before=, since=)")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "filter output (dangling=, label=, reference=, before=, since=, until=)")
 	return c
 }
 
@@ -144,108 +149,6 @@ func imageRows(sums []imagetypes.Summary, noTrunc bool) []imageRow {
 func shortID(id string) string {
 	id = strings.TrimPrefix(id, "sha256:")
 	return id[:min(12, len(id))]
-}
-
-type imageFilter struct {
-	dangling      *bool
-	labels        []string
-	refs          []string
-	before, since string
-}
-
-func parseImageFilters(list []string) (*imageFilter, error) {
-	f := &imageFilter{}
-	for _, kv := range list {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("bad format of filter (expected name=value): %s", kv)
-		}
-		switch k {
-		case "dangling":
-			b := v == "true" || v == "1"
-			if !b && v != "false" && v != "0" {
-				return nil, fmt.Errorf("invalid filter 'dangling=%s'", v)
-			}
-			f.dangling = &b
-		case "label":
-			f.labels = append(f.labels, v)
-		case "reference":
-			f.refs = append(f.refs, v)
-		case "before":
-			f.before = v
-		case "since":
-			f.since = v
-		default:
-			return nil, fmt.Errorf("invalid filter '%s'", k)
-		}
-	}
-	return f, nil
-}
-
-// apply keeps the rows the filters accept; before/since compare creation
-// times with the named image's.
-func (f *imageFilter) apply(rows []imageRow, sums []imagetypes.Summary) []imageRow {
-	created := func(ref string) (int64, bool) {
-		for _, s := range sums {
-			if strings.HasPrefix(strings.TrimPrefix(s.ID, "sha256:"), strings.TrimPrefix(ref, "sha256:")) {
-				return s.Created, true
-			}
-			for _, t := range s.RepoTags {
-				if t == ref || t == ref+":latest" {
-					return s.Created, true
-				}
-			}
-		}
-		return 0, false
-	}
-	var out []imageRow
-	for _, r := range rows {
-		s := r.summary
-		if f.dangling != nil && (len(s.RepoTags) == 0) != *f.dangling {
-			continue
-		}
-		if !matchLabels(s.Labels, f.labels) {
-			continue
-		}
-		if len(f.refs) > 0 {
-			ok := false
-			for _, p := range f.refs {
-				full := r.Repository + ":" + r.Tag
-				if m, _ := path.Match(p, r.Repository); m {
-					ok = true
-				}
-				if m, _ := path.Match(p, full); m {
-					ok = true
-				}
-			}
-			if !ok {
-				continue
-			}
-		}
-		if f.before != "" {
-			if t, ok := created(f.before); !ok || s.Created >= t {
-				continue
-			}
-		}
-		if f.since != "" {
-			if t, ok := created(f.since); !ok || s.Created <= t {
-				continue
-			}
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-func matchLabels(labels map[string]string, want []string) bool {
-	for _, w := range want {
-		k, v, hasV := strings.Cut(w, "=")
-		got, ok := labels[k]
-		if !ok || (hasV && got != v) {
-			return false
-		}
-	}
-	return true
 }
 
 // printImageTable is the verbose `system df` image table.
