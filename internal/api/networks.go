@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/berth-dev/berth/internal/engine"
@@ -151,6 +152,12 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	if req.Container == "" {
 		return fmt.Errorf("invalid name or ID supplied: \"\": %w", errdefs.ErrInvalidArgument)
 	}
+	if es := req.EndpointConfig; es != nil && versionLess(requestVersion(r), "1.44") {
+		// Before 1.44 dockerd ignored an endpoint's MAC address (the
+		// container-wide one was the only one), as create does for
+		// such clients.
+		es.MacAddress = nil
+	}
 	o, err := connectOptions(req.EndpointConfig)
 	if err != nil {
 		return err
@@ -162,19 +169,17 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// connectOptions takes what the engine can set on a new endpoint: aliases
-// and static IPv4 and IPv6 addresses.
+// connectOptions takes what the engine can set on a new endpoint: aliases,
+// static IPv4 and IPv6 addresses and a MAC address.
 func connectOptions(es *nettypes.EndpointSettings) (engine.NetworkConnectOptions, error) {
 	var o engine.NetworkConnectOptions
 	if es == nil {
 		return o, nil
 	}
-	o.Aliases = es.Aliases
+	o.Aliases, o.MAC = es.Aliases, net.HardwareAddr(es.MacAddress)
 	switch {
 	case len(es.Links) > 0:
 		return o, fmt.Errorf("links on network connect are not supported (use aliases): %w", errdefs.ErrNotSupported)
-	case len(es.MacAddress) > 0:
-		return o, fmt.Errorf("a MAC address on network connect is not supported: %w", errdefs.ErrNotSupported)
 	case len(es.DriverOpts) > 0:
 		return o, fmt.Errorf("driver options on network connect are not supported: %w", errdefs.ErrNotSupported)
 	}

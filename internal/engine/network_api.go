@@ -31,6 +31,10 @@ type NetworkConnectOptions struct {
 	IP netip.Addr
 	// IPv6 is a static IPv6 address beside an IPv4 one in IP (--ip6).
 	IPv6 netip.Addr
+	// MAC is the interface's address on this network (API 1.44's
+	// EndpointConfig.MacAddress); empty for one derived from the IPv4
+	// address, as on create.
+	MAC net.HardwareAddr
 }
 
 // statics sorts o's static addresses into their families.
@@ -340,6 +344,12 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	if err != nil {
 		return err
 	}
+	if m := o.MAC; len(m) > 0 && (len(m) != 6 || m[0]&1 != 0) {
+		// An interface takes a 6-byte unicast address: the kernel
+		// refuses a group address (EADDRNOTAVAIL) and longer forms are
+		// not Ethernet's. Refused now rather than at the next start.
+		return fmt.Errorf("invalid MAC address %s: not a unicast Ethernet address: %w", m, errdefs.ErrInvalidArgument)
+	}
 	if (v4.IsValid() || v6.IsValid()) && store.Native(n) {
 		// Refused now, as dockerd does, not at the next start.
 		if err := network.ValidateStatic(n, v4, v6); err != nil {
@@ -348,6 +358,11 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 	}
 	ep := &netEndpoint{Aliases: o.Aliases, Order: order}
 	ep.setStatics(v4, v6)
+	if len(o.MAC) > 0 {
+		// Kept in the record like create's, so a stopped container gets
+		// it at its next start and every restart after.
+		ep.MAC = o.MAC.String()
+	}
 	rec.Endpoints[n.Name] = ep
 	if rec.SandboxKey != "" && network.IsNetNS(rec.SandboxKey) && running {
 		used := map[string]bool{}
@@ -360,7 +375,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ref string, o Netwo
 		for i := 0; ifName == "" || used[ifName]; i++ {
 			ifName = "eth" + strconv.Itoa(i)
 		}
-		res, err := store.Attach(ctx, n, network.Attachment{ContainerID: c.ID, NetNS: rec.SandboxKey, IfName: ifName, IPv4: v4, IPv6: v6})
+		res, err := store.Attach(ctx, n, network.Attachment{ContainerID: c.ID, NetNS: rec.SandboxKey, IfName: ifName, IPv4: v4, IPv6: v6, MAC: ep.MAC})
 		if err != nil {
 			return err
 		}

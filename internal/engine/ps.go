@@ -177,6 +177,9 @@ func (e *Engine) summary(ctx context.Context, c *Container, st ContainerState, s
 	if s.HostConfig.NetworkMode == "" {
 		s.HostConfig.NetworkMode = "none"
 	}
+	// Every network the container is on (ps's Networks column joins the
+	// keys), with inspect's endpoint settings, as dockerd's summary has.
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: e.networkSettings(c).Networks}
 	if st.Health != nil {
 		s.Health = &container.HealthSummary{Status: container.HealthStatus(st.Health.Status), FailingStreak: st.Health.FailingStreak}
 	}
