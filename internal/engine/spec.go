@@ -117,7 +117,6 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 	// Docker's containers inherit dockerd's. Raising them needs
 	// CAP_SYS_RESOURCE, which a default must not depend on.
 	s := &specs.Spec{
-		Version: specs.Version,
 		Process: &specs.Process{
 			Terminal:        cfg.Tty,
 			User:            specs.User{UID: user.uid, GID: user.gid, AdditionalGids: user.groups},
@@ -191,6 +190,11 @@ func buildSpecEnv(c *Container, rootfs string, env specEnv) (*specs.Spec, error)
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings, s.Linux.GIDMappings = env.uidMap, env.gidMap
 	}
+	// Last, once the content is known: the oldest version that defines it
+	// (see ociVersion), so that runtimes that check it (crun 1.8) run
+	// what they can. What callers add later (network namespace path,
+	// resolver and host file binds) is 1.0 content.
+	s.Version = ociVersion(s)
 	return s, nil
 }
 
