@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func matchFilters(f map[string][]string, c *Container, st ContainerState, s cont
 		return false
 	}
 	return any("status", func(v string) bool { return string(s.State) == v }) &&
-		any("name", func(v string) bool { return strings.Contains(c.Name, strings.TrimPrefix(v, "/")) }) &&
+		any("name", func(v string) bool { return matchName(v, c.Name) }) &&
 		any("id", func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
 		any("exited", func(v string) bool { return st.Status == "exited" && strconv.Itoa(st.ExitCode) == v }) &&
 		any("health", func(v string) bool {
@@ -105,6 +106,18 @@ func matchFilters(f map[string][]string, c *Container, st ContainerState, s cont
 			return c.ImageRef == v
 		}) &&
 		allLabels(f["label"], s.Labels)
+}
+
+// matchName is dockerd's name filter: a regular expression searched in
+// the name, with or without Docker's leading slash ("^web$" and "/web"
+// both find web). A pattern that does not compile matches nothing, as in
+// dockerd.
+func matchName(pattern, name string) bool {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return false
+	}
+	return re.MatchString(name) || re.MatchString("/"+name)
 }
 
 func allLabels(want []string, labels map[string]string) bool {
