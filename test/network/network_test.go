@@ -28,11 +28,22 @@ func (e *env) ipOf(ctr string) string {
 
 func TestBridgeTCP(t *testing.T) {
 	e := newEnv(t)
-	e.ok("run", "-d", "--name", "srv", "busybox", "nc", "-l", "-p", "5000")
+	// The listener restarts after each connection: with a one-shot nc, an
+	// attempt that connected without delivering (nc -w giving up on a busy
+	// host) ended it, and every later attempt was refused until the
+	// timeout (seen under load).
+	e.ok("run", "-d", "--name", "srv", "busybox", "sh", "-c", "while :; do nc -l -p 5000; done")
 	ip := e.ipOf("srv")
-	eventually(t, 20*time.Second, "tcp across the bridge", func() bool {
-		e.run(nil, "run", "--rm", "busybox", "sh", "-c", "echo over-tcp | nc -w 2 "+ip+" 5000")
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() && last != "" {
+			t.Logf("last attempt: %s", last)
+		}
+	})
+	eventually(t, 30*time.Second, "tcp across the bridge", func() bool {
+		out, errOut, code := e.run(nil, "run", "--rm", "busybox", "sh", "-c", "echo over-tcp | nc -w 2 "+ip+" 5000")
 		logs, _, _ := e.run(nil, "logs", "srv")
+		last = fmt.Sprintf("sender exit %d: %s%s\nsrv logs: %s", code, out, errOut, logs)
 		return strings.Contains(logs, "over-tcp")
 	})
 }
