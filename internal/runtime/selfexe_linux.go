@@ -26,6 +26,8 @@ import (
 //   - a sealed memfd copy (what runc does), where bind mounts are not
 //     possible (no CAP_SYS_ADMIN): the seals forbid any write. It costs a
 //     copy of the binary per container, ~4 ms here.
+//
+// The cache is collected when a new version is mounted (selfexe_gc_linux.go).
 const exeCacheDir = "/run/berth-runtime-exe"
 
 func selfExe() (*os.File, error) {
@@ -60,20 +62,30 @@ func boundExe() (*os.File, error) {
 	if f, err := openBound(name, &self); err == nil {
 		return f, nil // another runtime mounted it while we waited
 	}
-	gcBoundExes()
-	fd, err := unix.Open(name, unix.O_CREAT|unix.O_RDONLY|unix.O_CLOEXEC, 0o500)
-	if err != nil {
-		return nil, err
-	}
-	unix.Close(fd)
-	if err := unix.Mount("/proc/self/exe", name, "", unix.MS_BIND, ""); err != nil {
-		return nil, err
-	}
-	if err := unix.Mount("", name, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		_ = unix.Unmount(name, unix.MNT_DETACH)
+	gcBoundExes(exeCacheDir, exeCacheIdleMax)
+	if err := mountBound("/proc/self/exe", name); err != nil {
 		return nil, err
 	}
 	return openBound(name, &self)
+}
+
+// mountBound makes name a read-only bind mount of the binary src.
+func mountBound(src, name string) error {
+	fd, err := unix.Open(name, unix.O_CREAT|unix.O_RDONLY|unix.O_CLOEXEC, 0o500)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	if err := unix.Mount(src, name, "", unix.MS_BIND, ""); err != nil {
+		return &os.PathError{Op: "bind mount", Path: name, Err: err}
+	}
+	// mount(2) ignores MS_RDONLY when it makes a bind mount: read-only
+	// takes a remount of the new mount alone.
+	if err := unix.Mount("", name, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		_ = unix.Unmount(name, unix.MNT_DETACH)
+		return &os.PathError{Op: "remount read-only", Path: name, Err: err}
+	}
+	return nil
 }
 
 // lockExeCache takes the cache's lock (flock: released by the kernel if
@@ -104,28 +116,6 @@ func openBound(name string, self *unix.Stat_t) (*os.File, error) {
 		return nil, errors.New("cached binary is not a read-only mount of ours")
 	}
 	return f, nil
-}
-
-// gcBoundExes unmounts cached binaries that were replaced or deleted.
-func gcBoundExes() {
-	ents, err := os.ReadDir(exeCacheDir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.Name() == ".lock" {
-			continue
-		}
-		p := filepath.Join(exeCacheDir, e.Name())
-		var st unix.Stat_t
-		if err := unix.Stat(p, &st); err == nil && st.Nlink > 0 {
-			continue
-		}
-		// Every mount on p (older builds could stack two).
-		for unix.Unmount(p, unix.MNT_DETACH) == nil {
-		}
-		_ = os.Remove(p)
-	}
 }
 
 func memfdExe() (*os.File, error) {
