@@ -129,8 +129,11 @@ func TestCompatPsNetworks(t *testing.T) {
 	must("create", "--name", "pshost", "--network", "host", "busybox", "true")
 	must("create", "--name", "psnone", "--network", "none", "busybox", "true")
 
+	// The docker CLI joins the map's keys in map order: compare sorted.
 	psNets := func(name string) string {
-		return must("ps", "-a", "--filter", "name=^"+name+"$", "--format", "{{.Networks}}")
+		nets := strings.Split(must("ps", "-a", "--filter", "name=^"+name+"$", "--format", "{{.Networks}}"), ",")
+		slices.Sort(nets)
+		return strings.Join(nets, ",")
 	}
 	want := map[string]string{"pstwo": "psneta,psnetb", "psconn": "bridge,psnetb", "pshost": "host", "psnone": "none"}
 	check := func(stage string) {
