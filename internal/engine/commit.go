@@ -39,8 +39,8 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (st
 		return "", err
 	}
 	if opts.Pause && e.state(c).Status == "running" && !c.Paused {
-		if err := e.runtime(ctx, "pause", c.ID); err == nil {
-			defer func() { _ = e.runtime(context.WithoutCancel(ctx), "resume", c.ID) }()
+		if err := e.ctrRuntime(ctx, c, "pause", c.ID); err == nil {
+			defer func() { _ = e.ctrRuntime(context.WithoutCancel(ctx), c, "resume", c.ID) }()
 		}
 	}
 	upper, err := e.snaps.UpperDir(ctx, c.Snapshot)

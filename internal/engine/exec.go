@@ -68,7 +68,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions, stdin i
 	}
 	args = append(args, c.ID)
 	args = append(args, opts.Cmd...)
-	cmd := exec.CommandContext(ctx, e.opts.Runtime, args...)
+	cmd := exec.CommandContext(ctx, e.containerRuntime(c), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	e.emit(events.ContainerEventType, events.Action("exec_start: "+strings.Join(opts.Cmd, " ")), c, nil)
 	err = cmd.Run()

@@ -42,6 +42,11 @@ func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (c
 	}
 	cfg := c.Config
 	hc := c.HostConfig
+	if hc.Runtime == "" {
+		// A record from before containers recorded their runtime: it
+		// runs with the default.
+		hc.Runtime = DefaultRuntimeName
+	}
 	resp := container.InspectResponse{
 		ID:              c.ID,
 		Created:         ts(c.Created),

@@ -114,21 +114,16 @@ func findBinary(name string) string {
 	return name
 }
 
-// runtimeCmd runs the OCI runtime with our runtime root.
+// runtimeCmd runs the engine's default runtime with our runtime root: for
+// what belongs to no container record (build steps). Operations on a
+// container use ctrRuntimeCmd, which honours the runtime it was created
+// with.
 func (e *Engine) runtimeCmd(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, e.opts.Runtime, append([]string{"--root", e.runtimeRoot()}, args...)...)
+	return e.ctrRuntimeCmd(ctx, nil, args...)
 }
 
 func (e *Engine) runtime(ctx context.Context, args ...string) error {
-	out, err := e.runtimeCmd(ctx, args...).CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("%s %s: %s", filepath.Base(e.opts.Runtime), args[0], msg)
-	}
-	return nil
+	return e.ctrRuntime(ctx, nil, args...)
 }
 
 // cleanupRuntime removes what a previous run left behind when no monitor
@@ -148,7 +143,7 @@ func (e *Engine) cleanupRuntime(ctx context.Context, c *Container) error {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(e.runtimeRoot(), id)); err == nil {
-		_ = e.runtimeCmd(ctx, "delete", "--force", id).Run()
+		_ = e.ctrRuntimeCmd(ctx, c, "delete", "--force", id).Run()
 	}
 	Mark("cleanup: runtime state gone")
 	if _, err := os.Lstat(e.rootfsDir(id)); errors.Is(err, os.ErrNotExist) {
@@ -358,18 +353,18 @@ func (e *Engine) stopLocked(ctx context.Context, c *Container, opts StopOptions)
 	} else if c.Config.StopTimeout != nil {
 		grace = time.Duration(*c.Config.StopTimeout) * time.Second
 	}
-	if err := e.runtime(ctx, "kill", c.ID, sig); err != nil && alive(st.Pid) {
+	if err := e.ctrRuntime(ctx, c, "kill", c.ID, sig); err != nil && alive(st.Pid) {
 		return fmt.Errorf("stop %s: %w", c.Name, err)
 	}
 	if st.Paused {
 		// A frozen process cannot act on the signal.
-		_ = e.runtime(ctx, "resume", c.ID)
+		_ = e.ctrRuntime(ctx, c, "resume", c.ID)
 	}
 	if grace < 0 {
 		grace = -1 // wait for ever
 	}
 	if !waitExit(st.Pid, grace) {
-		if err := e.runtime(ctx, "kill", "--all", c.ID, "SIGKILL"); err != nil && alive(st.Pid) {
+		if err := e.ctrRuntime(ctx, c, "kill", "--all", c.ID, "SIGKILL"); err != nil && alive(st.Pid) {
 			return fmt.Errorf("stop %s: %w", c.Name, err)
 		}
 		if !waitExit(st.Pid, 10*time.Second) {
@@ -423,7 +418,7 @@ func (e *Engine) Kill(ctx context.Context, ref, sig string) error {
 			_, _ = e.controlRequest(c.ID, map[string]any{"op": "stop"})
 		}
 	}
-	if err := e.runtime(ctx, "kill", c.ID, sig); err != nil {
+	if err := e.ctrRuntime(ctx, c, "kill", c.ID, sig); err != nil {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
 	e.emit(events.ContainerEventType, events.ActionKill, c, map[string]string{"signal": sig})
@@ -516,7 +511,7 @@ func (e *Engine) setPaused(ctx context.Context, ref string, pause bool) error {
 	if !pause {
 		op, action = "resume", events.ActionUnPause
 	}
-	if err := e.runtime(ctx, op, c.ID); err != nil {
+	if err := e.ctrRuntime(ctx, c, op, c.ID); err != nil {
 		return err
 	}
 	if _, err := e.updateContainer(c.ID, func(c *Container) error { c.Paused = pause; return nil }); err != nil {

@@ -24,7 +24,7 @@ import (
 func (e *Engine) monitorArgs(c *Container) ([]string, error) {
 	args := []string{
 		"--id", c.ID, "--bundle", e.bundleDir(c.ID),
-		"--runtime", e.opts.Runtime, "--runtime-root", e.runtimeRoot(),
+		"--runtime", e.containerRuntime(c), "--runtime-root", e.runtimeRoot(),
 		"--log-path", e.logPath(c.ID),
 	}
 	if lc := c.HostConfig.LogConfig.Config; lc != nil {

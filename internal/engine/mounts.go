@@ -407,7 +407,7 @@ func (e *Engine) settleReadOnlyRecursion(ctx context.Context, c *Container, nonR
 	if !need && force == "" {
 		return nil
 	}
-	if err := e.recursiveReadOnlySupport(ctx); err != nil {
+	if err := e.recursiveReadOnlySupport(ctx, e.containerRuntime(c)); err != nil {
 		if force != "" {
 			return fmt.Errorf("mount %s: %w: %w", force, err, errdefs.ErrNotSupported)
 		}
@@ -424,9 +424,9 @@ var rroSupport sync.Map // runtime path → error (nil: supported)
 // recursiveReadOnlySupport says whether a mount tree can be made read-only
 // in one step (nil) or why not: the kernel needs mount_setattr (Linux
 // 5.12) and the runtime must list "rro" among the mount options of its
-// OCI features document, which is how dockerd asks it too.
-func (e *Engine) recursiveReadOnlySupport(ctx context.Context) error {
-	rt := e.opts.Runtime
+// OCI features document, which is how dockerd asks it too. rt is the
+// container's own runtime: runc, crun and berth-runtime answer differently.
+func (e *Engine) recursiveReadOnlySupport(ctx context.Context, rt string) error {
 	if v, ok := rroSupport.Load(rt); ok {
 		err, _ := v.(error)
 		return err

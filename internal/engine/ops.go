@@ -27,7 +27,7 @@ func (e *Engine) Top(ctx context.Context, ref string, psArgs []string) (containe
 	if st := e.state(c); st.Status != "running" {
 		return resp, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
-	out, err := e.runtimeCmd(ctx, "ps", "--format", "json", c.ID).Output()
+	out, err := e.ctrRuntimeCmd(ctx, c, "ps", "--format", "json", c.ID).Output()
 	if err != nil {
 		return resp, fmt.Errorf("top %s: %w", c.Name, err)
 	}
@@ -86,7 +86,7 @@ func (e *Engine) ContainerStats(ctx context.Context, ref string) (Stats, error) 
 	if st := e.state(c); st.Status != "running" {
 		return s, nil
 	}
-	out, err := e.runtimeCmd(ctx, "events", "--stats", c.ID).Output()
+	out, err := e.ctrRuntimeCmd(ctx, c, "events", "--stats", c.ID).Output()
 	if err != nil {
 		return s, fmt.Errorf("stats %s: %w", c.Name, err)
 	}
@@ -222,7 +222,7 @@ func (e *Engine) Update(ctx context.Context, ref string, r container.Resources, 
 		if err != nil {
 			return err
 		}
-		cmd := e.runtimeCmd(ctx, "update", "--resources", "-", c.ID)
+		cmd := e.ctrRuntimeCmd(ctx, c, "update", "--resources", "-", c.ID)
 		cmd.Stdin = strings.NewReader(string(b))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("update %s: %s: %w", c.Name, strings.TrimSpace(string(out)), err)

@@ -28,6 +28,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := e.checkStaticAddresses(endpoints); err != nil {
 		return nil, err
 	}
+	// Before the image, as dockerd checks it: an unknown runtime is the
+	// request's fault whatever the image. The rro probe below asks it.
+	runtimeName, runtimePath, err := e.resolveRuntime(opts.HostConfig.Runtime)
+	if err != nil {
+		return nil, err
+	}
 	img, err := e.images.Get(ctx, opts.Config.Image)
 	if err != nil {
 		return nil, err
@@ -37,17 +43,19 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	c := &Container{
-		ID:         newID(),
-		Name:       strings.TrimPrefix(opts.Name, "/"),
-		Created:    time.Now().UTC(),
-		ImageRef:   opts.Config.Image,
-		ImageID:    img.ID.String(),
-		Config:     opts.Config,
-		HostConfig: opts.HostConfig,
-		Endpoints:  endpoints,
-		Driver:     e.snaps.Driver(),
+		ID:          newID(),
+		Name:        strings.TrimPrefix(opts.Name, "/"),
+		Created:     time.Now().UTC(),
+		ImageRef:    opts.Config.Image,
+		ImageID:     img.ID.String(),
+		Config:      opts.Config,
+		HostConfig:  opts.HostConfig,
+		RuntimePath: runtimePath,
+		Endpoints:   endpoints,
+		Driver:      e.snaps.Driver(),
 	}
 	c.Snapshot = c.ID
+	c.HostConfig.Runtime = runtimeName
 	if c.Name == "" {
 		c.Name = randomName(c.ID)
 	} else if !validName(c.Name) {

@@ -183,6 +183,10 @@ type Container struct {
 	ImageID    string
 	Config     container.Config
 	HostConfig container.HostConfig
+	// RuntimePath is the OCI runtime executable HostConfig.Runtime named,
+	// resolved at create; empty for the engine's default runtime and in
+	// records of older builds, which follow the engine's default.
+	RuntimePath string `json:",omitempty"`
 	// Endpoints are the create request's endpoint settings by network
 	// name, validated. They live in this record, written atomically at
 	// create, so a create killed midway leaves nothing half made; the
