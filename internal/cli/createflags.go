@@ -26,6 +26,7 @@ import (
 // createFlags are the flags `create` and `run` share.
 type createFlags struct {
 	name, workdir, user, hostname, entrypoint, pull, platform string
+	runtime                                                   string // OCI runtime; the engine resolves it
 	env, envFile, labels                                      []string
 	tty, interactive, readOnly                                bool
 	entrypointSet                                             bool
@@ -65,6 +66,7 @@ func (f *createFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
 	fl.StringVar(&f.pull, "pull", "missing", `pull image before running ("always", "missing", "never")`)
 	fl.StringVar(&f.platform, "platform", "", "set platform if server is multi-platform capable")
+	fl.StringVar(&f.runtime, "runtime", "", `runtime to use for this container ("berth-runtime", "runc", "crun" or an absolute path)`)
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
 	fl.StringArrayVar(&f.envFile, "env-file", nil, "read in a file of environment variables")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set meta data on a container")
@@ -142,7 +144,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (engine.CreateO
 		k, v, _ := strings.Cut(l, "=")
 		cfg.Labels[k] = v
 	}
-	o.HostConfig = container.HostConfig{ReadonlyRootfs: f.readOnly}
+	o.HostConfig = container.HostConfig{ReadonlyRootfs: f.readOnly, Runtime: f.runtime}
 	if err := f.hostOptions(cmd.Flags(), &o.Config, &o.HostConfig); err != nil {
 		return o, err
 	}
