@@ -382,8 +382,10 @@ for i in "${!RT_LABELS[@]}"; do
 		before=$(containers_of "${RT_PATHS[$i]}")
 		base_before=$(containers_of "${RT_PATHS[$base_idx]}")
 		for t in "${again[@]}"; do
-			cp "$dir/tap/$t.tap" "$dir/tap/$t.tap.$try"
-			cp "$base_dir/tap/$t.tap" "$base_dir/tap/$t.tap.$l.$try"
+			for f in tap err rc; do
+				cp "$dir/tap/$t.$f" "$dir/tap/$t.$f.$try" 2>/dev/null || true
+				cp "$base_dir/tap/$t.$f" "$base_dir/tap/$t.$f.$l.$try" 2>/dev/null || true
+			done
 			run_one "${RT_PATHS[$i]}" "$dir" "$t"
 			run_one "${RT_PATHS[$base_idx]}" "$base_dir" "$t"
 		done
