@@ -167,6 +167,17 @@ func TestRuntimeSelectCrun(t *testing.T) {
 	if _, _, code := c.run(nil, "run", "--rm", "--runtime", "crun", "busybox", "sh", "-c", "exit 5"); code != 5 {
 		t.Errorf("exit %d, want 5", code)
 	}
+	// crun 1.8 has no `features` command, so the create-time probe asks
+	// crun (not berth-runtime, which has rro): a read-only bind is
+	// read-only at its top only, and recursion that must be read-only is
+	// refused up front instead of failing inside crun.
+	host := t.TempDir()
+	if _, errOut, code := c.run(nil, "run", "--rm", "--runtime", "crun", "-v", host+":/x:ro", "busybox", "touch", "/x/f"); code != 1 || !strings.Contains(errOut, "Read-only file system") {
+		t.Errorf("touch in a read-only bind under crun: exit %d, stderr %q; want 1, Read-only file system", code, errOut)
+	}
+	if _, errOut, code := c.run(nil, "run", "--rm", "--runtime", "crun", "--mount", "type=bind,src="+host+",dst=/x,ro=true,bind-recursive=readonly,bind-propagation=rprivate", "busybox", "true"); code == 0 || !strings.Contains(errOut, "rro is not supported by runtime crun") {
+		t.Errorf("bind-recursive=readonly under crun: exit %d, stderr %q; want a refusal that names crun", code, errOut)
+	}
 	id := strings.TrimSpace(c.ok("run", "-d", "--runtime", "crun", "busybox", "sleep", "300"))
 	if got := strings.TrimSpace(c.ok("inspect", "-f", "{{.HostConfig.Runtime}}", id)); got != "crun" {
 		t.Errorf("HostConfig.Runtime %q, want crun", got)
