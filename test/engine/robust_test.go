@@ -74,7 +74,10 @@ func (e *env) listAll(t *testing.T) []string {
 func assertAllReleased(t *testing.T, e *env, seen map[string]bool) {
 	t.Helper()
 	for _, id := range e.listAll(t) {
-		if _, errOut, code := e.run(nil, "rm", "-f", id); code != 0 {
+		// Gone meanwhile is gone: through berthd, the removal of a killed
+		// rm goes on after its client is gone and may finish between the
+		// listing and this rm.
+		if _, errOut, code := e.run(nil, "rm", "-f", id); code != 0 && !strings.Contains(errOut, "No such container") {
 			t.Errorf("rm -f %s: exit %d: %s", id, code, errOut)
 		}
 		seen[id] = true
