@@ -85,3 +85,38 @@ func TestActiveRecordsApart(t *testing.T) {
 		t.Fatalf("snapshot directories after cleanup and a new prepare: %d, want 2 (layer, ctr3)", len(ents))
 	}
 }
+
+// TestFirstPrepareNoFsync: a fresh store's first Prepare writes only
+// active.json (no fsynced metadata.json: there is nothing committed to
+// keep), and a store holding only active snapshots reopens with its
+// driver.
+func TestFirstPrepareNoFsync(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := snapshot.NewNative(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(ctx, "first", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "native", "metadata.json")); !os.IsNotExist(err) {
+		t.Fatalf("metadata.json after the first Prepare: %v, want none", err)
+	}
+	again, err := snapshot.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Driver() != "native" {
+		t.Fatalf("reopened as %s, want native", again.Driver())
+	}
+	if info, err := again.Stat(ctx, "first"); err != nil || info.Kind != snapshot.KindActive {
+		t.Fatalf("Stat first = %+v, %v", info, err)
+	}
+	if err := again.Commit(ctx, "layer", "first", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "native", "metadata.json")); err != nil {
+		t.Fatalf("metadata.json after the first Commit: %v", err)
+	}
+}

@@ -203,8 +203,13 @@ func probeOverlay(root string) error {
 // newDefault keeps the driver of existing snapshots, and otherwise prefers
 // overlay.
 func newDefault(root string) (Snapshotter, error) {
+	// A store with active snapshots only (a first pull under way, a
+	// container on an image nobody committed) has no metadata.json yet.
 	for _, d := range []string{"overlay", "native"} {
-		if _, err := os.Stat(filepath.Join(root, d, "metadata.json")); err == nil {
+		for _, f := range []string{"metadata.json", "active.json"} {
+			if _, err := os.Stat(filepath.Join(root, d, f)); err != nil {
+				continue
+			}
 			if d == "overlay" {
 				return newOverlay(root)
 			}

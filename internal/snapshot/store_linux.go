@@ -74,14 +74,15 @@ func (s *store) read() (*metadata, error) {
 	return md, err
 }
 
-// readFiles merges both files; legacy reports active records (or a
-// missing file) in metadata.json, which the next write must rewrite.
+// readFiles merges both files; legacy reports active records in
+// metadata.json, which the next write must rewrite. A missing metadata.json
+// is a store without committed snapshots: the first commit writes it, and
+// a store's first Prepare (a pull's first layer) pays no fsync for it.
 func (s *store) readFiles() (md *metadata, legacy bool, err error) {
 	md = &metadata{Snapshots: map[string]*record{}}
 	b, err := os.ReadFile(s.metadataPath())
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		legacy = true
 	case err != nil:
 		return nil, false, fmt.Errorf("read snapshot metadata: %w", err)
 	default:
