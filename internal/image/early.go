@@ -84,7 +84,7 @@ func (e *earlyFetches) take(ctx context.Context, i int) (rc io.ReadCloser, w *co
 	return cancelOnClose{ef.rc, ef.cancel}, ef.w, true, nil
 }
 
-// closeAll cancels and closes every download nobody took.
+// closeAll cancels and releases every download nobody took.
 func (e *earlyFetches) closeAll() {
 	e.mu.Lock()
 	left := e.byID
@@ -95,19 +95,18 @@ func (e *earlyFetches) closeAll() {
 	}
 }
 
-// close cancels the download and releases what it holds once its GET has
-// returned, without waiting for that.
+// close cancels the download, waits for its GET to return (the cancel
+// makes that prompt) and releases what it holds: the ingest is gone when
+// Fetch returns, as it is after a download that failed its own way.
 func (ef *earlyFetch) close() {
 	ef.cancel()
-	go func() {
-		<-ef.done
-		if ef.rc != nil {
-			ef.rc.Close()
-		}
-		if ef.w != nil {
-			ef.w.Close()
-		}
-	}()
+	<-ef.done
+	if ef.rc != nil {
+		ef.rc.Close()
+	}
+	if ef.w != nil {
+		ef.w.Close()
+	}
 }
 
 // cancelOnClose ends an early GET's context with its body.
