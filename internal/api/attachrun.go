@@ -47,6 +47,16 @@ func (s *Server) registerRun(id string) (*attachedRun, bool) {
 	return r, true
 }
 
+// dropRun forgets run, registered for id by an attach that failed before
+// it could wait for its start.
+func (s *Server) dropRun(id string, run *attachedRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runs[id] == run {
+		delete(s.runs, id)
+	}
+}
+
 func (s *Server) lookupRun(id string) *attachedRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()

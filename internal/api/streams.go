@@ -175,8 +175,21 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	// The run is registered before the hijack answers the client: the
+	// client sends its start as soon as it has the answer, and a start
+	// that finds no run starts the container without this attach (whose
+	// output then comes from the log, and whose --rm removal is left to
+	// the monitor, racing the client's wait).
+	var run *attachedRun
+	registered := false
+	if created {
+		run, registered = s.registerRun(info.ID)
+	}
 	conn, in, err := hijack(w, r, tty)
 	if err != nil {
+		if registered {
+			s.dropRun(info.ID, run)
+		}
 		return err
 	}
 	defer conn.Close()
@@ -197,7 +210,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	opts := engine.AttachOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, DetachKeys: keys}
 	if created {
-		if run, ok := s.registerRun(info.ID); ok && s.runAttached(ctx, info.ID, run, opts) {
+		if registered && s.runAttached(ctx, info.ID, run, opts) {
 			if run.err != nil && !errors.Is(run.err, engine.ErrDetached) && ctx.Err() == nil {
 				var ee *engine.ExitError
 				if !errors.As(run.err, &ee) { // start errors go to the start request

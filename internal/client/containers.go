@@ -90,13 +90,53 @@ func (c *Client) StartAttached(ctx context.Context, ref string, opts enginetypes
 		return 0, err
 	}
 	defer st.close()
+	// The wait goes in before the start, as the docker CLI's does: an --rm
+	// container may be removed before a wait sent after its output ended
+	// arrives, and then its exit code is lost ("No such container").
+	wctx, cancel := context.WithCancel(ctx) // ends the wait when the start fails
+	defer cancel()
+	exit, err := c.waitNextExit(wctx, info.ID)
+	if err != nil {
+		return 0, err
+	}
 	if err := c.Start(ctx, info.ID); err != nil {
 		return 0, err
 	}
 	if err := st.wait(ctx); err != nil {
 		return 0, err
 	}
-	return c.Wait(ctx, info.ID)
+	r := <-exit
+	return r.code, r.err
+}
+
+type waitResult struct {
+	code int
+	err  error
+}
+
+// waitNextExit sends a wait for the container's next exit and returns
+// once the daemon has answered its header (the wait is in place); the
+// result arrives on the channel.
+func (c *Client) waitNextExit(ctx context.Context, id string) (<-chan waitResult, error) {
+	resp, err := c.do(ctx, http.MethodPost, cpath(id, "wait"), url.Values{"condition": {string(container.WaitConditionNextExit)}}, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan waitResult, 1)
+	go func() {
+		defer resp.Body.Close()
+		var wr container.WaitResponse
+		if err := json.NewDecoder(resp.Body).Decode(&wr); err != nil {
+			ch <- waitResult{err: fmt.Errorf("wait %s: decode response: %w", id, err)}
+			return
+		}
+		r := waitResult{code: int(wr.StatusCode)}
+		if wr.Error != nil && wr.Error.Message != "" {
+			r.err = errors.New(wr.Error.Message)
+		}
+		ch <- r
+	}()
+	return ch, nil
 }
 
 // Attach connects to a running container until it exits or the user
