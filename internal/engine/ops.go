@@ -304,7 +304,7 @@ func (e *Engine) PruneContainers(ctx context.Context, filters map[string][]strin
 		if st := e.state(c); st.Status == "running" || st.MonitorAlive {
 			continue
 		}
-		if !allLabels(filters["label"], c.Config.Labels) || !until.IsZero() && c.Created.After(until) {
+		if !labelsMatch(filters["label"], c.Config.Labels) || !until.IsZero() && c.Created.After(until) {
 			continue
 		}
 		size, _ := e.snaps.Usage(ctx, c.Snapshot)

@@ -105,7 +105,7 @@ func matchFilters(f map[string][]string, c *Container, st ContainerState, s cont
 			}
 			return c.ImageRef == v
 		}) &&
-		allLabels(f["label"], s.Labels)
+		labelsMatch(f["label"], s.Labels)
 }
 
 // matchName is dockerd's name filter: a regular expression searched in
@@ -118,17 +118,6 @@ func matchName(pattern, name string) bool {
 		return false
 	}
 	return re.MatchString(name) || re.MatchString("/"+name)
-}
-
-func allLabels(want []string, labels map[string]string) bool {
-	for _, w := range want {
-		k, v, hasV := strings.Cut(w, "=")
-		got, ok := labels[k]
-		if !ok || hasV && got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // stateName is the Docker state word for st.

@@ -224,18 +224,11 @@ func (e *Engine) VolumePrune(ctx context.Context, all bool, labels, notLabels []
 // MatchLabels applies Docker's label filters: each of want ("k" or "k=v")
 // must match, none of notWant may.
 func MatchLabels(have map[string]string, want, notWant []string) bool {
-	match := func(f string) bool {
-		k, v, hasV := strings.Cut(f, "=")
-		got, ok := have[k]
-		return ok && (!hasV || got == v)
-	}
-	for _, f := range want {
-		if !match(f) {
-			return false
-		}
+	if !labelsMatch(want, have) {
+		return false
 	}
 	for _, f := range notWant {
-		if match(f) {
+		if labelsMatch([]string{f}, have) {
 			return false
 		}
 	}
