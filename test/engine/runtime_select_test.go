@@ -157,6 +157,13 @@ func TestRuntimeSelectUnknown(t *testing.T) {
 // crunEnv keeps, where crun 1.8 accepts the cgroup layout), and the
 // operations after the create go to crun.
 func TestRuntimeSelectCrun(t *testing.T) {
+	if filepath.Base(berthBin) == "berth-remote" {
+		// berthd runs the containers, and the daemon berth-remote started
+		// for this root lives outside the namespace crunEnv keeps: on a
+		// hybrid-cgroup host crun 1.8 refuses to run anything there.
+		// (TestCrunRun still runs crun through an in-process berth.)
+		t.Skip("through berthd, crun runs outside the test's mount namespace")
+	}
 	c := newCrunEnv(t)
 	// The berth under test, whose sibling berth-runtime is berth's own:
 	// only --runtime can make crun run anything.
