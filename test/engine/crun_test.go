@@ -72,6 +72,7 @@ func newCrunEnv(t *testing.T) *crunEnv {
 		t.Fatalf("start namespace holder: %v", err)
 	}
 	ce := &crunEnv{env: e, berth: filepath.Join(dir, "berth"), holder: holder, crun: crun}
+	e.command = ce.cmd // run and ok go through the namespace
 	// Registered after newEnv's cleanup, so it runs first: containers
 	// crun made are removed through crun, in the namespace, before the
 	// namespace goes.
@@ -90,28 +91,13 @@ func (c *crunEnv) cleanup() {
 	}
 	_ = c.holder.Process.Signal(syscall.SIGKILL)
 	_ = c.holder.Wait()
+	c.command = nil // env's own cleanup runs after this one, outside
 }
 
+// cmd runs c.berth in the holder's mount namespace.
 func (c *crunEnv) cmd(args ...string) *exec.Cmd {
 	nsArgs := []string{"-t", fmt.Sprint(c.holder.Process.Pid), "-m", "--", c.berth, "--root", c.root, "--state", c.state}
 	return exec.Command("nsenter", append(nsArgs, args...)...)
-}
-
-func (c *crunEnv) run(stdin io.Reader, args ...string) (string, string, int) {
-	out, errOut, code, err := testutil.RunCmd(c.cmd(args...), stdin)
-	if err != nil {
-		c.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
-	}
-	return out, errOut, code
-}
-
-func (c *crunEnv) ok(args ...string) string {
-	c.t.Helper()
-	out, errOut, code := c.run(nil, args...)
-	if code != 0 {
-		c.t.Fatalf("berth %s (crun): exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
 }
 
 // TestCrunRun: containers run by crun 1.8 (which checks the config's

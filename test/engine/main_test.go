@@ -47,6 +47,8 @@ func run(m *testing.M) int {
 type env struct {
 	t           *testing.T
 	root, state string
+	// command builds a berth command line's process; nil runs berthBin.
+	command func(args ...string) *exec.Cmd
 }
 
 func newEnv(t *testing.T) *env {
@@ -83,6 +85,9 @@ func (e *env) cleanup() {
 }
 
 func (e *env) cmd(args ...string) *exec.Cmd {
+	if e.command != nil {
+		return e.command(args...)
+	}
 	return exec.Command(berthBin, append([]string{"--root", e.root, "--state", e.state}, args...)...)
 }
 
