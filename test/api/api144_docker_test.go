@@ -18,15 +18,8 @@ import (
 // starts, --mac-address goes with --network, and read-only binds are
 // recursively read-only unless --mount's bind-recursive says otherwise.
 func TestDockerCLI144(t *testing.T) {
-	_, docker := dockerAgainstBerthd(t)
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := docker("", args...)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d: %s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return strings.TrimSpace(out)
-	}
+	d, docker := dockerAgainstBerthd(t)
+	must := dockerMust(t, d, docker)
 	if v := must("version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"); v != "1.44 1.44" {
 		t.Fatalf("negotiated versions (server client) = %q, want 1.44 1.44", v)
 	}

@@ -22,14 +22,7 @@ import (
 // with an image committed now beside the older busybox fixture.
 func TestCompatImagesUntil(t *testing.T) {
 	d, docker := dockerAgainstBerthd(t)
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := docker("", args...)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d: %s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return strings.TrimSpace(out)
-	}
+	must := dockerMust(t, d, docker)
 	must("create", "--name", "untilsrc", "busybox", "true")
 	must("commit", "untilsrc", "fresh:1")
 	old, err := time.Parse(time.RFC3339Nano, must("image", "inspect", "-f", "{{.Created}}", "busybox"))

@@ -18,14 +18,7 @@ import (
 // such field, and a group address is refused as dockerd's kernel would.
 func TestCompatConnectMAC(t *testing.T) {
 	d, docker := dockerAgainstBerthd(t)
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := docker("", args...)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d: %s%s\nberthd: %s", strings.Join(args, " "), code, out, errOut, d.daemonLog())
-		}
-		return strings.TrimSpace(out)
-	}
+	must := dockerMust(t, d, docker)
 	must("network", "create", "compatmac")
 	t.Cleanup(func() { docker("", "network", "rm", "compatmac") })
 	connect := func(version, ctr, body string) (int, string) {
@@ -111,14 +104,7 @@ func TestCompatConnectMAC(t *testing.T) {
 // dockerd shows them; host and none show as themselves.
 func TestCompatPsNetworks(t *testing.T) {
 	d, docker := dockerAgainstBerthd(t)
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, code := docker("", args...)
-		if code != 0 {
-			t.Fatalf("docker %s: exit %d: %s%s\nberthd: %s", strings.Join(args, " "), code, out, errOut, d.daemonLog())
-		}
-		return strings.TrimSpace(out)
-	}
+	must := dockerMust(t, d, docker)
 	for _, n := range []string{"psneta", "psnetb"} {
 		must("network", "create", n)
 		t.Cleanup(func() { docker("", "network", "rm", n) })

@@ -62,6 +62,20 @@ func TestDockerCLI(t *testing.T) {
 // dockerAgainstBerthd starts berthd with busybox loaded and returns a
 // function that runs the stock docker CLI against it (stdout, stderr,
 // exit code); it skips when there is no docker CLI.
+// dockerMust wraps docker (from dockerAgainstBerthd): the command must
+// succeed (the test fails with its output and berthd's log otherwise); it
+// returns the trimmed stdout.
+func dockerMust(t *testing.T, d *daemon, docker func(stdin string, args ...string) (string, string, int)) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, errOut, code := docker("", args...)
+		if code != 0 {
+			t.Fatalf("docker %s: exit %d: %s%s\nberthd: %s", strings.Join(args, " "), code, out, errOut, d.daemonLog())
+		}
+		return strings.TrimSpace(out)
+	}
+}
+
 func dockerAgainstBerthd(t *testing.T) (*daemon, func(stdin string, args ...string) (string, string, int)) {
 	dockerBin, err := exec.LookPath("docker")
 	if err != nil {

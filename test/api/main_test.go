@@ -211,6 +211,24 @@ func (d *daemon) loadBusybox() {
 }
 
 // http returns a client that speaks HTTP over the daemon's socket.
+// request sends a JSON body (may be empty) to the API and returns the
+// status and the response body.
+func (d *daemon) request(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	r, err := http.NewRequest(method, "http://berth"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := d.http().Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func (d *daemon) http() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

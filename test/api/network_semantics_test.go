@@ -4,8 +4,6 @@ package api_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -25,18 +23,7 @@ func TestNetworkConnectSemantics(t *testing.T) {
 	d.loadBusybox()
 	req := func(method, path, body string) (int, string) {
 		t.Helper()
-		r, err := http.NewRequest(method, "http://berth/v1.43"+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := d.http().Do(r)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return d.request(t, method, "/v1.43"+path, body)
 	}
 	t.Cleanup(func() {
 		for _, c := range []string{"semrun", "semstop", "semnone", "semhost"} {

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -114,18 +112,7 @@ func TestNetworkAPIStatus(t *testing.T) {
 	d.loadBusybox()
 	req := func(method, path, body string) (int, string) {
 		t.Helper()
-		r, err := http.NewRequest(method, "http://berth/v1.43"+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := d.http().Do(r)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return d.request(t, method, "/v1.43"+path, body)
 	}
 	t.Cleanup(func() {
 		d.run(nil, "rm", "-f", "st")
