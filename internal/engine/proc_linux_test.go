@@ -38,17 +38,7 @@ func TestStateWatchWakes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// A short state directory: sun_path holds 108 bytes.
-			dir, err := os.MkdirTemp("", "sw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			e := &Engine{opts: Options{State: dir}}
-			id := "c1"
-			if err := os.MkdirAll(e.bundleDir(id), 0o700); err != nil {
-				t.Fatal(err)
-			}
+			e, id := watchEngine(t)
 			if tc.monitor != nil {
 				l, err := net.Listen("unix", filepath.Join(e.bundleDir(id), "control.sock"))
 				if err != nil {
@@ -97,16 +87,7 @@ func TestStateWatchWakes(t *testing.T) {
 // to select on the dead connection's closed channel and call Close on a
 // nil connection: `berth wait` and `logs -f` panicked.
 func TestStateWatchMonitorGoneMidWait(t *testing.T) {
-	dir, err := os.MkdirTemp("", "sw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	e := &Engine{opts: Options{State: dir}}
-	id := "c1"
-	if err := os.MkdirAll(e.bundleDir(id), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	e, id := watchEngine(t)
 	sock := filepath.Join(e.bundleDir(id), "control.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -148,4 +129,21 @@ func TestStateWatchMonitorGoneMidWait(t *testing.T) {
 	if _, ok := w.exited(); ok {
 		t.Fatal("a monitor that died without answering announced an exit")
 	}
+}
+
+// watchEngine is an engine on a short state directory (sun_path holds 108
+// bytes) with the bundle directory of container "c1".
+func watchEngine(t *testing.T) (*Engine, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e := &Engine{opts: Options{State: dir}}
+	id := "c1"
+	if err := os.MkdirAll(e.bundleDir(id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return e, id
 }
