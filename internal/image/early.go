@@ -40,9 +40,6 @@ func (s *Store) startEarly(ctx context.Context, f Fetcher, layers []ocispec.Desc
 		e.byID[i] = ef
 		go func(desc ocispec.Descriptor) {
 			defer close(ef.done)
-			if _, err := s.cs.Info(fctx, desc.Digest); err == nil {
-				return // stored already
-			}
 			w, err := s.cs.Writer(fctx, desc.Digest.String(), desc)
 			if err != nil {
 				return // stored meanwhile, or open will meet the error itself
