@@ -75,6 +75,7 @@ type applier struct {
 	keptDirs map[string]struct{}
 	dirs     []dirTime
 	writers  *fileWriters // small files' second half (filejobs_linux.go)
+	lr       *limitReader // the layer's byte budget
 }
 
 func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
@@ -105,7 +106,7 @@ func apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		}
 		return err
 	}
-	a := &applier{root: rt, opts: opts, ops: fsopsFor(rt.fd), buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}}
+	a := &applier{root: rt, opts: opts, ops: fsopsFor(rt.fd), buf: *bp, asRoot: os.Geteuid() == 0, rootCreator: creatorIsRoot(), created: map[string]struct{}{}, keptDirs: map[string]struct{}{}, lr: lr}
 	a.writers = newFileWriters(a)
 	// Every writer is done before apply returns, whichever way: the
 	// caller may remove dir right after.
@@ -235,6 +236,27 @@ func createAt(pfd int, base string, mk func() error) error {
 // kernel is asked to start writing it out (see writebackWriter).
 const writebackChunk = 8 << 20
 
+// preallocate reserves disk for a big file before its bytes are written
+// (FALLOC_FL_KEEP_SIZE: the size still grows with the data). Buffered
+// writes into reserved blocks skip ext4's per-page delayed-allocation
+// bookkeeping: about a third less system time for an 88 MiB file here,
+// nothing measurable below a MiB. The size is the tar header's claim, not
+// yet backed by data, so the caller caps it at what the layer's byte
+// budget has left, and a hostile header gets at most preallocMax
+// reserved, which the failed unpack's removal frees. Only a hint: errors
+// (a file system without fallocate, a full disk the writes will report)
+// are ignored.
+func preallocate(fd int, size int64) {
+	if size >= preallocMin {
+		_ = unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, min(size, preallocMax))
+	}
+}
+
+const (
+	preallocMin = 1 << 20
+	preallocMax = 256 << 20
+)
+
 // writebackWriter is fdWriter for big files: every writebackChunk it asks
 // the kernel to start writing what came before (sync_file_range
 // SYNC_FILE_RANGE_WRITE, which does not wait). The snapshot's syncfs at the
@@ -296,6 +318,9 @@ func (a *applier) create(pfd int, name, base string, hdr *tar.Header, tr io.Read
 			return a.writers.submit(fd, name, hdr, owned, tr)
 		}
 		defer a.ops.close(fd)
+		if hdr.Typeflag == tar.TypeReg {
+			preallocate(fd, min(hdr.Size, a.lr.max-a.lr.n))
+		}
 		// A bare fd writer, not os.File: no fcntl per file, and CopyBuffer
 		// uses our 1 MiB buffer instead of os.File's 32 KiB ReadFrom path.
 		var w io.Writer = fdWriter{fd, a.ops}

@@ -95,6 +95,7 @@ func (s *Store) Writer(ctx context.Context, ref string, expected ocispec.Descrip
 		_ = l.removeAndUnlock()
 		return nil, fmt.Errorf("ingest %s: %w", dir, err)
 	}
+	preallocate(f, expected.Size)
 	return &Writer{s: s, expected: expected, lock: l, data: f, hash: sha256.New()}, nil
 }
 
