@@ -116,8 +116,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		OperatingSystem: osName(), OSType: runtime.GOOS, Architecture: runtime.GOARCH, NCPU: runtime.NumCPU(),
 		KernelVersion: kernelVersion(), ServerVersion: engineVersion(), LoggingDriver: "json-file",
 		CgroupDriver: "cgroupfs", CgroupVersion: "2", Name: host, SystemTime: time.Now().Format(time.RFC3339Nano),
-		IndexServerAddress: "https://index.docker.io/v1/", DefaultRuntime: "berth-runtime",
-		MemoryLimit: true, SwapLimit: true, CPUShares: true, CPUSet: true, PidsLimit: true,
+		IndexServerAddress: "https://index.docker.io/v1/", MemoryLimit: true, SwapLimit: true, CPUShares: true, CPUSet: true, PidsLimit: true,
 	}
 	for _, c := range list {
 		switch c.State {
@@ -130,6 +129,12 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	in.MemTotal = memTotal()
+	in.Runtimes = map[string]system.RuntimeWithStatus{}
+	runtimes, def := s.e.Runtimes()
+	in.DefaultRuntime = def
+	for name, path := range runtimes {
+		in.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: path}}
+	}
 	writeJSON(w, http.StatusOK, in)
 	return nil
 }

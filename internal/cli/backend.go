@@ -26,6 +26,9 @@ type Backend interface {
 	Root() string
 	State() string
 	Driver() string
+	// Runtimes are the OCI runtimes containers may name, with the
+	// executable each resolves to, and the default's name.
+	Runtimes() (runtimes map[string]string, defaultName string)
 
 	// Images.
 	Pull(ctx context.Context, ref string, opts enginetypes.PullOptions) (enginetypes.PullResult, error)

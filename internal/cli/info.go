@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/spf13/cobra"
@@ -28,12 +30,18 @@ func newInfo(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(1, err)
 			}
+			runtimes, defRuntime := e.Runtimes()
+			names := make([]string, 0, len(runtimes))
+			for n := range runtimes {
+				names = append(names, n)
+			}
+			sort.Strings(names)
 			info := map[string]any{
 				"Containers": len(list), "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
 				"Images": len(imgs), "Driver": e.Driver(), "DockerRootDir": e.Root(), "StateDir": e.State(),
 				"OperatingSystem": osName(), "OSType": runtime.GOOS, "Architecture": runtime.GOARCH,
 				"NCPU": runtime.NumCPU(), "ServerVersion": berthVersion(), "LoggingDriver": "json-file",
-				"CgroupVersion": cgroupVersion(), "DefaultRuntime": "berth-runtime",
+				"CgroupVersion": cgroupVersion(), "DefaultRuntime": defRuntime, "Runtimes": runtimePaths(runtimes),
 			}
 			for _, s := range list {
 				switch s.State {
@@ -64,7 +72,10 @@ func newInfo(a *app) *cobra.Command {
 			p("Storage Driver", info["Driver"])
 			p("Logging Driver", "json-file")
 			p("Cgroup Version", info["CgroupVersion"])
-			p("Default Runtime", "berth-runtime")
+			// docker info's two lines: the names, space-separated, then
+			// the default.
+			p("Runtimes", strings.Join(names, " "))
+			p("Default Runtime", defRuntime)
 			p("Operating System", info["OperatingSystem"])
 			p("OSType", runtime.GOOS)
 			p("Architecture", runtime.GOARCH)
@@ -77,6 +88,16 @@ func newInfo(a *app) *cobra.Command {
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	return c
+}
+
+// runtimePaths is Runtimes as /info has it, so --format templates written
+// for docker ({{.Runtimes.runc.path}}) work on both.
+func runtimePaths(rs map[string]string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(rs))
+	for name, path := range rs {
+		out[name] = map[string]string{"path": path}
+	}
+	return out
 }
 
 func osName() string {

@@ -247,5 +247,15 @@ func (c *Client) Driver() string {
 	return in.Driver
 }
 
+// Runtimes are the daemon's runtimes (name to executable) and its default.
+func (c *Client) Runtimes() (map[string]string, string) {
+	in, _ := c.loadInfo(context.Background())
+	out := make(map[string]string, len(in.Runtimes))
+	for name, r := range in.Runtimes {
+		out[name] = r.Path
+	}
+	return out, in.DefaultRuntime
+}
+
 // stateLabel matches api.StateLabel (client may not import api).
 const stateLabel = "io.berth.state-dir="

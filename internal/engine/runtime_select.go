@@ -54,6 +54,31 @@ func (e *Engine) resolveRuntime(name string) (recorded, path string, err error) 
 	return name, path, nil
 }
 
+// Runtimes are the runtimes a create request may name that this engine
+// can run now, each with the executable it resolves to, and the name of
+// the default: the engine's own (Options.Runtime) and every other known
+// name found as resolveRuntime finds it. dockerd's /info lists its configured runtimes
+// the same way; a name whose binary is missing is left out rather than
+// listed and refused at create. Absolute paths are accepted too but are
+// not names, so they are not listed.
+func (e *Engine) Runtimes() (runtimes map[string]string, defaultName string) {
+	out := map[string]string{DefaultRuntimeName: e.opts.Runtime}
+	if p, err := exec.LookPath(e.opts.Runtime); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			out[DefaultRuntimeName] = abs
+		}
+	}
+	for _, name := range knownRuntimes {
+		if name == DefaultRuntimeName {
+			continue
+		}
+		if _, path, err := e.resolveRuntime(name); err == nil {
+			out[name] = path
+		}
+	}
+	return out, DefaultRuntimeName
+}
+
 // checkExecutable rejects what exec would fail on later, at every start:
 // a missing file, a directory, a file nobody may execute.
 func checkExecutable(path string) error {

@@ -96,3 +96,36 @@ func TestContainerRuntime(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimes: /info's list is the default with the engine's executable
+// and each other known name that resolves; a name whose binary cannot run
+// is left out. $PATH is this test's own directory.
+func TestRuntimes(t *testing.T) {
+	bin := t.TempDir()
+	runc := filepath.Join(bin, "runc")
+	if err := os.WriteFile(runc, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "crun"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	own := filepath.Join(t.TempDir(), "berth-runtime")
+	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{opts: Options{Runtime: own}}
+	got, def := e.Runtimes()
+	if def != DefaultRuntimeName {
+		t.Errorf("default runtime %q, want %q", def, DefaultRuntimeName)
+	}
+	want := map[string]string{DefaultRuntimeName: own, "runc": runc}
+	if len(got) != len(want) {
+		t.Fatalf("Runtimes() = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("Runtimes()[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+}
