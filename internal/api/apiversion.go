@@ -11,11 +11,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 )
 
@@ -88,4 +90,32 @@ func createCompat(version string, o *engine.CreateOptions, mac string) ([]string
 		return nil, err
 	}
 	return warnings, nil
+}
+
+// inspectCompat adapts a container's inspect to the client's version.
+// Before 1.45 dockerd listed, on each user-defined network, the
+// container's short ID and hostname among the endpoint's Aliases
+// (duplicates dropped); from 1.45 Aliases are what the client asked for
+// and DNSNames (which the engine always fills) has every name. Both are
+// DNS names the network's server answers.
+func inspectCompat(version string, resp *container.InspectResponse) {
+	if !versionLess(version, "1.45") || resp.NetworkSettings == nil || len(resp.ID) < 12 {
+		return
+	}
+	var hostname string
+	if resp.Config != nil {
+		hostname = resp.Config.Hostname
+	}
+	for name, ep := range resp.NetworkSettings.Networks {
+		if ep == nil || !container.NetworkMode(name).IsUserDefined() {
+			continue
+		}
+		var aliases []string
+		for _, a := range append(slices.Clone(ep.Aliases), resp.ID[:12], hostname) {
+			if a != "" && !slices.Contains(aliases, a) {
+				aliases = append(aliases, a)
+			}
+		}
+		ep.Aliases = aliases
+	}
 }

@@ -129,3 +129,34 @@ func TestRequestVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectCompat: dockerd's Aliases before 1.45 — the short ID and
+// the hostname appended on user-defined networks only, each name once —
+// and the client's own aliases from 1.45.
+func TestInspectCompat(t *testing.T) {
+	const id = "0123456789ab0123456789ab0123456789ab0123456789ab0123456789abcdef"
+	for _, tc := range []struct {
+		name, version, network, hostname string
+		aliases, want                    []string
+	}{
+		{name: "1.44 default hostname", version: "1.44", network: "appnet", hostname: id[:12], aliases: []string{"web"}, want: []string{"web", id[:12]}},
+		{name: "1.44 own hostname", version: "1.44", network: "appnet", hostname: "h1", aliases: []string{"web"}, want: []string{"web", id[:12], "h1"}},
+		{name: "1.44 no aliases", version: "1.44", network: "appnet", hostname: id[:12], want: []string{id[:12]}},
+		{name: "1.44 duplicates dropped", version: "1.44", network: "appnet", hostname: "web", aliases: []string{"web", "web"}, want: []string{"web", id[:12]}},
+		{name: "1.24 too", version: "1.24", network: "appnet", hostname: id[:12], aliases: []string{"a"}, want: []string{"a", id[:12]}},
+		{name: "1.44 default bridge untouched", version: "1.44", network: "bridge", hostname: id[:12]},
+		{name: "1.45 as asked", version: "1.45", network: "appnet", hostname: "h1", aliases: []string{"web"}, want: []string{"web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := container.InspectResponse{
+				ID:              id,
+				Config:          &container.Config{Hostname: tc.hostname},
+				NetworkSettings: &container.NetworkSettings{Networks: map[string]*nettypes.EndpointSettings{tc.network: {Aliases: tc.aliases}}},
+			}
+			inspectCompat(tc.version, &resp)
+			if got := resp.NetworkSettings.Networks[tc.network].Aliases; strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("Aliases %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -137,6 +137,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	inspectCompat(requestVersion(r), &resp)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

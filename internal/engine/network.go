@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -420,9 +421,12 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (_ string, retE
 	return nsPath, nil
 }
 
-// publishRecord adds c's DNS record on n and makes sure n's DNS server runs.
+// publishRecord adds c's DNS record on n and makes sure n's DNS server
+// runs. The record's aliases are every DNS name but the container's name
+// (which the record carries): the hostname resolves as with dockerd, and
+// the short ID as any 12-digit prefix of the ID does.
 func (e *Engine) publishRecord(store *network.Store, n *network.Network, c *Container, ep *netEndpoint) error {
-	r := network.Record{ID: c.ID, Name: c.Name, Aliases: ep.Aliases}
+	r := network.Record{ID: c.ID, Name: c.Name, Aliases: slices.DeleteFunc(dnsNames(c, ep.Aliases), func(s string) bool { return s == c.Name || s == shortID(c.ID) })}
 	if ep.Result != nil {
 		r.IPv4, r.IPv6 = ep.Result.IPv4.Addr(), ep.Result.IPv6.Addr()
 	}
@@ -605,7 +609,10 @@ func (e *Engine) networkSettings(c *Container) *container.NetworkSettings {
 	}
 	store, _ := e.networks()
 	for name, ep := range rec.Endpoints {
-		es := &nettypes.EndpointSettings{Aliases: ep.Aliases, DNSNames: append([]string{c.Name}, ep.Aliases...)}
+		es := &nettypes.EndpointSettings{Aliases: ep.Aliases}
+		if container.NetworkMode(name).IsUserDefined() {
+			es.DNSNames = dnsNames(c, ep.Aliases)
+		}
 		if store != nil {
 			if n, err := store.Get(name); err == nil {
 				es.NetworkID = n.ID

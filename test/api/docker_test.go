@@ -103,8 +103,11 @@ func dockerAgainstBerthd(t *testing.T) (*daemon, func(stdin string, args ...stri
 }
 
 // TestDockerCLIEndpointSettings: `docker run --network N --network-alias
-// A` against berthd keeps the endpoint settings the docker CLI sends
-// (NetworkingConfig): the alias resolves, inspect shows it and no label.
+// A --hostname H` against berthd keeps the endpoint settings the docker
+// CLI sends (NetworkingConfig): inspect shows no label, and at the API
+// version the CLI negotiates (1.44) Aliases are dockerd's — the alias,
+// the short ID, the hostname — and DNSNames adds the name first; every
+// one of them resolves on the network.
 // A client of API 1.43 that sends --mac-address as the body's MacAddress
 // (older docker CLIs; this one refuses it below 1.44) has it on eth0.
 func TestDockerCLIEndpointSettings(t *testing.T) {
@@ -116,7 +119,7 @@ func TestDockerCLIEndpointSettings(t *testing.T) {
 		docker("", "rm", "-f", "aliased")
 		docker("", "network", "rm", "dnet")
 	})
-	if out, errOut, code := docker("", "run", "-d", "--name", "aliased", "--network", "dnet", "--network-alias", "dalias", "busybox", "sleep", "1000"); code != 0 {
+	if out, errOut, code := docker("", "run", "-d", "--name", "aliased", "--network", "dnet", "--network-alias", "dalias", "--hostname", "ahost", "busybox", "sleep", "1000"); code != 0 {
 		t.Fatalf("docker run: exit %d: %s%s", code, out, errOut)
 	}
 	inspect := func(format string) string {
@@ -131,8 +134,12 @@ func TestDockerCLIEndpointSettings(t *testing.T) {
 	if ip == "" {
 		t.Fatal("aliased has no address on dnet")
 	}
-	if got := inspect(`{{json (index .NetworkSettings.Networks "dnet").Aliases}}`); got != `["dalias"]` {
-		t.Errorf("aliases %s, want [\"dalias\"]", got)
+	short := inspect("{{.Id}}")[:12]
+	if got, want := inspect(`{{json (index .NetworkSettings.Networks "dnet").Aliases}}`), `["dalias","`+short+`","ahost"]`; got != want {
+		t.Errorf("aliases %s, want %s", got, want)
+	}
+	if got, want := inspect(`{{json (index .NetworkSettings.Networks "dnet").DNSNames}}`), `["aliased","dalias","`+short+`","ahost"]`; got != want {
+		t.Errorf("DNSNames %s, want %s", got, want)
 	}
 	if labels := inspect("{{json .Config.Labels}}"); strings.Contains(labels, "berth.network") {
 		t.Errorf("endpoint settings show as labels: %s", labels)
@@ -153,16 +160,18 @@ func TestDockerCLIEndpointSettings(t *testing.T) {
 		t.Errorf("eth0's MAC: exit %d, %q (want %s) %s", code, out, mac, errOut)
 	}
 	// The network's DNS server may take a moment to answer after start.
-	var out, errOut string
-	for i := 0; i < 50; i++ {
-		out, errOut, _ = docker("", "run", "--rm", "--network", "dnet", "busybox", "nslookup", "dalias")
-		if strings.Contains(out, "Address: "+ip) {
-			break
+	for _, name := range []string{"dalias", short, "ahost", "aliased"} {
+		var out, errOut string
+		for i := 0; i < 50; i++ {
+			out, errOut, _ = docker("", "run", "--rm", "--network", "dnet", "busybox", "nslookup", name)
+			if strings.Contains(out, "Address: "+ip) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !strings.Contains(out, "Address: "+ip) {
-		t.Errorf("nslookup dalias: want %s in:\n%s%s", ip, out, errOut)
+		if !strings.Contains(out, "Address: "+ip) {
+			t.Errorf("nslookup %s: want %s in:\n%s%s", name, ip, out, errOut)
+		}
 	}
 	// dockerd's refusal, with its words, reaches the docker CLI.
 	_, errOut, code := docker("", "run", "--rm", "--ip", "10.88.0.99", "busybox", "true")
