@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/diskhint"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,7 +26,7 @@ type Writer struct {
 	data     *os.File
 	hash     hash.Hash
 	written  int64
-	flushed  int64 // bytes handed to startWriteback so far
+	flushed  int64 // bytes handed to diskhint.StartWriteback so far
 	lazy     bool  // no writeback hints (SkipWriteback)
 	done     bool
 }
@@ -95,7 +96,7 @@ func (s *Store) Writer(ctx context.Context, ref string, expected ocispec.Descrip
 		_ = l.removeAndUnlock()
 		return nil, fmt.Errorf("ingest %s: %w", dir, err)
 	}
-	preallocate(f, expected.Size)
+	diskhint.Preallocate(int(f.Fd()), expected.Size)
 	return &Writer{s: s, expected: expected, lock: l, data: f, hash: sha256.New()}, nil
 }
 
@@ -122,7 +123,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return n, fmt.Errorf("write ingest %s: %w", w.expected.Digest, err)
 	}
 	if !w.lazy && w.written-w.flushed >= writebackChunk {
-		startWriteback(w.data, w.flushed, w.written-w.flushed)
+		diskhint.StartWriteback(int(w.data.Fd()), w.flushed, w.written-w.flushed)
 		w.flushed = w.written
 	}
 	return n, nil

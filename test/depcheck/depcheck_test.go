@@ -29,7 +29,7 @@ func layer(pkg string) int {
 		return -1
 	case first("internal/errdefs"):
 		return 0
-	case first("internal/linux", "internal/atomicfile", "internal/reference", "internal/timing", "internal/liveness", "internal/mountinfo"):
+	case first("internal/linux", "internal/atomicfile", "internal/diskhint", "internal/reference", "internal/timing", "internal/liveness", "internal/mountinfo"):
 		return 1
 	case first("internal/content", "internal/snapshot", "internal/archive", "internal/rootfs", "internal/cgroups", "internal/specwire"):
 		return 2
