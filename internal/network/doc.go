@@ -62,7 +62,9 @@
 //     recording them.
 //   - veth: one RTM_NEWLINK creates the pair with its peer directly in
 //     the container's namespace (IFLA_NET_NS_FD), the host end enslaved
-//     to the bridge, the MAC 02:42:<IPv4> or --mac-address, one
+//     to the bridge, the MAC 02:42:<IPv4> or --mac-address (a user's MAC
+//     is recorded beside the leases, and a derived MAC some recorded one
+//     already is gives way to a fresh one outside 02:42: macclaim.go), one
 //     queue per end (a veth otherwise starts with a queue per CPU and
 //     shrinks to one after registration, which waits for an RCU grace
 //     period under RTNL); in the same batch the host end gets IPv6

@@ -29,14 +29,6 @@ func vethName(containerID, ifName string) string {
 	return "veth" + hex.EncodeToString(h[:])[:11]
 }
 
-// macFor derives a locally administered unicast MAC from an IPv4
-// address, as Docker does (02:42:a.b.c.d): known without asking the
-// kernel and unique on the bridge as long as the address is.
-func macFor(a netip.Addr) net.HardwareAddr {
-	b := a.As4()
-	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
-}
-
 // attachNative attaches a container to a native network: the record
 // first (so any crash from here on is torn down by the next Detach), then
 // the network's bridge and rules once, its leases (both families or
@@ -78,11 +70,15 @@ func (s *Store) attachNative(ctx context.Context, n *Network, a Attachment, port
 	if ip6.IsValid() {
 		res.IPv6, res.Gateway6 = netip.PrefixFrom(ip6, n.Subnet6.Bits()), n.Gateway6
 	}
-	mac := macFor(ip4)
+	var user net.HardwareAddr
 	if a.MAC != "" {
-		if mac, err = net.ParseMAC(a.MAC); err != nil {
+		if user, err = net.ParseMAC(a.MAC); err != nil {
 			return nil, fmt.Errorf("invalid MAC address %q: %w", a.MAC, errdefs.ErrInvalidArgument)
 		}
+	}
+	mac, err := s.ipamOf(n.Name).pickMAC(ip4, user, leaseOwner(a.ContainerID, a.IfName))
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	res.MAC = mac.String()
 	if err := s.plumb(n, a, br, res, mac, len(ports) > 0); err != nil {
