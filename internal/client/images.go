@@ -103,16 +103,17 @@ func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.E
 
 // Login works as Docker's CLI does with a daemon: the daemon checks the
 // credentials against the registry (POST /auth) and keeps nothing, and we
-// store them in our own config.json ($DOCKER_CONFIG, else ~/.docker),
-// where `logout` finds them and from where pulls, pushes and builds send
-// them along (X-Registry-Auth, X-Registry-Config). The store goes through
-// the registry client, which checks once more from this side: it has no
-// store-only entry point.
+// store what it accepted in our own config.json ($DOCKER_CONFIG, else
+// ~/.docker; credstore.go) — the identity token /auth returns for a token
+// registry in place of the password — where `logout` finds them and from
+// where pulls, pushes and builds send them along (X-Registry-Auth,
+// X-Registry-Config).
 func (c *Client) Login(ctx context.Context, server, user, password string) error {
-	if err := c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &registry.AuthResponse{}); err != nil {
+	var resp registry.AuthResponse
+	if err := c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &resp); err != nil {
 		return err
 	}
-	if err := berthregistry.New(berthregistry.Options{}).Login(ctx, server, user, password); err != nil {
+	if err := storeLogin(server, user, password, resp.IdentityToken); err != nil {
 		return fmt.Errorf("the daemon accepted the login, but storing it here failed: %w", err)
 	}
 	return nil
