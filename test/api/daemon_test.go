@@ -3,6 +3,7 @@
 package api_test
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -56,7 +57,19 @@ func TestSocketGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
-	eventually(t, 10*time.Second, "socket", func() bool { _, err := os.Stat(d.sock); return err == nil })
+	// Wait until the new daemon serves, not until a file is there: the
+	// file may still be the stopped daemon's (a SIGINT that berthd gets
+	// before it handles signals leaves its 0600 socket behind), and the
+	// new daemon's is mode 0 until it is chowned and chmodded, which
+	// ListenUnix does before berthd serves.
+	eventually(t, 10*time.Second, "the new berthd to answer /_ping", func() bool {
+		resp, err := d.http().Get("http://berth/_ping")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	fi, err := os.Stat(d.sock)
 	if err != nil {
 		t.Fatal(err)
