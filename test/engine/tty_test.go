@@ -73,7 +73,11 @@ func (e *env) startOnPty(t *testing.T, args ...string) (*exec.Cmd, *os.File, *pt
 	return c, m, out
 }
 
-func waitCode(t *testing.T, c *exec.Cmd, d time.Duration) int {
+// waitCode waits up to d for berth (started by startOnPty, its terminal
+// shown in out) to exit and returns its exit code. A berth that hangs is
+// sent SIGQUIT first: the Go runtime then prints every goroutine's stack
+// on the terminal, which the failure shows.
+func waitCode(t *testing.T, c *exec.Cmd, out *ptyBuf, d time.Duration) int {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
@@ -87,8 +91,19 @@ func waitCode(t *testing.T, c *exec.Cmd, d time.Duration) int {
 		}
 		return 0
 	case <-time.After(d):
-		_ = c.Process.Kill()
-		t.Fatalf("berth did not exit within %s", d)
+		_ = c.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+		// The reader of the terminal may lag behind the dump (which a
+		// berth stuck outside Go code never prints).
+		for end := time.Now().Add(2 * time.Second); !strings.Contains(out.String(), "goroutine ") && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("berth did not exit within %s; terminal:\n%s", d, out.String())
 		return -1
 	}
 }
@@ -171,7 +186,7 @@ func TestRunInteractiveTerminal(t *testing.T) {
 	if _, err := m.Write([]byte("exit 7\r")); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitCode(t, c, 10*time.Second); code != 7 {
+	if code := waitCode(t, c, out, 10*time.Second); code != 7 {
 		t.Fatalf("run -it exit %d, want 7; screen:\n%s", code, out.String())
 	}
 }
@@ -184,8 +199,8 @@ func TestDetachAndAttach(t *testing.T) {
 	if _, err := m.Write([]byte{0x10, 0x11}); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitCode(t, c, 10*time.Second); code != 0 {
-		t.Fatalf("detach: exit %d", code)
+	if code := waitCode(t, c, out, 10*time.Second); code != 0 {
+		t.Fatalf("detach: exit %d; terminal:\n%s", code, out.String())
 	}
 	if st := strings.TrimSpace(e.ok("inspect", "-f", "{{.State.Status}}", "det")); st != "running" {
 		t.Fatalf("after detach: %s", st)
@@ -195,8 +210,8 @@ func TestDetachAndAttach(t *testing.T) {
 	if _, err := m2.Write([]byte("exit 3\r")); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitCode(t, c2, 10*time.Second); code != 3 {
-		t.Fatalf("attach: exit %d, want 3", code)
+	if code := waitCode(t, c2, out2, 10*time.Second); code != 3 {
+		t.Fatalf("attach: exit %d, want 3; terminal:\n%s", code, out2.String())
 	}
 	if got := strings.TrimSpace(e.ok("wait", "det")); got != "3" {
 		t.Errorf("wait: %s", got)
