@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -69,7 +70,15 @@ func (f *Fetcher) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCl
 		resp.Body.Close()
 		return nil, fmt.Errorf("fetch %s: %w: registry announces %d bytes, descriptor says %d", subject, ErrVerify, resp.ContentLength, desc.Size)
 	}
-	return newVerifier(resp.Body, desc, subject), nil
+	body := resp.Body
+	if kind == "blobs" && desc.Size > 0 {
+		body = &resumer{ctx: ctx, body: resp.Body, size: desc.Size, backoff: resumeBackoff,
+			refetch: func(ctx context.Context, from int64) (*http.Response, error) {
+				resp, err := getFrom(ctx, rt, f.repo, desc.Digest.String(), from)
+				return resp, classify(err, subject)
+			}}
+	}
+	return newVerifier(body, desc, subject), nil
 }
 
 // get issues GET /v2/<repo>/<kind>/<ref>. Redirects (blob storage) are
@@ -83,6 +92,19 @@ func get(ctx context.Context, rt http.RoundTripper, repo name.Repository, kind, 
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
+	return (&http.Client{Transport: rt}).Do(req)
+}
+
+// getFrom asks for a blob from byte from on (a resume; see resumer). The
+// transfer must not be content-encoded: a range of a gzip-encoded response
+// is not a range of the blob.
+func getFrom(ctx context.Context, rt http.RoundTripper, repo name.Repository, ref string, from int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint(repo, "blobs", ref), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
+	req.Header.Set("Accept-Encoding", "identity")
 	return (&http.Client{Transport: rt}).Do(req)
 }
 
