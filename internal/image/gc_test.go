@@ -43,8 +43,11 @@ func testGC(t *testing.T, d driver) {
 	if _, err := s.sn.Prepare(ctx, "extract-dead-x", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.GC(ctx, func(k string) bool { return k == "ctr" }); err != nil || n <= 0 {
-		t.Fatalf("gc = %d, %v; want the dead unpack reclaimed", n, err)
+	// The bytes reclaimed are the file system's to count (an empty
+	// directory takes a block on ext4, none on tmpfs): what matters is
+	// that the snapshot is gone.
+	if _, err := s.GC(ctx, func(k string) bool { return k == "ctr" }); err != nil {
+		t.Fatalf("gc: %v", err)
 	}
 	if _, ok := snapshots(t, s)["extract-dead-x"]; ok {
 		t.Error("dead unpack survived gc")
