@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -38,7 +39,19 @@ func TestEngineSuiteThroughBerthd(t *testing.T) {
 	// The robustness tests SIGKILL the CLI mid-command; through berthd
 	// the CLI is only a client and the daemon finishes what it started
 	// (internal/api's completes), which is what they check here.
-	cmd := exec.Command("go", "test", "-count=1", "./test/engine/")
+	args := []string{"test", "-count=1"}
+	// The nested run must end before this test's own deadline: a timeout
+	// here would panic away the nested output, which is logged only once
+	// the nested run returns (its own timeout prints the stuck test and
+	// every goroutine instead).
+	if dl, ok := t.Deadline(); ok {
+		left := time.Until(dl) - 2*time.Minute
+		if left < time.Minute {
+			t.Fatalf("only %v left before the test deadline", time.Until(dl))
+		}
+		args = append(args, "-timeout", left.Round(time.Second).String())
+	}
+	cmd := exec.Command("go", append(args, "./test/engine/")...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), testutil.BerthEnv+"="+shim)
 	out, err := cmd.CombinedOutput()
