@@ -104,7 +104,7 @@ func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.E
 // Login works as Docker's CLI does with a daemon: the daemon checks the
 // credentials against the registry (POST /auth) and keeps nothing, and we
 // store what it accepted in our own config.json ($DOCKER_CONFIG, else
-// ~/.docker; credstore.go) — the identity token /auth returns for a token
+// ~/.docker; internal/registry's StoreLogin) — the identity token /auth returns for a token
 // registry in place of the password — where `logout` finds them and from
 // where pulls, pushes and builds send them along (X-Registry-Auth,
 // X-Registry-Config).
@@ -113,7 +113,7 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if err := c.doJSON(ctx, http.MethodPost, "/auth", nil, registry.AuthConfig{ServerAddress: server, Username: user, Password: password}, &resp); err != nil {
 		return err
 	}
-	if err := storeLogin(server, user, password, resp.IdentityToken); err != nil {
+	if err := berthregistry.New(berthregistry.Options{}).StoreLogin(server, user, password, resp.IdentityToken); err != nil {
 		return fmt.Errorf("the daemon accepted the login, but storing it here failed: %w", err)
 	}
 	return nil

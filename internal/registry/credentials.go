@@ -147,6 +147,10 @@ func authKey(server string) string {
 	}
 }
 
+// tokenUsername is docker's username for an identity token kept in a
+// credential helper.
+const tokenUsername = "<token>"
+
 // configKeychain reads credentials like docker: config.json's auths, or
 // the credential helper it names.
 type configKeychain struct{ dir string }
@@ -165,7 +169,7 @@ func (k configKeychain) Resolve(res authn.Resource) (authn.Authenticator, error)
 		if err != nil {
 			return nil, fmt.Errorf("credential helper %s: %w", h, err)
 		}
-		if creds.Username == "<token>" {
+		if creds.Username == tokenUsername {
 			return authn.FromConfig(authn.AuthConfig{IdentityToken: creds.Secret}), nil
 		}
 		return authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Secret}), nil

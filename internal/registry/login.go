@@ -83,26 +83,34 @@ func (c *Client) VerifyLogin(ctx context.Context, server string, ac authn.AuthCo
 
 // Login checks user and password against server (a host, "host:port", or
 // a URL; "" and docker.io mean Docker Hub) the way the registry asks for:
-// a Bearer token from its token service, or Basic auth on /v2/. Refused
-// credentials are errdefs.ErrPermission. On success they are stored like
-// docker: in the credential helper config.json names for the server, else
-// as auths[KEY].auth = base64(user:password) in config.json, KEY being
-// "https://index.docker.io/v1/" for Docker Hub and the host otherwise.
-// Other contents of config.json are kept.
+// a Bearer token from its token service, or Basic auth on /v2/ (see
+// VerifyLogin). Refused credentials are errdefs.ErrPermission. What was
+// accepted is stored as StoreLogin stores it: the identity token the token
+// service gave, when it gave one, in place of the password.
 func (c *Client) Login(ctx context.Context, server, user, password string) error {
-	key := authKey(server)
-	host := hostOf(key)
 	if user == "" || password == "" {
-		return fmt.Errorf("login %s: %w: user and password are required", host, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("login %s: %w: user and password are required", hostOf(authKey(server)), errdefs.ErrInvalidArgument)
 	}
-	if _, err := c.VerifyLogin(ctx, server, authn.AuthConfig{Username: user, Password: password}); err != nil {
-		return err
-	}
-	reg, err := c.registry(host)
+	token, err := c.VerifyLogin(ctx, server, authn.AuthConfig{Username: user, Password: password})
 	if err != nil {
 		return err
 	}
+	return c.StoreLogin(server, user, password, token)
+}
 
+// StoreLogin keeps a login that a registry accepted (VerifyLogin here, or
+// a daemon's POST /auth for `berth --host login`) as docker does, without
+// talking to the registry: in the credential helper config.json names for
+// the server, else as auths[KEY] in config.json, KEY being
+// "https://index.docker.io/v1/" for Docker Hub and the host otherwise.
+// With an identity token (an OAuth refresh token), that is kept instead of
+// the password: {"auth": base64("USER:"), "identitytoken": TOKEN}, or the
+// helper entry with username "<token>"; the keychain sends it back as
+// such. Entries for the same host under other spellings go; other
+// contents of config.json are kept.
+func (c *Client) StoreLogin(server, user, password, identityToken string) error {
+	key := authKey(server)
+	host := hostOf(key)
 	unlock, err := lockConfig(c.configDir())
 	if err != nil {
 		return fmt.Errorf("login %s: %w", host, err)
@@ -114,15 +122,21 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	}
 	entry := map[string]json.RawMessage{}
 	if h := cf.helper(key); h != "" {
-		if err := client.Store(helperProgram(h), &credentials.Credentials{ServerURL: key, Username: user, Secret: password}); err != nil {
+		creds := &credentials.Credentials{ServerURL: key, Username: user, Secret: password}
+		if identityToken != "" {
+			creds.Username, creds.Secret = tokenUsername, identityToken
+		}
+		if err := client.Store(helperProgram(h), creds); err != nil {
 			return fmt.Errorf("login %s: credential helper %s: %w", host, h, err)
 		}
 	} else {
-		auth, _ := json.Marshal(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
-		entry["auth"] = auth
+		secret := password
+		if identityToken != "" {
+			secret = ""
+			entry["identitytoken"], _ = json.Marshal(identityToken)
+		}
+		entry["auth"], _ = json.Marshal(base64.StdEncoding.EncodeToString([]byte(user + ":" + secret)))
 	}
-	// Entries for the same host under other spellings would shadow or
-	// contradict the new one.
 	for k := range cf.auths {
 		if hostOf(k) == host {
 			delete(cf.auths, k)
@@ -132,7 +146,9 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if err := cf.save(); err != nil {
 		return fmt.Errorf("login %s: %w", host, err)
 	}
-	c.forget(reg.RegistryStr())
+	if reg, err := c.registry(host); err == nil {
+		c.forget(reg.RegistryStr())
+	}
 	return nil
 }
 

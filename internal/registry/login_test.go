@@ -7,10 +7,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 func readConfig(t *testing.T, dir string) map[string]any {
@@ -139,5 +141,71 @@ esac
 	}
 	if _, err := os.Stat(secrets); !os.IsNotExist(err) {
 		t.Errorf("helper still holds the secret: %v", err)
+	}
+}
+
+// TestStoreLoginIdentityToken: a login that came with an identity token
+// (a token service's refresh token) keeps the token, not the password, in
+// either place docker keeps it, and the keychain hands it back as an
+// identity token.
+func TestStoreLoginIdentityToken(t *testing.T) {
+	const host = "registry.test:5000"
+	for _, tc := range []struct {
+		name      string
+		helper    bool
+		token     string
+		wantEntry map[string]any // config.json's auths[host] without a helper
+		wantCreds map[string]any // the helper's stored credentials with one
+	}{
+		{"password", false, "", map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte("u:pw"))}, nil},
+		{"identity token", false, "tok", map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte("u:")), "identitytoken": "tok"}, nil},
+		{"identity token in a helper", true, "tok", map[string]any{}, map[string]any{"ServerURL": host, "Username": "<token>", "Secret": "tok"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			secrets := filepath.Join(t.TempDir(), "secret.json")
+			if tc.helper {
+				bin := t.TempDir()
+				helper := "#!/bin/sh\ncase \"$1\" in\nstore) cat > \"$BERTH_TEST_SECRETS\" ;;\nget) cat \"$BERTH_TEST_SECRETS\" ;;\nesac\n"
+				if err := os.WriteFile(filepath.Join(bin, "docker-credential-berthtest"), []byte(helper), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+				t.Setenv("BERTH_TEST_SECRETS", secrets)
+				if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"credsStore":"berthtest"}`), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := New(Options{ConfigDir: dir})
+			if err := c.StoreLogin(host, "u", "pw", tc.token); err != nil {
+				t.Fatal(err)
+			}
+			entry := readConfig(t, dir)["auths"].(map[string]any)[host].(map[string]any)
+			if !reflect.DeepEqual(entry, tc.wantEntry) {
+				t.Errorf("auths[%s] = %v, want %v", host, entry, tc.wantEntry)
+			}
+			if tc.helper {
+				var creds map[string]any
+				b, err := os.ReadFile(secrets)
+				if err != nil || json.Unmarshal(b, &creds) != nil || !reflect.DeepEqual(creds, tc.wantCreds) {
+					t.Errorf("helper holds %q (%v), want %v", b, err, tc.wantCreds)
+				}
+			}
+			reg, err := name.NewRegistry(host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := (configKeychain{dir: dir}).Resolve(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := a.Authorization()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.IdentityToken != tc.token || (tc.token == "" && got.Password != "pw") {
+				t.Errorf("keychain gives %+v", got)
+			}
+		})
 	}
 }
