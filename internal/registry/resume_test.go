@@ -119,9 +119,9 @@ func TestFetchResumesCutConnections(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// 1 MiB per connection: the ping and the GET share the
-			// first; every later one is a resume.
-			p := startCuttingProxy(t, reg.Host, 1<<20, tc.cuts)
+			// Half a MiB per connection: the 3 MiB blob needs six
+			// connections without cuts, more than the resumes allowed.
+			p := startCuttingProxy(t, reg.Host, 512<<10, tc.cuts)
 			f := newClient(t).Fetcher(p.ln.Addr().String() + "/berth/resume")
 			rc, err := f.Fetch(ctx, img.Layers[0])
 			if err != nil {
