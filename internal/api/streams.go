@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types"
@@ -171,7 +172,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	var keys []byte
 	if k := r.URL.Query().Get("detachKeys"); k != "" {
-		if keys, err = parseDetachKeys(k); err != nil {
+		if keys, err = enginetypes.ParseDetachKeys(k); err != nil {
 			return err
 		}
 	}
@@ -524,36 +525,4 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
-}
-
-// parseDetachKeys reads Docker's "ctrl-p,ctrl-q" notation.
-func parseDetachKeys(s string) ([]byte, error) {
-	var out []byte
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != ',' {
-			continue
-		}
-		k := s[start:i]
-		start = i + 1
-		switch {
-		case len(k) == 6 && k[:5] == "ctrl-":
-			c := k[5]
-			switch {
-			case c >= 'a' && c <= 'z':
-				out = append(out, c-'a'+1)
-			case c == '@':
-				out = append(out, 0)
-			case c >= '[' && c <= '_':
-				out = append(out, c-'['+27)
-			default:
-				return nil, fmt.Errorf("invalid detach keys %q: %w", s, errdefs.ErrInvalidArgument)
-			}
-		case len(k) == 1:
-			out = append(out, k[0])
-		default:
-			return nil, fmt.Errorf("invalid detach keys %q: %w", s, errdefs.ErrInvalidArgument)
-		}
-	}
-	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	nettypes "github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,7 @@ func newStart(a *app) *cobra.Command {
 				if err != nil {
 					return withCode(1, err)
 				}
-				keys, err := parseDetachKeys(detachKeys)
+				keys, err := enginetypes.ParseDetachKeys(detachKeys)
 				if err != nil {
 					return withCode(1, err)
 				}

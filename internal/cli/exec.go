@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/spf13/cobra"
 )
 
@@ -89,7 +90,7 @@ func newAttach(a *app) *cobra.Command {
 			if !info.State.Running {
 				return withCode(1, errors.New("You cannot attach to a stopped container, start it first"))
 			}
-			keys, err := parseDetachKeys(detachKeys)
+			keys, err := enginetypes.ParseDetachKeys(detachKeys)
 			if err != nil {
 				return withCode(1, err)
 			}

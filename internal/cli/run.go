@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -106,7 +107,7 @@ func newRun(a *app) *cobra.Command {
 			if detach {
 				o.Config.AttachStdin, o.Config.AttachStdout, o.Config.AttachStderr = false, false, false
 			}
-			keys, err := parseDetachKeys(detachKeys)
+			keys, err := enginetypes.ParseDetachKeys(detachKeys)
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
@@ -244,45 +245,4 @@ func proxySignals(ctx context.Context, e Backend, id string) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
-}
-
-// parseDetachKeys reads Docker's "ctrl-p,ctrl-q" notation.
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []byte
-	for _, k := range splitComma(s) {
-		switch {
-		case len(k) == 6 && k[:5] == "ctrl-":
-			c := k[5]
-			switch {
-			case c >= 'a' && c <= 'z':
-				out = append(out, c-'a'+1)
-			case c == '@':
-				out = append(out, 0)
-			case c >= '[' && c <= '_':
-				out = append(out, c-'['+27)
-			default:
-				return nil, fmt.Errorf("invalid detach keys %q", s)
-			}
-		case len(k) == 1:
-			out = append(out, k[0])
-		default:
-			return nil, fmt.Errorf("invalid detach keys %q", s)
-		}
-	}
-	return out, nil
-}
-
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
