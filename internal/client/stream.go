@@ -20,17 +20,20 @@ var defaultDetachKeys = []byte{0x10, 0x11}
 // stream pumps one hijacked attach or exec connection: output to the
 // caller's writers, the caller's input to the connection.
 type stream struct {
-	conn     net.Conn
-	out      chan error
-	detached chan struct{}
+	conn net.Conn
+	out  chan error
+	// detaching is closed once the detach keys were typed, before they go
+	// on to the daemon; detached once they went (closing conn earlier
+	// would cut them off, and the daemon would see a hang-up instead).
+	detaching, detached chan struct{}
 }
 
 func startStream(conn net.Conn, br *bufio.Reader, tty bool, stdin io.Reader, stdout, stderr io.Writer, keys []byte) *stream {
-	s := &stream{conn: conn, out: make(chan error, 1), detached: make(chan struct{})}
+	s := &stream{conn: conn, out: make(chan error, 1), detaching: make(chan struct{}), detached: make(chan struct{})}
 	go func() { s.out <- copyOutput(br, tty, stdout, stderr) }()
 	if stdin != nil {
 		go func() {
-			if copyInput(conn, stdin, keys) {
+			if copyInput(conn, stdin, keys, func() { close(s.detaching) }) {
 				close(s.detached)
 				return
 			}
@@ -49,6 +52,15 @@ func startStream(conn net.Conn, br *bufio.Reader, tty bool, stdin io.Reader, std
 func (s *stream) wait(ctx context.Context) error {
 	select {
 	case err := <-s.out:
+		// The daemon ends the stream when the detach keys reach it, which
+		// may be before the select sees detached: an output that ended
+		// after detaching began ended because of it.
+		select {
+		case <-s.detaching:
+			<-s.detached
+			return enginetypes.ErrDetached
+		default:
+		}
 		if errors.Is(err, net.ErrClosed) {
 			err = nil
 		}
@@ -80,9 +92,10 @@ func copyOutput(r io.Reader, raw bool, stdout, stderr io.Writer) error {
 	return err
 }
 
-// copyInput forwards in to w until EOF or the detach keys (reported true);
-// bytes of a partial key sequence are sent once it stops matching.
-func copyInput(w io.Writer, in io.Reader, keys []byte) (detached bool) {
+// copyInput forwards in to w until EOF or the detach keys (reported true;
+// onDetach runs before the keys are sent on); bytes of a partial key
+// sequence are sent once it stops matching.
+func copyInput(w io.Writer, in io.Reader, keys []byte, onDetach func()) (detached bool) {
 	buf := make([]byte, 32<<10)
 	matched := 0
 	for {
@@ -96,6 +109,7 @@ func copyInput(w io.Writer, in io.Reader, keys []byte) (detached bool) {
 						// The keys go on to the daemon too: its attach
 						// detaches there, leaving the container's stdin
 						// open (a bare hang-up would close it).
+						onDetach()
 						_, _ = w.Write(append(out, keys...))
 						return true
 					}
