@@ -59,14 +59,16 @@ func run(root, state, host, group, insecure string) error {
 	if lost := e.DiscardedImages(); len(lost) > 0 {
 		fmt.Fprintf(os.Stderr, "berthd: removed images whose layers a reboot cut short (pull them again): %s\n", strings.Join(lost, ", "))
 	}
+	// Signals are caught before the socket exists: a SIGINT right after
+	// it was created would otherwise kill the daemon without removing it.
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	defer stop()
 	ln, closeLn, err := api.ListenUnix(path, group)
 	if err != nil {
 		return err
 	}
 	defer closeLn()
 	srv := &http.Server{Handler: api.New(e), ReadHeaderTimeout: 30 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(os.Stderr, "berthd: serving the Docker Engine API on %s (root %s, state %s)\n", host, root, state)
