@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/linux/signum"
+
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/pflag"
@@ -42,27 +44,13 @@ func (f *createFlags) lifecycleOptions(fl *pflag.FlagSet, cfg *container.Config,
 	return nil
 }
 
-// parseSignal accepts "SIGTERM", "TERM" or a number.
+// parseSignal accepts "SIGTERM", "TERM" or a number (package signum).
 func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal: %s", s)
-		}
-		return unix.Signal(n), nil
+	sig, ok := signum.Parse(s)
+	if !ok {
+		return 0, fmt.Errorf("invalid signal: %s", s)
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	if rest, ok := strings.CutPrefix(name, "SIGRTMIN+"); ok {
-		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && 34+n <= 64 {
-			return unix.Signal(34 + n), nil
-		}
-	}
-	return 0, fmt.Errorf("invalid signal: %s", s)
+	return sig, nil
 }
 
 // parseRestart reads --restart no|always|unless-stopped|on-failure[:N].
