@@ -164,7 +164,7 @@ func (c *Client) openAttach(ctx context.Context, ref string, tty bool, opts engi
 	}
 	keys := opts.DetachKeys
 	if keys == nil {
-		keys = defaultDetachKeys
+		keys = enginetypes.DefaultDetachKeys
 	}
 	if !tty {
 		keys = nil

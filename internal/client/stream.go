@@ -14,8 +14,6 @@ import (
 
 const multiplexed = "application/vnd.docker.multiplexed-stream"
 
-// defaultDetachKeys is Docker's ctrl-p ctrl-q.
-var defaultDetachKeys = []byte{0x10, 0x11}
 
 // stream pumps one hijacked attach or exec connection: output to the
 // caller's writers, the caller's input to the connection.

@@ -26,7 +26,7 @@ func TestStreamDetachEndsOutput(t *testing.T) {
 			// The daemon's attach: read input until the keys, then hang up.
 			var got []byte
 			b := make([]byte, 64)
-			for !bytes.HasSuffix(got, defaultDetachKeys) {
+			for !bytes.HasSuffix(got, enginetypes.DefaultDetachKeys) {
 				n, err := daemon.Read(b)
 				got = append(got, b[:n]...)
 				if err != nil {
@@ -36,7 +36,7 @@ func TestStreamDetachEndsOutput(t *testing.T) {
 			daemon.Close()
 			gone <- got
 		}()
-		s := startStream(ours, bufio.NewReader(ours), true, strings.NewReader("ls\x10\x11"), io.Discard, io.Discard, defaultDetachKeys)
+		s := startStream(ours, bufio.NewReader(ours), true, strings.NewReader("ls\x10\x11"), io.Discard, io.Discard, enginetypes.DefaultDetachKeys)
 		if got := <-gone; string(got) != "ls\x10\x11" {
 			t.Fatalf("the daemon got %q, want the input and the keys", got)
 		}

@@ -13,13 +13,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 )
-
-// DefaultDetachKeys is Docker's ctrl-p ctrl-q.
-var DefaultDetachKeys = []byte{0x10, 0x11}
 
 // Attach connects to a running container's stdio through its monitor's
 // attach socket; it returns when the container exits (nil), the user
@@ -185,7 +183,7 @@ func attachStream(ctx context.Context, conn *net.UnixConn, tty bool, opts Attach
 	if opts.Stdin != nil {
 		keys := opts.DetachKeys
 		if keys == nil {
-			keys = DefaultDetachKeys
+			keys = enginetypes.DefaultDetachKeys
 		}
 		if !tty {
 			keys = nil

@@ -6,6 +6,9 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
+// DefaultDetachKeys is Docker's ctrl-p ctrl-q, used when no keys are set.
+var DefaultDetachKeys = []byte{0x10, 0x11}
+
 // ParseDetachKeys reads Docker's detach-key notation ("ctrl-p,ctrl-q") into
 // the bytes AttachOptions.DetachKeys matches on the attached stdin. Each
 // comma-separated key is one character or ctrl-<c>, which a terminal sends
