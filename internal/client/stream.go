@@ -14,7 +14,6 @@ import (
 
 const multiplexed = "application/vnd.docker.multiplexed-stream"
 
-
 // stream pumps one hijacked attach or exec connection: output to the
 // caller's writers, the caller's input to the connection.
 type stream struct {

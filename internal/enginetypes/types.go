@@ -215,6 +215,6 @@ type AttachOptions struct {
 	Stdin          io.Reader // nil: stdin is not attached
 	Stdout, Stderr io.Writer
 	// DetachKeys end the attachment without stopping the container (only
-	// with a terminal, as in Docker); nil means DefaultDetachKeys (package enginetypes).
+	// with a terminal, as in Docker); nil means DefaultDetachKeys.
 	DetachKeys []byte
 }
