@@ -212,6 +212,12 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$(jq -r .tag <<<"$image
 echo "bench: registry $(docker-registry --version 2>/dev/null | head -1) at 127.0.0.1:$port; image $REF"
 echo "bench: tools: $TOOLS; ${BERTH:+berth=$BERTH; }${BERTH_BASE:+base=$BERTH_BASE; }$(podman --version 2>/dev/null || true); $(skopeo --version)"
 echo "bench: kernel $(uname -r), $(nproc) CPUs, work dir on $(findmnt -no FSTYPE,SOURCE -T "$WORK")"
+# A nearly full file system allocates slowly (ext4 here: every tool a fifth
+# slower at 99 %), and the runs below add about 6 GB before the cleanup.
+used=$(df --output=pcent "$WORK" | tail -n 1 | tr -dc 0-9)
+if [ "${used:-0}" -ge 80 ]; then
+	echo "bench: WARNING: $(df -h --output=target,avail "$WORK" | tail -n 1 | awk '{print $1 " has " $2}') free (${used}% used): numbers from a nearly full disk are slower for every tool" >&2
+fi
 echo
 
 unshare -m --propagation private "$SELF" --measure
