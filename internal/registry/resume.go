@@ -60,7 +60,7 @@ func (r *resumer) resume(cause error) error {
 	delay := r.backoff[r.tries]
 	r.tries++
 	r.body.Close()
-	r.body = io.NopCloser(strings.NewReader("")) // until the new one is in
+	r.body = http.NoBody // until the new one is in
 	select {
 	case <-r.ctx.Done():
 		return r.ctx.Err()
