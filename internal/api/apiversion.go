@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -53,7 +54,7 @@ const deprecatedMACWarning = "The container-wide MacAddress field is now depreca
 // and the MAC address travelled container-wide (an endpoint's is ignored).
 func createCompat(version string, o *engine.CreateOptions, mac string) ([]string, error) {
 	var warnings []string
-	if versionLess(version, "1.44") {
+	if enginetypes.VersionLess(version, "1.44") {
 		if hc := o.Config.Healthcheck; hc != nil {
 			hc.StartInterval = 0
 		}
@@ -99,7 +100,7 @@ func createCompat(version string, o *engine.CreateOptions, mac string) ([]string
 // and DNSNames (which the engine always fills) has every name. Both are
 // DNS names the network's server answers.
 func inspectCompat(version string, resp *container.InspectResponse) {
-	if !versionLess(version, "1.45") || resp.NetworkSettings == nil || len(resp.ID) < 12 {
+	if !enginetypes.VersionLess(version, "1.45") || resp.NetworkSettings == nil || len(resp.ID) < 12 {
 		return
 	}
 	var hostname string

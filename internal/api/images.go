@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/imagearchive"
 	"github.com/berth-dev/berth/internal/registry"
@@ -97,7 +98,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if versionLess(requestVersion(r), "1.44") {
+	if enginetypes.VersionLess(requestVersion(r), "1.44") {
 		old := make([]summaryV143, len(list))
 		for i, sum := range list {
 			old[i] = summaryV143{Summary: sum, VirtualSize: sum.Size}
@@ -279,7 +280,7 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if versionLess(requestVersion(r), "1.44") {
+		if enginetypes.VersionLess(requestVersion(r), "1.44") {
 			writeJSON(w, http.StatusOK, inspectV143{InspectResponse: resp, VirtualSize: resp.Size})
 			return nil
 		}

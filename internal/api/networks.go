@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	nettypes "github.com/moby/moby/api/types/network"
 )
@@ -152,7 +153,7 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	if req.Container == "" {
 		return fmt.Errorf("invalid name or ID supplied: \"\": %w", errdefs.ErrInvalidArgument)
 	}
-	if es := req.EndpointConfig; es != nil && versionLess(requestVersion(r), "1.44") {
+	if es := req.EndpointConfig; es != nil && enginetypes.VersionLess(requestVersion(r), "1.44") {
 		// Before 1.44 dockerd ignored an endpoint's MAC address (the
 		// container-wide one was the only one), as create does for
 		// such clients.

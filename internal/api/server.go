@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/enginetypes"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/common"
 )
@@ -62,11 +63,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Server", "berth/"+engineVersion()+" (linux)")
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
-		if versionLess(m[1], MinAPIVersion) {
+		if enginetypes.VersionLess(m[1], MinAPIVersion) {
 			writeError(w, fmt.Errorf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version: %w", m[1], MinAPIVersion, errdefs.ErrInvalidArgument))
 			return
 		}
-		if versionLess(APIVersion, m[1]) {
+		if enginetypes.VersionLess(APIVersion, m[1]) {
 			writeError(w, fmt.Errorf("client version %s is too new. Maximum supported API version is %s: %w", m[1], APIVersion, errdefs.ErrInvalidArgument))
 			return
 		}
@@ -78,24 +79,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = withAPIVersion(r, m[1])
 	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// versionLess compares "major.minor" API versions.
-func versionLess(a, b string) bool {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	for i := 0; i < 2; i++ {
-		var x, y int
-		if i < len(pa) {
-			x, _ = strconv.Atoi(pa[i])
-		}
-		if i < len(pb) {
-			y, _ = strconv.Atoi(pb[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
 }
 
 // errNotModified is Docker's 304 (start of a running container, stop of a

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/enginetypes"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -68,7 +69,7 @@ func ociVersion(s *specs.Spec) string {
 	if l := s.Linux; l != nil {
 		need(linuxVersion(l))
 	}
-	if versionLess(specs.Version, f.get()) {
+	if enginetypes.VersionLess(specs.Version, f.get()) {
 		return specs.Version
 	}
 	return f.get()
@@ -78,7 +79,7 @@ func ociVersion(s *specs.Spec) string {
 type versionFloor struct{ v string }
 
 func (f *versionFloor) need(min string) {
-	if versionLess(f.get(), min) {
+	if enginetypes.VersionLess(f.get(), min) {
 		f.v = min
 	}
 }
@@ -187,29 +188,4 @@ func seccompActionVersion(a specs.LinuxSeccompAction) string {
 		return ociVersion1_1
 	}
 	return ociVersionBase
-}
-
-// versionLess compares two "major.minor.patch" versions numerically (a
-// suffix such as "-rc.1" or "+dev" is ignored).
-func versionLess(a, b string) bool {
-	pa, pb := versionParts(a), versionParts(b)
-	return slices.Compare(pa[:], pb[:]) < 0
-}
-
-func versionParts(v string) [3]int {
-	if i := strings.IndexAny(v, "-+"); i >= 0 {
-		v = v[:i]
-	}
-	var out [3]int
-	for i, f := range strings.SplitN(v, ".", 3) {
-		n := 0
-		for _, c := range f {
-			if c < '0' || c > '9' {
-				break
-			}
-			n = n*10 + int(c-'0')
-		}
-		out[i] = n
-	}
-	return out
 }

@@ -90,22 +90,3 @@ func TestOCIVersionDefaultContainer(t *testing.T) {
 		t.Errorf("ociVersion %s, want 1.1.0", s.Version)
 	}
 }
-
-func TestVersionLess(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"1.0.2", "1.1.0", true},
-		{"1.1.0", "1.0.2", false},
-		{"1.2.0", "1.10.0", true},
-		{"1.2.1", "1.2.1", false},
-		{"1.1.0-rc.1", "1.1.0", false},
-		{"1.3.0+dev", "1.3.1", true},
-	}
-	for _, tc := range tests {
-		if got := versionLess(tc.a, tc.b); got != tc.want {
-			t.Errorf("versionLess(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
