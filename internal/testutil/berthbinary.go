@@ -18,12 +18,7 @@ const BerthEnv = "BERTH_BINARY"
 // it (where berth looks first): $BERTH_RUNTIME linked there when set, else a
 // fresh build too. cleanup removes the directory.
 func BerthBinary() (path string, cleanup func(), err error) {
-	if p := os.Getenv(BerthEnv); p != "" {
-		abs, err := exec.LookPath(p)
-		if err != nil {
-			return "", nil, fmt.Errorf("%s=%s: %w", BerthEnv, p, err)
-		}
-		abs, err = filepath.Abs(abs)
+	if abs, ok, err := envBinary(BerthEnv); ok {
 		return abs, func() {}, err
 	}
 	root, err := ModuleRoot()
@@ -51,16 +46,12 @@ func BerthBinary() (path string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("go build ./cmd/berth: %w\n%s", err, strings.TrimSpace(string(b)))
 	}
 	rt := filepath.Join(dir, "berth-runtime")
-	if p := os.Getenv(RuntimeEnv); p != "" {
-		abs, err := exec.LookPath(p)
-		if err == nil {
-			abs, err = filepath.Abs(abs)
-		}
+	if abs, ok, err := envBinary(RuntimeEnv); ok {
 		if err == nil {
 			err = os.Symlink(abs, rt)
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("%s=%s: %w", RuntimeEnv, p, err)
+			return "", nil, err
 		}
 	} else if err := BuildStatic(root, "./cmd/berth-runtime", rt); err != nil {
 		return "", nil, err

@@ -19,15 +19,8 @@ const RuntimeEnv = "BERTH_RUNTIME"
 // tests never run a stale binary. cleanup removes the temporary directory; it
 // is a no-op when $BERTH_RUNTIME is used.
 func RuntimeBinary() (path string, cleanup func(), err error) {
-	if p := os.Getenv(RuntimeEnv); p != "" {
-		abs, err := exec.LookPath(p)
-		if err != nil {
-			return "", nil, fmt.Errorf("%s=%s: %w", RuntimeEnv, p, err)
-		}
-		if abs, err = filepath.Abs(abs); err != nil {
-			return "", nil, err
-		}
-		return abs, func() {}, nil
+	if abs, ok, err := envBinary(RuntimeEnv); ok {
+		return abs, func() {}, err
 	}
 	root, err := ModuleRoot()
 	if err != nil {
@@ -44,6 +37,22 @@ func RuntimeBinary() (path string, cleanup func(), err error) {
 		return "", nil, err
 	}
 	return out, cleanup, nil
+}
+
+// envBinary resolves the prebuilt binary the environment variable env
+// names, as an absolute path; ok is false when env is unset.
+func envBinary(env string) (abs string, ok bool, err error) {
+	p := os.Getenv(env)
+	if p == "" {
+		return "", false, nil
+	}
+	if abs, err = exec.LookPath(p); err == nil {
+		abs, err = filepath.Abs(abs)
+	}
+	if err != nil {
+		return "", true, fmt.Errorf("%s=%s: %w", env, p, err)
+	}
+	return abs, true, nil
 }
 
 // BuildStatic builds the Go main package pkg (relative to the module at dir)
