@@ -18,7 +18,6 @@ type createFlags struct {
 	runtime                                                   string // OCI runtime; the engine resolves it
 	env, envFile, labels                                      []string
 	tty, interactive, readOnly                                bool
-	entrypointSet                                             bool
 
 	// Security.
 	capAdd, capDrop, securityOpt, devices, groupAdd []string

@@ -23,21 +23,9 @@ const (
 // are kilobytes; a hostile source must not make us allocate gigabytes.
 const maxMetadataSize = 8 << 20
 
-// fetchSmall returns a manifest or config blob, from the content store when
-// present, else from f, verified against desc and stored.
-func (s *Store) fetchSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
-	b, store, err := s.fetchSmallLater(ctx, f, desc, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := store(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// fetchSmallLater is fetchSmall that leaves the storing to the caller: the
-// bytes are verified, and store (a no-op for a blob the store has) writes
+// fetchSmallLater returns a manifest or config blob, from the content
+// store when present, else from f, and leaves the storing to the caller:
+// the bytes are verified against desc, and store (a no-op for a blob the store has) writes
 // them to the content store, fsync included, while the caller goes on.
 // Fetch stores the manifest and config while the layers download, and
 // waits for both before it writes the image record that names them. have,
