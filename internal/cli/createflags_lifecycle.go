@@ -11,7 +11,6 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 )
 
 // lifecycleOptions applies the settings the engine and monitor act on:
@@ -23,8 +22,8 @@ func (f *createFlags) lifecycleOptions(fl *pflag.FlagSet, cfg *container.Config,
 		hc.Init = &v
 	}
 	if f.stopSignal != "" {
-		if _, err := parseSignal(f.stopSignal); err != nil {
-			return err
+		if _, ok := signum.Parse(f.stopSignal); !ok {
+			return fmt.Errorf("invalid signal: %s", f.stopSignal)
 		}
 		cfg.StopSignal = f.stopSignal
 	}
@@ -42,15 +41,6 @@ func (f *createFlags) lifecycleOptions(fl *pflag.FlagSet, cfg *container.Config,
 		return err
 	}
 	return nil
-}
-
-// parseSignal accepts "SIGTERM", "TERM" or a number (package signum).
-func parseSignal(s string) (unix.Signal, error) {
-	sig, ok := signum.Parse(s)
-	if !ok {
-		return 0, fmt.Errorf("invalid signal: %s", s)
-	}
-	return sig, nil
 }
 
 // parseRestart reads --restart no|always|unless-stopped|on-failure[:N].
