@@ -243,13 +243,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all := false
-	for _, v := range f["dangling"] {
-		if v == "false" || v == "0" {
-			all = true
-		}
-	}
-	items, reclaimed, err := s.e.PruneImages(r.Context(), all)
+	items, reclaimed, err := s.e.PruneImages(r.Context(), f)
 	if err != nil {
 		return err
 	}

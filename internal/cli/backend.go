@@ -40,7 +40,7 @@ type Backend interface {
 	History(ctx context.Context, ref string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(ctx context.Context, src, target string) error
 	RemoveImage(ctx context.Context, ref string, force bool) ([]image.DeleteItem, error)
-	PruneImages(ctx context.Context, all bool) ([]image.DeleteItem, int64, error)
+	PruneImages(ctx context.Context, filters map[string][]string) ([]image.DeleteItem, int64, error)
 	Save(ctx context.Context, w io.Writer, refs []string, format imagearchive.Format) error
 	Load(ctx context.Context, r io.Reader, events func(enginetypes.Event)) ([]string, error)
 	Import(ctx context.Context, r io.Reader, ref string, opts imagearchive.ImportOptions) (string, error)

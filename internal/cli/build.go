@@ -245,6 +245,9 @@ func newBuilderCmd(a *app) *cobra.Command {
 		Short: "Remove build cache",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force && !confirm(a, "WARNING! This will remove all build cache.") {
+				return nil
+			}
 			b, err := a.builder()
 			if err != nil {
 				return err

@@ -255,26 +255,20 @@ func newContainerPrune(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
-			if !force && !confirm(a, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
+			if !force && !confirm(a, "WARNING! This will remove all stopped containers.") {
 				return nil
 			}
 			rep, err := e.PruneContainers(cmd.Context(), parseFilters(filters))
 			if err != nil {
 				return withCode(1, err)
 			}
-			if len(rep.ContainersDeleted) > 0 {
-				fmt.Fprintln(a.stdout, "Deleted Containers:")
-				for _, id := range rep.ContainersDeleted {
-					fmt.Fprintln(a.stdout, id)
-				}
-				fmt.Fprintln(a.stdout)
-			}
+			printDeleted(a.stdout, "Containers", rep.ContainersDeleted)
 			fmt.Fprintln(a.stdout, "Total reclaimed space:", humanSize(int64(rep.SpaceReclaimed)))
 			return nil
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	c.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'label=<key>=<value>')")
+	c.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. \"until=<timestamp>\", \"label=key=value\", \"label!=key\")")
 	return c
 }
 

@@ -297,17 +297,15 @@ func newNetworkPrune(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(125, err)
 			}
+			if !force && !confirm(a, "WARNING! This will remove all custom networks not used by at least one container.") {
+				return nil
+			}
 			nb, err := a.networks()
 			if err != nil {
 				return err
 			}
 			names, err := nb.NetworkPrune(cmd.Context(), f)
-			if len(names) > 0 {
-				fmt.Fprintln(a.stdout, "Deleted Networks:")
-				for _, n := range names {
-					fmt.Fprintln(a.stdout, n)
-				}
-			}
+			printDeleted(a.stdout, "Networks", names)
 			return err
 		},
 	}

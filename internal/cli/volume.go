@@ -333,13 +333,11 @@ func newVolumePrune(a *app) *cobra.Command {
 				}
 			}
 			if !force {
-				warn := "WARNING! This will remove anonymous local volumes not used by at least one container."
+				warning := "WARNING! This will remove anonymous local volumes not used by at least one container."
 				if all {
-					warn = "WARNING! This will remove all local volumes not used by at least one container."
+					warning = "WARNING! This will remove all local volumes not used by at least one container."
 				}
-				fmt.Fprintf(a.stderr, "%s\nAre you sure you want to continue? [y/N] ", warn)
-				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-				if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+				if !confirm(a, warning) {
 					return nil
 				}
 			}
@@ -348,13 +346,7 @@ func newVolumePrune(a *app) *cobra.Command {
 				return err
 			}
 			deleted, reclaimed, err := e.VolumePrune(cmd.Context(), all, labels, notLabels)
-			if len(deleted) > 0 {
-				fmt.Fprintln(a.stdout, "Deleted Volumes:")
-				for _, n := range deleted {
-					fmt.Fprintln(a.stdout, n)
-				}
-				fmt.Fprintln(a.stdout)
-			}
+			printDeleted(a.stdout, "Volumes", deleted)
 			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
 			return err
 		},

@@ -105,7 +105,9 @@ func TestVolumeCommands(t *testing.T) {
 	}
 	// Prune: declined at the prompt, nothing goes; anonymous-only by
 	// default (a `volume create` without a name is not anonymous); -a all.
-	if out, _, err := v.run("n\n", "prune"); err != nil || out != "" {
+	// The question goes to standard output, as docker's does.
+	const ask = "WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] "
+	if out, _, err := v.run("n\n", "prune"); err != nil || out != ask {
 		t.Fatalf("declined prune: %q %v", out, err)
 	}
 	if out := mustRun("prune", "-f"); out != "Total reclaimed space: 0B\n" {
@@ -115,7 +117,7 @@ func TestVolumeCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, err := v.run("y\n", "prune", "-a", "--filter", "label=team=a")
-	if err != nil || out != "Deleted Volumes:\ndata\n\nTotal reclaimed space: 5B\n" {
+	if err != nil || out != strings.Replace(ask, "anonymous", "all", 1)+"Deleted Volumes:\ndata\n\nTotal reclaimed space: 5B\n" {
 		t.Fatalf("prune -a: %q %v", out, err)
 	}
 	if out := mustRun("rm", "other", anon); out != "other\n"+anon+"\n" {

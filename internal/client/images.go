@@ -169,11 +169,11 @@ func (c *Client) RemoveImage(ctx context.Context, ref string, force bool) ([]ima
 	return deleteItems(out), nil
 }
 
-// PruneImages removes dangling images, or all unused ones.
-func (c *Client) PruneImages(ctx context.Context, all bool) ([]image.DeleteItem, int64, error) {
+// PruneImages is POST /images/prune with the filters (see engine.PruneImages).
+func (c *Client) PruneImages(ctx context.Context, filters map[string][]string) ([]image.DeleteItem, int64, error) {
 	q := url.Values{}
-	if all {
-		q.Set("filters", filtersParam(map[string][]string{"dangling": {"false"}}))
+	if len(filters) > 0 {
+		q.Set("filters", filtersParam(filters))
 	}
 	var rep imagetypes.PruneReport
 	if err := c.doJSON(ctx, http.MethodPost, "/images/prune", q, nil, &rep); err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/imagearchive"
 	"github.com/berth-dev/berth/internal/registry"
@@ -101,17 +104,43 @@ func (e *Engine) keepSnapshot(key string) bool {
 	return false
 }
 
-// PruneImages removes dangling images (all unused images with all) and
-// collects the garbage; it returns what was deleted and the bytes reclaimed.
-func (e *Engine) PruneImages(ctx context.Context, all bool) ([]image.DeleteItem, int64, error) {
+// PruneImages removes the images no container uses and collects the
+// garbage; it returns what was deleted and the bytes reclaimed. The
+// filters are dockerd's for POST /images/prune: dangling (default true:
+// only images without a name; false: named ones too), until (created
+// before), label and label! (the image config's labels).
+func (e *Engine) PruneImages(ctx context.Context, filters map[string][]string) ([]image.DeleteItem, int64, error) {
+	danglingOnly := true
+	for _, v := range filters["dangling"] {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("invalid filter 'dangling=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+		danglingOnly = b
+	}
+	pf, err := parsePruneFilter(filters, time.Now(), "dangling")
+	if err != nil {
+		return nil, 0, err
+	}
 	imgs, err := e.images.List(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	var items []image.DeleteItem
 	for _, img := range imgs {
-		if e.imageInUse(img.ID.String()) || (!all && len(img.Names) > 0) {
+		if e.imageInUse(img.ID.String()) || (danglingOnly && len(img.Names) > 0) {
 			continue
+		}
+		if pf.active() {
+			// Created and labels come from the image config, as
+			// dockerd's until and label filters read them.
+			s, err := e.images.Summary(ctx, img)
+			if err != nil {
+				return items, 0, err
+			}
+			if pf.keeps(time.Unix(s.Created, 0), s.Labels) {
+				continue
+			}
 		}
 		del, err := e.images.Delete(ctx, img.ID.String(), true, func(digest.Digest) bool { return false })
 		if err != nil {

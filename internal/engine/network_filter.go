@@ -7,6 +7,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,16 +86,23 @@ func filterNetworks(nets []nettypes.Inspect, f NetworkFilters) ([]nettypes.Inspe
 	return out, nil
 }
 
-// pruneFilter is what `network prune` filters by: creation before until,
-// every label, none of the excluded labels.
+// pruneFilter is what the prune operations (containers, networks, images)
+// filter by, as dockerd's do: creation before until, every label, none of
+// the excluded labels.
 type pruneFilter struct {
 	until            time.Time
 	labels, excluded []string
 }
 
-func parsePruneFilter(f NetworkFilters, now time.Time) (pruneFilter, error) {
+// parsePruneFilter reads the until, label and label! filters; any other
+// key is an invalid filter unless it is one of extra, which the caller
+// reads itself (dangling, for images).
+func parsePruneFilter(f map[string][]string, now time.Time, extra ...string) (pruneFilter, error) {
 	var p pruneFilter
 	for k, vs := range f {
+		if slices.Contains(extra, k) {
+			continue
+		}
 		switch k {
 		case "label":
 			p.labels = vs
@@ -116,7 +124,12 @@ func parsePruneFilter(f NetworkFilters, now time.Time) (pruneFilter, error) {
 	return p, nil
 }
 
-// keeps reports whether the filter spares a network created then with
+// active reports whether the filter can spare anything.
+func (p pruneFilter) active() bool {
+	return !p.until.IsZero() || len(p.labels) > 0 || len(p.excluded) > 0
+}
+
+// keeps reports whether the filter spares an object created then with
 // these labels.
 func (p pruneFilter) keeps(created time.Time, labels map[string]string) bool {
 	return !p.until.IsZero() && !created.Before(p.until) ||

@@ -74,23 +74,26 @@ func TestPruneFilter(t *testing.T) {
 		labels  map[string]string
 		keep    bool
 		wantErr error
+		extra   []string
 	}{
-		{"no filter", nil, recent, nil, false, nil},
-		{"until spares the recent", NetworkFilters{"until": {"24h"}}, recent, nil, true, nil},
-		{"until takes the old", NetworkFilters{"until": {"24h"}}, old, nil, false, nil},
-		{"until as unix seconds", NetworkFilters{"until": {"1735689600.5"}}, old, nil, true, nil},
-		{"until as a date", NetworkFilters{"until": {"2025-12-31"}}, old, nil, true, nil},
-		{"label must hold", NetworkFilters{"label": {"a=1"}}, old, map[string]string{"a": "2"}, true, nil},
-		{"label holds", NetworkFilters{"label": {"a=1"}}, old, map[string]string{"a": "1"}, false, nil},
-		{"label! spares", NetworkFilters{"label!": {"keep"}}, old, map[string]string{"keep": ""}, true, nil},
-		{"label! takes others", NetworkFilters{"label!": {"keep"}}, old, nil, false, nil},
-		{"two untils", NetworkFilters{"until": {"1h", "2h"}}, old, nil, false, errdefs.ErrInvalidArgument},
-		{"bad until", NetworkFilters{"until": {"soon"}}, old, nil, false, errdefs.ErrInvalidArgument},
-		{"unknown key", NetworkFilters{"name": {"x"}}, old, nil, false, errdefs.ErrInvalidArgument},
+		{"no filter", nil, recent, nil, false, nil, nil},
+		{"until spares the recent", NetworkFilters{"until": {"24h"}}, recent, nil, true, nil, nil},
+		{"until takes the old", NetworkFilters{"until": {"24h"}}, old, nil, false, nil, nil},
+		{"until as unix seconds", NetworkFilters{"until": {"1735689600.5"}}, old, nil, true, nil, nil},
+		{"until as a date", NetworkFilters{"until": {"2025-12-31"}}, old, nil, true, nil, nil},
+		{"label must hold", NetworkFilters{"label": {"a=1"}}, old, map[string]string{"a": "2"}, true, nil, nil},
+		{"label holds", NetworkFilters{"label": {"a=1"}}, old, map[string]string{"a": "1"}, false, nil, nil},
+		{"label! spares", NetworkFilters{"label!": {"keep"}}, old, map[string]string{"keep": ""}, true, nil, nil},
+		{"label! takes others", NetworkFilters{"label!": {"keep"}}, old, nil, false, nil, nil},
+		{"two untils", NetworkFilters{"until": {"1h", "2h"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
+		{"bad until", NetworkFilters{"until": {"soon"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
+		{"unknown key", NetworkFilters{"name": {"x"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
+		{"dangling is not a network filter", NetworkFilters{"dangling": {"true"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
+		{"dangling left to the image prune", NetworkFilters{"dangling": {"true"}, "label": {"a"}}, old, map[string]string{"a": ""}, false, nil, []string{"dangling"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := parsePruneFilter(tc.f, now)
+			p, err := parsePruneFilter(tc.f, now, tc.extra...)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error %v, want %v", err, tc.wantErr)
 			}

@@ -285,26 +285,22 @@ func linuxResources(r container.Resources) *specs.LinuxResources {
 }
 
 // PruneContainers removes every stopped container matching filters
-// (label=, until=).
+// (until, label, label!: the filters of dockerd's POST /containers/prune).
 func (e *Engine) PruneContainers(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
 	var rep container.PruneReport
 	all, err := e.listContainers()
 	if err != nil {
 		return rep, err
 	}
-	var until time.Time
-	for _, v := range filters["until"] {
-		if d, err := time.ParseDuration(v); err == nil {
-			until = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
-			until = t
-		}
+	pf, err := parsePruneFilter(filters, time.Now())
+	if err != nil {
+		return rep, err
 	}
 	for _, c := range all {
 		if st := e.state(c); st.Status == "running" || st.MonitorAlive {
 			continue
 		}
-		if !labelsMatch(filters["label"], c.Config.Labels) || !until.IsZero() && c.Created.After(until) {
+		if pf.keeps(c.Created, c.Config.Labels) {
 			continue
 		}
 		size, _ := e.snaps.Usage(ctx, c.Snapshot)
