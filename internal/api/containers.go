@@ -483,7 +483,7 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	o := engine.CommitOptions{Comment: q.Get("comment"), Author: q.Get("author"), Pause: !q.Has("pause") || boolValue(r, "pause")}
+	o := engine.CommitOptions{Comment: q.Get("comment"), Author: q.Get("author"), Pause: !q.Has("pause") || boolValue(r, "pause"), Changes: q["changes"]}
 	if repo := q.Get("repo"); repo != "" {
 		o.Reference = repo
 		if tag := q.Get("tag"); tag != "" {

@@ -303,6 +303,7 @@ func newCommit(a *app) *cobra.Command {
 	c.Flags().StringVarP(&o.Comment, "message", "m", "", "commit message")
 	c.Flags().StringVarP(&o.Author, "author", "a", "", "author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")")
 	c.Flags().BoolVarP(&o.Pause, "pause", "p", true, "pause container during commit")
+	c.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
 	return c
 }
 

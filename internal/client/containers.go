@@ -477,6 +477,9 @@ func (c *Client) Commit(ctx context.Context, ref string, o enginetypes.CommitOpt
 	if o.Author != "" {
 		q.Set("author", o.Author)
 	}
+	for _, ch := range o.Changes {
+		q.Add("changes", ch)
+	}
 	var body any
 	if o.Config != nil {
 		body = o.Config

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/imagearchive"
 	"github.com/moby/moby/api/types/events"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,6 +26,10 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (st
 	c, err := e.lookupContainer(ref)
 	if err != nil {
 		return "", err
+	}
+	// A bad change is refused before any work, not after the layer.
+	if err := imagearchive.ApplyChanges(&ocispec.ImageConfig{}, opts.Changes); err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Name, err)
 	}
 	parent, err := e.images.Get(ctx, c.ImageID)
 	if err != nil {
@@ -97,6 +102,9 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (st
 	cfg.Config.WorkingDir, cfg.Config.User, cfg.Config.Labels = run.WorkingDir, run.User, run.Labels
 	if run.StopSignal != "" {
 		cfg.Config.StopSignal = run.StopSignal
+	}
+	if err := imagearchive.ApplyChanges(&cfg.Config, opts.Changes); err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Name, err)
 	}
 	cfgDesc, err := e.putJSON(ctx, ocispec.MediaTypeImageConfig, cfg)
 	if err != nil {

@@ -138,8 +138,13 @@ type CommitOptions struct {
 	Comment   string
 	Author    string
 	Pause     bool
-	// Config, when set, replaces the new image's run config (--change).
+	// Config, when set, replaces the new image's run config (the API's
+	// request body).
 	Config *container.Config
+	// Changes are Dockerfile instructions applied to the new image's
+	// config last (--change: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
+	// VOLUME, WORKDIR).
+	Changes []string
 }
 
 // StopOptions are Docker's stop parameters.

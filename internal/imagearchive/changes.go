@@ -11,10 +11,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// applyChanges applies `docker import --change` instructions to cfg. Only
-// the instructions that change image metadata are accepted, in the forms a
-// Dockerfile allows for them.
-func applyChanges(cfg *ocispec.ImageConfig, changes []string) error {
+// ApplyChanges applies `docker import --change` and `docker commit
+// --change` instructions to cfg. Only the instructions that change image
+// metadata are accepted, in the forms a Dockerfile allows for them.
+func ApplyChanges(cfg *ocispec.ImageConfig, changes []string) error {
 	for _, change := range changes {
 		if err := applyChange(cfg, change); err != nil {
 			return fmt.Errorf("change %q: %w", change, err)

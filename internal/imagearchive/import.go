@@ -27,7 +27,7 @@ func importImage(ctx context.Context, r io.Reader, cs *content.Store, opts Impor
 	if cfg.Architecture == "" {
 		cfg.Architecture = runtime.GOARCH
 	}
-	if err := applyChanges(&cfg.Config, opts.Changes); err != nil {
+	if err := ApplyChanges(&cfg.Config, opts.Changes); err != nil {
 		return Entry{}, fmt.Errorf("import: %w", err)
 	}
 	layer, diffID, err := importLayer(ctx, r, cs)

@@ -1,0 +1,64 @@
+//go:build linux
+
+package api_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCompatCommitChange: `commit --change` through the stock docker CLI
+// against berthd (the CLI sends the instructions as the changes query
+// parameter, which dockerd applies) and through the in-process berth: the
+// image gets the ENV, LABEL and CMD, and an instruction commit cannot
+// apply is refused with its name.
+func TestCompatCommitChange(t *testing.T) {
+	d, docker := dockerAgainstBerthd(t)
+	must := dockerMust(t, d, docker)
+	must("create", "--pull", "never", "--name", "changesrc", "busybox", "true")
+	t.Cleanup(func() { docker("", "rm", "-f", "changesrc") })
+	berth := func(args ...string) (string, string, int) {
+		c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		err := c.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	clis := map[string]func(args ...string) (string, string, int){
+		"docker": func(args ...string) (string, string, int) { return docker("", args...) },
+		"berth":  berth,
+	}
+	for name, run := range clis {
+		t.Run(name, func(t *testing.T) {
+			ref := "changed-" + name + ":1"
+			out, errOut, code := run("commit", "-c", "ENV GREETING=hello", "-c", "LABEL team=blue", "-c", `CMD ["sh", "-c", "echo $GREETING"]`, "changesrc", ref)
+			if code != 0 {
+				t.Fatalf("commit: exit %d: %s%s", code, out, errOut)
+			}
+			got := strings.TrimSpace(must("image", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Labels}} {{json .Config.Cmd}}", ref))
+			for _, want := range []string{`"GREETING=hello"`, `{"team":"blue"}`, `["sh","-c","echo $GREETING"]`} {
+				if !strings.Contains(got, want) {
+					t.Errorf("inspect: %s: no %s", got, want)
+				}
+			}
+			if out := must("run", "--rm", "--network", "none", ref); strings.TrimSpace(out) != "hello" {
+				t.Errorf("run %s printed %q, want hello", ref, out)
+			}
+			out, errOut, code = run("commit", "-c", "RUN rm -rf /", "changesrc", "refused:1")
+			if code == 0 || !strings.Contains(errOut, "RUN is not supported") {
+				t.Errorf("commit -c RUN: exit %d: %s%s", code, out, errOut)
+			}
+			if _, _, code := docker("", "image", "inspect", "refused:1"); code == 0 {
+				t.Errorf("a refused commit made an image")
+			}
+		})
+	}
+}
