@@ -161,6 +161,13 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	if ref == "" {
 		return fmt.Errorf("fromImage or fromSrc is required: %w", errdefs.ErrInvalidArgument)
 	}
+	// A repository without tag or digest, and no tag: every tag (the
+	// API's rule; docker pull adds :latest itself unless -a).
+	if q.Get("tag") == "" {
+		if repo, err := registry.Repository(ref); err == nil {
+			return s.pullAllTags(w, r, repo)
+		}
+	}
 	if tag := q.Get("tag"); tag != "" {
 		if strings.Contains(tag, ":") {
 			ref += "@" + tag
@@ -185,6 +192,22 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		ps.status("Status: Image is up to date for " + registry.FamiliarName(res.Name))
 	} else {
 		ps.status("Status: Downloaded newer image for " + registry.FamiliarName(res.Name))
+	}
+	ps.aux(res)
+	return nil
+}
+
+func (s *Server) pullAllTags(w http.ResponseWriter, r *http.Request, repo string) error {
+	ps := newProgressStream(w)
+	res, err := s.e.PullAllTags(r.Context(), repo, engine.PullOptions{Platform: r.URL.Query().Get("platform"), Events: ps.event, Auth: requestAuth(r, repo)})
+	if err != nil {
+		ps.fail(err)
+		return nil
+	}
+	if res.UpToDate {
+		ps.status("Status: Image is up to date for " + registry.FamiliarRepository(res.Name))
+	} else {
+		ps.status("Status: Downloaded newer image for " + registry.FamiliarRepository(res.Name))
 	}
 	ps.aux(res)
 	return nil
@@ -316,6 +339,10 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 		ref := name
 		if t := q.Get("tag"); t != "" {
 			ref += ":" + t
+		} else if repo, err := registry.Repository(name); err == nil {
+			// No tag anywhere: every local tag (docker push -a; the
+			// docker CLI sends :latest itself otherwise).
+			return s.pushAllTags(w, r, repo)
 		}
 		if _, err := s.e.ImageInspect(r.Context(), ref); err != nil {
 			return err
@@ -331,6 +358,18 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
 	}
+	return nil
+}
+
+func (s *Server) pushAllTags(w http.ResponseWriter, r *http.Request, repo string) error {
+	ps := newProgressStream(w)
+	ps.status("The push refers to repository [" + repo + "]")
+	res, err := s.e.PushAllTagsWithAuth(r.Context(), repo, ps.event, requestAuth(r, repo))
+	if err != nil {
+		ps.fail(err)
+		return nil
+	}
+	ps.aux(res)
 	return nil
 }
 

@@ -32,7 +32,9 @@ type Backend interface {
 
 	// Images.
 	Pull(ctx context.Context, ref string, opts enginetypes.PullOptions) (enginetypes.PullResult, error)
+	PullAllTags(ctx context.Context, repo string, opts enginetypes.PullOptions) (enginetypes.PullResult, error)
 	Push(ctx context.Context, ref string, events func(enginetypes.Event)) (enginetypes.PushResult, error)
+	PushAllTags(ctx context.Context, repo string, events func(enginetypes.Event)) ([]enginetypes.PushResult, error)
 	Login(ctx context.Context, server, user, password string) error
 	Logout(server string) error
 	Images(ctx context.Context) ([]imagetypes.Summary, error)

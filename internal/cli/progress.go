@@ -37,6 +37,19 @@ func (p *progressWriter) Event(ev engine.Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ev.ID == "" {
+		// A line of its own ("<tag>: Pulling from …" between the tags of
+		// pull -a): the layers so far are finished, and the next ones
+		// are drawn below it.
+		if p.tty && len(p.order) > 0 {
+			p.redraw()
+		}
+		fmt.Fprintln(p.out, ev.Status)
+		clear(p.lines)
+		clear(p.status)
+		p.order, p.drawn = nil, 0
+		return
+	}
 	if _, ok := p.lines[ev.ID]; !ok {
 		p.order = append(p.order, ev.ID)
 	}

@@ -10,16 +10,20 @@ import (
 )
 
 func newPull(a *app) *cobra.Command {
-	var quiet bool
+	var quiet, allTags bool
 	var platform string
 	c := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if allTags {
+				return a.pullAllTags(cmd, args[0], platform, quiet)
+			}
 			return a.pull(cmd, args[0], platform, quiet)
 		},
 	}
+	c.Flags().BoolVarP(&allTags, "all-tags", "a", false, "download all tagged images in the repository")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress verbose output")
 	c.Flags().StringVar(&platform, "platform", "", "set platform if server is multi-platform capable (os/arch[/variant])")
 	return c
@@ -60,6 +64,36 @@ func (a *app) pull(cmd *cobra.Command, ref, platform string, quiet bool) error {
 		fmt.Fprintf(out, "Status: Image is up to date for %s\n", registry.FamiliarName(res.Name))
 	} else {
 		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", registry.FamiliarName(res.Name))
+	}
+	fmt.Fprintln(out, res.Name)
+	return nil
+}
+
+// pullAllTags is `pull -a`: every tag of the repository, each announced
+// as "<tag>: Pulling from <path>", then one status line for the
+// repository, as docker prints it.
+func (a *app) pullAllTags(cmd *cobra.Command, ref, platform string, quiet bool) error {
+	repo, err := registry.Repository(ref)
+	if err != nil {
+		return err
+	}
+	e, err := a.engine()
+	if err != nil {
+		return err
+	}
+	out := a.stdout
+	pw := newProgress(out, isTerminal(out), quiet)
+	res, err := e.PullAllTags(cmd.Context(), repo, engine.PullOptions{Platform: platform, Events: pw.Event})
+	pw.Done()
+	if err != nil {
+		return err
+	}
+	if !quiet {
+		if res.UpToDate {
+			fmt.Fprintf(out, "Status: Image is up to date for %s\n", registry.FamiliarRepository(res.Name))
+		} else {
+			fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", registry.FamiliarRepository(res.Name))
+		}
 	}
 	fmt.Fprintln(out, res.Name)
 	return nil

@@ -63,6 +63,29 @@ func readProgress(r io.Reader, events func(enginetypes.Event), status func(strin
 
 // Pull fetches an image into the daemon's store.
 func (c *Client) Pull(ctx context.Context, ref string, o enginetypes.PullOptions) (enginetypes.PullResult, error) {
+	// Always with a tag (or digest): fromImage without one asks the
+	// daemon for every tag of the repository (PullAllTags).
+	name, err := berthregistry.Normalize(ref)
+	if err != nil {
+		return enginetypes.PullResult{}, err
+	}
+	return c.pull(ctx, name, o, false)
+}
+
+// PullAllTags is `pull -a` through the daemon: fromImage is the bare
+// repository. The daemon's lines between the tags come to o.Events as
+// events without ID.
+func (c *Client) PullAllTags(ctx context.Context, repo string, o enginetypes.PullOptions) (enginetypes.PullResult, error) {
+	name, err := berthregistry.Repository(repo)
+	if err != nil {
+		return enginetypes.PullResult{}, err
+	}
+	return c.pull(ctx, name, o, true)
+}
+
+// pull reads the daemon's progress; lines is whether its lines without a
+// layer ID (but its closing status) go to o.Events too.
+func (c *Client) pull(ctx context.Context, ref string, o enginetypes.PullOptions, lines bool) (enginetypes.PullResult, error) {
 	q := url.Values{"fromImage": {ref}}
 	if o.Platform != "" {
 		q.Set("platform", o.Platform)
@@ -77,7 +100,16 @@ func (c *Client) Pull(ctx context.Context, ref string, o enginetypes.PullOptions
 	}
 	defer resp.Body.Close()
 	var res enginetypes.PullResult
-	if err := readProgress(resp.Body, o.Events, nil, &res); err != nil {
+	var status func(string)
+	if lines && o.Events != nil {
+		status = func(s string) {
+			// The daemon's closing lines are the CLI's to print.
+			if !strings.HasPrefix(s, "Status: ") {
+				o.Events(enginetypes.Event{Status: s})
+			}
+		}
+	}
+	if err := readProgress(resp.Body, o.Events, status, &res); err != nil {
 		return res, err
 	}
 	if res.Name == "" {
@@ -88,6 +120,12 @@ func (c *Client) Pull(ctx context.Context, ref string, o enginetypes.PullOptions
 
 // Push uploads an image from the daemon's store.
 func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.Event)) (enginetypes.PushResult, error) {
+	// Always with a tag: a bare repository asks the daemon to push every
+	// tag (PushAllTags).
+	ref, err := berthregistry.Normalize(ref)
+	if err != nil {
+		return enginetypes.PushResult{}, err
+	}
 	h, err := authHeader(ctx, ref)
 	if err != nil {
 		return enginetypes.PushResult{}, err
@@ -99,6 +137,35 @@ func (c *Client) Push(ctx context.Context, ref string, events func(enginetypes.E
 	defer resp.Body.Close()
 	var res enginetypes.PushResult
 	return res, readProgress(resp.Body, events, nil, &res)
+}
+
+// PushAllTags is `push -a` through the daemon: the bare repository. The
+// daemon's "<tag>: digest: …" lines come to events as events without ID.
+func (c *Client) PushAllTags(ctx context.Context, repo string, events func(enginetypes.Event)) ([]enginetypes.PushResult, error) {
+	name, err := berthregistry.Repository(repo)
+	if err != nil {
+		return nil, err
+	}
+	h, err := authHeader(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.doHeader(ctx, http.MethodPost, ipath(name, "push"), nil, nil, "", h)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var status func(string)
+	if events != nil {
+		status = func(s string) {
+			// The CLI prints the repository line itself.
+			if !strings.HasPrefix(s, "The push refers to repository") {
+				events(enginetypes.Event{Status: s})
+			}
+		}
+	}
+	var res []enginetypes.PushResult
+	return res, readProgress(resp.Body, events, status, &res)
 }
 
 // Login works as Docker's CLI does with a daemon: the daemon checks the

@@ -63,6 +63,45 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (PullRe
 	return out, nil
 }
 
+// PullAllTags pulls every tag of repository repo (`pull -a`; dockerd's
+// POST /images/create with fromImage and no tag), one after the other, in
+// the registry's order. Before each tag opts.Events gets an event without
+// ID whose Status is "<tag>: Pulling from <path>", and "Digest: …" after
+// it, as docker prints them. The result's Name is the repository; it is
+// UpToDate when every tag was.
+func (e *Engine) PullAllTags(ctx context.Context, repo string, opts PullOptions) (PullResult, error) {
+	name, err := registry.Repository(repo)
+	if err != nil {
+		return PullResult{}, err
+	}
+	tags, err := e.registry.WithCredentials(opts.Auth).Tags(ctx, name)
+	if err != nil {
+		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
+	}
+	if len(tags) == 0 {
+		return PullResult{}, fmt.Errorf("pull %s: %w: the repository has no tags", registry.FamiliarName(name), errdefs.ErrNotFound)
+	}
+	status := func(s string) {
+		if opts.Events != nil {
+			opts.Events(Event{Status: s})
+		}
+	}
+	_, path, _ := strings.Cut(name, "/")
+	out := PullResult{Name: name, UpToDate: true}
+	for _, tag := range tags {
+		status(tag + ": Pulling from " + path)
+		res, err := e.Pull(ctx, name+":"+tag, opts)
+		if err != nil {
+			return out, err
+		}
+		if _, d, ok := strings.Cut(res.Digest, "@"); ok {
+			status("Digest: " + d)
+		}
+		out.UpToDate = out.UpToDate && res.UpToDate
+	}
+	return out, nil
+}
+
 // ParsePlatform parses "os/arch[/variant]"; "" is the host platform.
 func ParsePlatform(s string) (ocispec.Platform, error) {
 	if s == "" {

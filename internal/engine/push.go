@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -61,6 +63,51 @@ func (e *Engine) PushWithAuth(ctx context.Context, ref string, events func(Event
 		tag = name[i+1:]
 	}
 	return PushResult{Name: name, Tag: tag, Digest: d, Size: int64(len(raw))}, nil
+}
+
+// PushAllTags pushes every local tag of repository repo (`push -a`;
+// dockerd's POST /images/{name}/push without a tag), in tag order. After
+// each tag events gets an event without ID, "<tag>: digest: <digest>
+// size: <n>", as docker prints it. It returns the results in that order.
+func (e *Engine) PushAllTags(ctx context.Context, repo string, events func(Event)) ([]PushResult, error) {
+	return e.PushAllTagsWithAuth(ctx, repo, events, nil)
+}
+
+// PushAllTagsWithAuth is PushAllTags with credentials the caller brought
+// (see PushWithAuth).
+func (e *Engine) PushAllTagsWithAuth(ctx context.Context, repo string, events func(Event), auth registry.Credentials) ([]PushResult, error) {
+	name, err := registry.Repository(repo)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := e.images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, img := range imgs {
+		for _, n := range img.Names {
+			if tag, ok := strings.CutPrefix(n, name+":"); ok && !strings.Contains(tag, "/") {
+				refs = append(refs, n)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("%w: An image does not exist locally with the tag: %s", errdefs.ErrNotFound, registry.FamiliarRepository(name))
+	}
+	slices.Sort(refs)
+	var out []PushResult
+	for _, ref := range refs {
+		res, err := e.PushWithAuth(ctx, ref, events, auth)
+		if err != nil {
+			return out, err
+		}
+		if events != nil {
+			events(Event{Status: fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size)})
+		}
+		out = append(out, res)
+	}
+	return out, nil
 }
 
 // mountSources maps each blob of m to the other repositories on name's

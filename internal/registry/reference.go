@@ -24,6 +24,21 @@ func Normalize(ref string) (string, error) {
 	return normalizedName(r), nil
 }
 
+// Repository returns the normalized repository of a reference that names
+// one without a tag or digest ("busybox" → "docker.io/library/busybox"),
+// as `pull -a` and `push -a` take it. A reference with a tag or digest is
+// errdefs.ErrInvalidArgument, with docker's words.
+func Repository(ref string) (string, error) {
+	if _, err := parse(ref); err != nil {
+		return "", err
+	}
+	r, err := name.NewRepository(ref)
+	if err != nil || strings.Contains(ref, "@") {
+		return "", invalid(ref, errTagWithAll)
+	}
+	return repoName(r), nil
+}
+
 // FamiliarName is the short form docker prints: "busybox:latest",
 // "user/app:1", "127.0.0.1:5000/x:tag". A string that is not a reference
 // is returned unchanged.
@@ -34,6 +49,10 @@ func FamiliarName(ref string) string {
 	}
 	return familiar(normalizedName(r))
 }
+
+// FamiliarRepository is FamiliarName for a normalized repository, which
+// has no tag to add: "docker.io/library/busybox" → "busybox".
+func FamiliarRepository(repo string) string { return familiar(repo) }
 
 // familiar shortens a normalized name or repository.
 func familiar(s string) string {
@@ -66,6 +85,8 @@ func (e constErr) Error() string { return string(e) }
 const (
 	errEmpty  = constErr("empty reference")
 	errBadTag = constErr("a tag must start with a letter, digit or underscore")
+	// errTagWithAll is docker's refusal of `pull -a busybox:1`.
+	errTagWithAll = constErr("tag can't be used with --all-tags/-a")
 )
 
 // repoName is a repository's normalized name: "docker.io/library/busybox".
