@@ -188,11 +188,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, d, ok := strings.Cut(res.Digest, "@"); ok {
 		ps.status("Digest: " + d)
 	}
-	if res.UpToDate {
-		ps.status("Status: Image is up to date for " + registry.FamiliarName(res.Name))
-	} else {
-		ps.status("Status: Downloaded newer image for " + registry.FamiliarName(res.Name))
-	}
+	ps.status(res.Status(registry.FamiliarName(res.Name)))
 	ps.aux(res)
 	return nil
 }
@@ -204,11 +200,7 @@ func (s *Server) pullAllTags(w http.ResponseWriter, r *http.Request, repo string
 		ps.fail(err)
 		return nil
 	}
-	if res.UpToDate {
-		ps.status("Status: Image is up to date for " + registry.FamiliarRepository(res.Name))
-	} else {
-		ps.status("Status: Downloaded newer image for " + registry.FamiliarRepository(res.Name))
-	}
+	ps.status(res.Status(registry.FamiliarRepository(res.Name)))
 	ps.aux(res)
 	return nil
 }

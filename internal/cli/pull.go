@@ -60,11 +60,7 @@ func (a *app) pull(cmd *cobra.Command, ref, platform string, quiet bool) error {
 	if _, d, ok := strings.Cut(res.Digest, "@"); ok {
 		fmt.Fprintf(out, "Digest: %s\n", d)
 	}
-	if res.UpToDate {
-		fmt.Fprintf(out, "Status: Image is up to date for %s\n", registry.FamiliarName(res.Name))
-	} else {
-		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", registry.FamiliarName(res.Name))
-	}
+	fmt.Fprintln(out, res.Status(registry.FamiliarName(res.Name)))
 	fmt.Fprintln(out, res.Name)
 	return nil
 }
@@ -89,11 +85,7 @@ func (a *app) pullAllTags(cmd *cobra.Command, ref, platform string, quiet bool) 
 		return err
 	}
 	if !quiet {
-		if res.UpToDate {
-			fmt.Fprintf(out, "Status: Image is up to date for %s\n", registry.FamiliarRepository(res.Name))
-		} else {
-			fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", registry.FamiliarRepository(res.Name))
-		}
+		fmt.Fprintln(out, res.Status(registry.FamiliarRepository(res.Name)))
 	}
 	fmt.Fprintln(out, res.Name)
 	return nil

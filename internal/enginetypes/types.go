@@ -54,6 +54,16 @@ type PullResult struct {
 	UpToDate bool // the store already had exactly this image under Name
 }
 
+// Status is docker's closing line of a pull for name (the familiar form
+// the caller shows): "Status: Downloaded newer image for NAME", or "Status:
+// Image is up to date for NAME" when nothing was new.
+func (r PullResult) Status(name string) string {
+	if r.UpToDate {
+		return "Status: Image is up to date for " + name
+	}
+	return "Status: Downloaded newer image for " + name
+}
+
 // PushResult says what a push stored.
 type PushResult struct {
 	Name   string

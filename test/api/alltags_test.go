@@ -5,8 +5,6 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,19 +20,7 @@ func TestAllTags(t *testing.T) {
 	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
 	d, docker := dockerAgainstBerthd(t)
 	must := dockerMust(t, d, docker)
-	berth := func(args ...string) (string, string, int) {
-		c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
-		var out, errb strings.Builder
-		c.Stdout, c.Stderr = &out, &errb
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
-	}
+	berth := func(args ...string) (string, string, int) { return d.local(nil, args...) }
 	registryTags := func(repo string) []string {
 		resp, err := http.Get("http://" + reg.Host + "/v2/" + repo + "/tags/list")
 		if err != nil {

@@ -3,8 +3,6 @@
 package api_test
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,19 +17,7 @@ func TestCompatCommitChange(t *testing.T) {
 	must := dockerMust(t, d, docker)
 	must("create", "--pull", "never", "--name", "changesrc", "busybox", "true")
 	t.Cleanup(func() { docker("", "rm", "-f", "changesrc") })
-	berth := func(args ...string) (string, string, int) {
-		c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
-		var out, errb strings.Builder
-		c.Stdout, c.Stderr = &out, &errb
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
-	}
+	berth := func(args ...string) (string, string, int) { return d.local(nil, args...) }
 	clis := map[string]func(args ...string) (string, string, int){
 		"docker": func(args ...string) (string, string, int) { return docker("", args...) },
 		"berth":  berth,

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,17 +36,7 @@ func TestCompatImagesUntil(t *testing.T) {
 			return d.run(nil, args...)
 		},
 		"berth": func(args ...string) (string, string, int) {
-			c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
-			var out, errb strings.Builder
-			c.Stdout, c.Stderr = &out, &errb
-			err := c.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			return out.String(), errb.String(), code
+			return d.local(nil, args...)
 		},
 	}
 	tests := []struct {

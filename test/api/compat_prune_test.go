@@ -3,8 +3,6 @@
 package api_test
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,17 +29,7 @@ func TestCompatPruneFilters(t *testing.T) {
 			return d.run(strings.NewReader(stdin), args...)
 		}},
 		{"berth", func(stdin string, args ...string) (string, string, int) {
-			c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
-			var out, errb strings.Builder
-			c.Stdin, c.Stdout, c.Stderr = strings.NewReader(stdin), &out, &errb
-			err := c.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			return out.String(), errb.String(), code
+			return d.local(strings.NewReader(stdin), args...)
 		}},
 	}
 	// dangling makes a fresh untagged image from a container with labels

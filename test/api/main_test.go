@@ -192,6 +192,18 @@ func (d *daemon) run(stdin io.Reader, args ...string) (string, string, int) {
 	return out, errOut, code
 }
 
+// local runs the in-process `berth --root R --state S args…` on the
+// daemon's own store (beside berthd, as a user may) and returns stdout,
+// stderr and the exit code.
+func (d *daemon) local(stdin io.Reader, args ...string) (string, string, int) {
+	c := exec.Command(filepath.Join(binDir, "berth"), append([]string{"--root", d.root, "--state", d.state}, args...)...)
+	out, errOut, code, err := testutil.RunCmd(c, stdin)
+	if err != nil {
+		d.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
+	}
+	return out, errOut, code
+}
+
 // ok runs a berth command that must succeed and returns its stdout.
 func (d *daemon) ok(args ...string) string {
 	d.t.Helper()
