@@ -61,9 +61,14 @@ func (p *progressStream) send(m Progress) {
 	}
 }
 
+// event sends one engine event. Only the statuses that are under way
+// (Downloading, Extracting, Pushing) carry progress, as dockerd's do: the
+// docker CLI leaves out every message with progress when its output is
+// not a terminal, so a "Pushed" or "Pull complete" carrying byte counts
+// would vanish from CI logs.
 func (p *progressStream) event(ev engine.Event) {
 	m := Progress{Message: jsonstream.Message{ID: ev.ID, Status: ev.Status}}
-	if ev.Total > 0 || ev.Current > 0 {
+	if ev.UnderWay() && (ev.Total > 0 || ev.Current > 0) {
 		m.Progress = &jsonstream.Progress{Current: ev.Current, Total: ev.Total}
 	}
 	p.send(m)

@@ -54,7 +54,7 @@ func (p *progressWriter) Event(ev engine.Event) {
 		p.order = append(p.order, ev.ID)
 	}
 	text := ev.Status
-	if ev.Total > 0 && (ev.Status == "Downloading" || ev.Status == "Extracting" || ev.Status == "Pushing") {
+	if ev.Total > 0 && ev.UnderWay() {
 		text = ev.Status + " " + bar(ev.Current, ev.Total)
 	}
 	p.lines[ev.ID] = text

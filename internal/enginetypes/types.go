@@ -35,6 +35,13 @@ type Event struct {
 	Total   int64
 }
 
+// UnderWay reports the statuses docker draws with a progress bar
+// (Downloading, Extracting, Pushing); the others are a layer's steps and
+// ends, shown as words only.
+func (e Event) UnderWay() bool {
+	return e.Status == "Downloading" || e.Status == "Extracting" || e.Status == "Pushing"
+}
+
 // PullOptions tune Pull.
 type PullOptions struct {
 	// Platform is "os/arch[/variant]"; "" picks the host's.

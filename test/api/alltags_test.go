@@ -69,6 +69,11 @@ func TestAllTags(t *testing.T) {
 					t.Errorf("push -a printed no %q:\n%s", line, out)
 				}
 			}
+			// Each layer's end shows, also in the docker CLI's output to
+			// a pipe, which drops every message that carries progress.
+			if !strings.Contains(out, ": Pushed\n") && !strings.Contains(out, ": Layer already exists\n") && !strings.Contains(out, ": Mounted from") {
+				t.Errorf("push -a printed no layer's end:\n%s", out)
+			}
 			if got := registryTags(strings.TrimPrefix(repo, reg.Host+"/")); !slices.Equal(got, want) {
 				t.Errorf("the registry has tags %v, want %v", got, want)
 			}
