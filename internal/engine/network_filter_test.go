@@ -85,6 +85,8 @@ func TestPruneFilter(t *testing.T) {
 		{"label holds", NetworkFilters{"label": {"a=1"}}, old, map[string]string{"a": "1"}, false, nil, nil},
 		{"label! spares", NetworkFilters{"label!": {"keep"}}, old, map[string]string{"keep": ""}, true, nil, nil},
 		{"label! takes others", NetworkFilters{"label!": {"keep"}}, old, nil, false, nil, nil},
+		{"two label! spare what has both", NetworkFilters{"label!": {"a", "b"}}, old, map[string]string{"a": "", "b": ""}, true, nil, nil},
+		{"two label! take what has one", NetworkFilters{"label!": {"a", "b"}}, old, map[string]string{"a": ""}, false, nil, nil},
 		{"two untils", NetworkFilters{"until": {"1h", "2h"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
 		{"bad until", NetworkFilters{"until": {"soon"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},
 		{"unknown key", NetworkFilters{"name": {"x"}}, old, nil, false, errdefs.ErrInvalidArgument, nil},

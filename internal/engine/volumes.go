@@ -203,9 +203,11 @@ func (e *Engine) VolumePrune(ctx context.Context, all bool, labels, notLabels []
 	if err != nil {
 		return nil, 0, err
 	}
+	// The label filters of the other prunes (volumes have no until).
+	pf := pruneFilter{labels: labels, excluded: notLabels}
 	var errs []error
 	for _, v := range list {
-		if len(users[v.Name]) > 0 || (!all && !v.Anonymous()) || !MatchLabels(v.Labels, labels, notLabels) {
+		if len(users[v.Name]) > 0 || (!all && !v.Anonymous()) || pf.keeps(time.Time{}, v.Labels) {
 			continue
 		}
 		size := dirSize(v.Mountpoint)
