@@ -2,8 +2,11 @@ package registry
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testutil"
@@ -59,6 +62,41 @@ func TestNextPage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nextPage(base, tc.links); got != tc.want {
 				t.Errorf("nextPage = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTagsHostile: a registry's tag list cannot send the client (and the
+// registry's credentials) to another host, nor make it pull a name that is
+// not a tag. The other host is a second loopback address, so a broken
+// check would still send nothing off this machine.
+func TestTagsHostile(t *testing.T) {
+	tests := []struct {
+		name, body, link, wantErr string
+	}{
+		{"next page on another host", `{"tags":["a"]}`, `<http://127.0.0.2:1/v2/x/tags/list?last=a>; rel="next"`, "another host"},
+		{"not a tag", `{"tags":["../../etc"]}`, "", "not a tag"},
+		{"not JSON", `<html>`, "", "list tags"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/x/tags/list" {
+					if tc.link != "" {
+						w.Header().Set("Link", tc.link)
+					}
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				w.WriteHeader(http.StatusOK) // the ping
+			}))
+			defer srv.Close()
+			host := strings.TrimPrefix(srv.URL, "http://")
+			_, err := newClient(t).Tags(context.Background(), host+"/x")
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Tags: %v, want an error about %q", err, tc.wantErr)
 			}
 		})
 	}
