@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -102,6 +103,23 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (st
 	cfg.Config.WorkingDir, cfg.Config.User, cfg.Config.Labels = run.WorkingDir, run.User, run.Labels
 	if run.StopSignal != "" {
 		cfg.Config.StopSignal = run.StopSignal
+	}
+	// Ports and volumes the container added (--expose, -p, -v /path) stay
+	// with the image, beside the parent's, as dockerd commits them. The
+	// maps are copied first: they are the parent config's.
+	cfg.Config.ExposedPorts = maps.Clone(cfg.Config.ExposedPorts)
+	cfg.Config.Volumes = maps.Clone(cfg.Config.Volumes)
+	for p := range run.ExposedPorts {
+		if cfg.Config.ExposedPorts == nil {
+			cfg.Config.ExposedPorts = map[string]struct{}{}
+		}
+		cfg.Config.ExposedPorts[p.String()] = struct{}{}
+	}
+	for v := range run.Volumes {
+		if cfg.Config.Volumes == nil {
+			cfg.Config.Volumes = map[string]struct{}{}
+		}
+		cfg.Config.Volumes[v] = struct{}{}
 	}
 	if err := imagearchive.ApplyChanges(&cfg.Config, opts.Changes); err != nil {
 		return "", fmt.Errorf("commit %s: %w", c.Name, err)

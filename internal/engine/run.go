@@ -91,6 +91,19 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			cfg.Labels[k] = v
 		}
 	}
+	// The image's EXPOSEd ports join the request's (-P publishes them,
+	// inspect lists them), as dockerd merges them. A port the image
+	// spells wrongly is left out rather than failing the create.
+	for p := range icfg.Config.ExposedPorts {
+		port, err := nettypes.ParsePort(p)
+		if err != nil {
+			continue
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = nettypes.PortSet{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+	}
 	// The image's VOLUMEs become anonymous volumes, as in Docker.
 	for p := range icfg.Config.Volumes {
 		if cfg.Volumes == nil {

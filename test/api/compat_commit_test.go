@@ -25,7 +25,7 @@ func TestCompatCommitChange(t *testing.T) {
 	for name, run := range clis {
 		t.Run(name, func(t *testing.T) {
 			ref := "changed-" + name + ":1"
-			out, errOut, code := run("commit", "-c", "ENV GREETING=hello", "-c", "LABEL team=blue", "-c", `CMD ["sh", "-c", "echo $GREETING"]`, "changesrc", ref)
+			out, errOut, code := run("commit", "-c", "ENV GREETING=hello", "-c", "LABEL team=blue", "-c", `CMD ["sh", "-c", "echo $GREETING"]`, "-c", "EXPOSE 80", "changesrc", ref)
 			if code != 0 {
 				t.Fatalf("commit: exit %d: %s%s", code, out, errOut)
 			}
@@ -37,6 +37,20 @@ func TestCompatCommitChange(t *testing.T) {
 			}
 			if out := must("run", "--rm", "--network", "none", ref); strings.TrimSpace(out) != "hello" {
 				t.Errorf("run %s printed %q, want hello", ref, out)
+			}
+			// The image's EXPOSE joins the container's --expose at
+			// create, and commit keeps both (dockerd's merge).
+			ctr := "exposed-" + name
+			must("create", "--pull", "never", "--name", ctr, "--expose", "8080", ref)
+			if got := must("inspect", "-f", "{{json .Config.ExposedPorts}}", ctr); !strings.Contains(got, `"80/tcp"`) || !strings.Contains(got, `"8080/tcp"`) {
+				t.Errorf("container from an image exposing 80, with --expose 8080: ExposedPorts %s", got)
+			}
+			if out, errOut, code := run("commit", ctr, ref+"-2"); code != 0 {
+				t.Fatalf("commit: exit %d: %s%s", code, out, errOut)
+			}
+			must("rm", ctr)
+			if got := must("image", "inspect", "-f", "{{json .Config.ExposedPorts}}", ref+"-2"); !strings.Contains(got, `"80/tcp"`) || !strings.Contains(got, `"8080/tcp"`) {
+				t.Errorf("committed image: ExposedPorts %s, want 80 and 8080", got)
 			}
 			out, errOut, code = run("commit", "-c", "RUN rm -rf /", "changesrc", "refused:1")
 			if code == 0 || !strings.Contains(errOut, "RUN is not supported") {
