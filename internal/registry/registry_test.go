@@ -19,6 +19,17 @@ func newClient(t *testing.T) *Client {
 	return New(Options{ConfigDir: t.TempDir(), UserAgent: "berth-test"})
 }
 
+// tokenRegistry starts the real registry with token auth and returns it
+// with a client logged in to it.
+func tokenRegistry(t *testing.T) (*testutil.Registry, *Client) {
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "token"})
+	c := newClient(t)
+	if err := c.Login(context.Background(), reg.Host, reg.User, reg.Password); err != nil {
+		t.Fatal(err)
+	}
+	return reg, c
+}
+
 // TestPushPull pushes a fresh image and pulls it back by tag and by
 // digest, fetching every blob concurrently through one Fetcher.
 func TestPushPull(t *testing.T) {
@@ -168,12 +179,8 @@ func TestResolveIndex(t *testing.T) {
 // exists) and into another repository with MountFrom (layers mounted, not
 // uploaded), and a new image sharing one layer (one skipped, one pushed).
 func TestPushSkipAndMount(t *testing.T) {
-	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "token"})
+	reg, c := tokenRegistry(t)
 	ctx := context.Background()
-	c := newClient(t)
-	if err := c.Login(ctx, reg.Host, reg.User, reg.Password); err != nil {
-		t.Fatal(err)
-	}
 	store := newBlobStore()
 	img := buildImage(t, store, "amd64", nil)
 	src := reg.Host + "/library/base"

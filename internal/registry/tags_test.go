@@ -8,19 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // TestTags lists the tags of a repository on the real registry, with
 // token auth, two tags a page so that the Link pagination is followed.
 func TestTags(t *testing.T) {
-	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Auth: "token"})
+	reg, c := tokenRegistry(t)
 	ctx := context.Background()
-	c := newClient(t)
-	if err := c.Login(ctx, reg.Host, reg.User, reg.Password); err != nil {
-		t.Fatal(err)
-	}
 	store := newBlobStore()
 	img := buildImage(t, store, "amd64", nil)
 	want := []string{"1", "1.1", "latest", "next"}
