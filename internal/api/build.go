@@ -88,20 +88,12 @@ func (sw streamWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// buildPrune empties the build cache. Its entries carry no labels, types
-// or times of last use, so a prune with filters (docker builder prune
-// --filter, docker system prune --filter) can tell none of them apart:
-// it deletes nothing rather than everything.
 func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	f, err := filtersValue(r)
 	if err != nil {
 		return err
 	}
-	if len(f) > 0 {
-		writeJSON(w, http.StatusOK, buildtypes.CachePruneReport{})
-		return nil
-	}
-	n, err := s.e.BuilderPrune(r.Context())
+	n, err := s.e.BuilderPrune(r.Context(), f)
 	if err != nil {
 		return err
 	}

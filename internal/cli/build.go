@@ -22,7 +22,7 @@ import (
 // or berthd's POST /build through internal/client.
 type builder interface {
 	Build(ctx context.Context, opts build.Options) (build.Result, error)
-	BuilderPrune(ctx context.Context) (int64, error)
+	BuilderPrune(ctx context.Context, filters map[string][]string) (int64, error)
 }
 
 func (a *app) builder() (builder, error) {
@@ -252,7 +252,7 @@ func newBuilderCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := b.BuilderPrune(cmd.Context())
+			n, err := b.BuilderPrune(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}

@@ -167,15 +167,16 @@ func newSystemPrune(a *app) *cobra.Command {
 			if _, ok := f["until"]; ok && volumes {
 				return withCode(1, errors.New(`the "until" filter is not supported with "--volumes"`))
 			}
-			buildCache := len(f) == 0
-			if !force && !confirm(a, systemPruneWarning(all, volumes, buildCache, filters)) {
+			// The warning says what engine.BuilderPrune does: nothing
+			// with filters.
+			if !force && !confirm(a, systemPruneWarning(all, volumes, len(f) == 0, filters)) {
 				return nil
 			}
 			e, err := a.engine()
 			if err != nil {
 				return withCode(exitEngine, err)
 			}
-			total, err := systemPrune(cmd.Context(), a, e, f, all, volumes, buildCache)
+			total, err := systemPrune(cmd.Context(), a, e, f, all, volumes)
 			if err != nil {
 				return withCode(1, err)
 			}
@@ -192,7 +193,7 @@ func newSystemPrune(a *app) *cobra.Command {
 
 // systemPrune runs the prunes in docker's order, printing what each
 // deleted, and returns the bytes reclaimed.
-func systemPrune(ctx context.Context, a *app, e Backend, f map[string][]string, all, volumes, buildCache bool) (int64, error) {
+func systemPrune(ctx context.Context, a *app, e Backend, f map[string][]string, all, volumes bool) (int64, error) {
 	var total int64
 	rep, err := e.PruneContainers(ctx, f)
 	if err != nil {
@@ -227,16 +228,14 @@ func systemPrune(ctx context.Context, a *app, e Backend, f map[string][]string, 
 		return total, fmt.Errorf("prune images: %w", err)
 	}
 
-	if buildCache {
-		b, err := a.builder()
-		if err != nil {
-			return total, err
-		}
-		n, err := b.BuilderPrune(ctx)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("prune build cache: %w", err)
-		}
+	b, err := a.builder()
+	if err != nil {
+		return total, err
+	}
+	n, err = b.BuilderPrune(ctx, f)
+	total += n
+	if err != nil {
+		return total, fmt.Errorf("prune build cache: %w", err)
 	}
 	return total, nil
 }

@@ -257,10 +257,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// BuilderPrune empties the daemon's build cache (POST /build/prune).
-func (c *Client) BuilderPrune(ctx context.Context) (int64, error) {
+// BuilderPrune is POST /build/prune with the filters (see
+// engine.BuilderPrune).
+func (c *Client) BuilderPrune(ctx context.Context, filters map[string][]string) (int64, error) {
+	q := url.Values{}
+	if len(filters) > 0 {
+		q.Set("filters", filtersParam(filters))
+	}
 	var rep buildtypes.CachePruneReport
-	if err := c.doJSON(ctx, http.MethodPost, "/build/prune", nil, nil, &rep); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, "/build/prune", q, nil, &rep); err != nil {
 		return 0, err
 	}
 	return int64(rep.SpaceReclaimed), nil

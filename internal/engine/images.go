@@ -134,11 +134,15 @@ func (e *Engine) PruneImages(ctx context.Context, filters map[string][]string) (
 		if pf.active() {
 			// Created and labels come from the image config, as
 			// dockerd's until and label filters read them.
-			s, err := e.images.Summary(ctx, img)
+			cfg, err := e.images.Config(ctx, img)
 			if err != nil {
 				return items, 0, err
 			}
-			if pf.keeps(time.Unix(s.Created, 0), s.Labels) {
+			var created time.Time
+			if cfg.Created != nil {
+				created = *cfg.Created
+			}
+			if pf.keeps(created, cfg.Config.Labels) {
 				continue
 			}
 		}

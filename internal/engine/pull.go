@@ -76,10 +76,10 @@ func (e *Engine) PullAllTags(ctx context.Context, repo string, opts PullOptions)
 	}
 	tags, err := e.registry.WithCredentials(opts.Auth).Tags(ctx, name)
 	if err != nil {
-		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarName(name), err)
+		return PullResult{}, fmt.Errorf("pull %s: %w", registry.FamiliarRepository(name), err)
 	}
 	if len(tags) == 0 {
-		return PullResult{}, fmt.Errorf("pull %s: %w: the repository has no tags", registry.FamiliarName(name), errdefs.ErrNotFound)
+		return PullResult{}, fmt.Errorf("pull %s: %w: the repository has no tags", registry.FamiliarRepository(name), errdefs.ErrNotFound)
 	}
 	status := func(s string) {
 		if opts.Events != nil {

@@ -87,7 +87,7 @@ func (e *Engine) PushAllTagsWithAuth(ctx context.Context, repo string, events fu
 	var refs []string
 	for _, img := range imgs {
 		for _, n := range img.Names {
-			if tag, ok := strings.CutPrefix(n, name+":"); ok && !strings.Contains(tag, "/") {
+			if strings.HasPrefix(n, name+":") {
 				refs = append(refs, n)
 			}
 		}

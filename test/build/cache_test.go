@@ -109,6 +109,15 @@ CMD ["cat", "/second"]
 			t.Errorf("--no-cache used the cache:\n%s", out)
 		}
 	})
+	t.Run("a filtered system prune leaves the cache", func(t *testing.T) {
+		e := e.with(t)
+		// The cache keeps no labels or use times: a filter cannot
+		// pick entries, so none go.
+		e.ok("system", "prune", "-f", "--filter", "label=nobody")
+		if _, out := e.mustBuild(ctx); !strings.Contains(out, "CACHED") {
+			t.Errorf("build after system prune --filter was not cached:\n%s", out)
+		}
+	})
 	t.Run("builder prune empties the cache", func(t *testing.T) {
 		e := e.with(t)
 		e.ok("builder", "prune", "-f")
